@@ -1,0 +1,124 @@
+// Package postgres stores orders and their events in PostgreSQL through the
+// sqlc-generated queries in package db. It implements order.Store and the
+// worker's side of event application.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // pgx5:// driver
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/migrations"
+)
+
+// Open returns a connection pool for databaseURL. It does not connect yet:
+// use WaitReady to wait for the database.
+func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	return pool, nil
+}
+
+// WaitReady pings the database with backoff until it answers or ctx ends.
+func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	backoff := 100 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := pool.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("database not ready, retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for database: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Migrate applies the embedded migrations to databaseURL. It is safe to run
+// from several processes at once: golang-migrate holds an advisory lock.
+func Migrate(databaseURL string) error {
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	m, err := migrate.NewWithSourceInstance("iofs", src, MigrateURL(databaseURL))
+	if err != nil {
+		return fmt.Errorf("open migrations: %w", err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// MigrateURL turns a postgres:// URL into the pgx5:// form golang-migrate's
+// pgx v5 driver expects.
+func MigrateURL(databaseURL string) string {
+	for _, p := range []string{"postgres://", "postgresql://"} {
+		if strings.HasPrefix(databaseURL, p) {
+			return "pgx5://" + strings.TrimPrefix(databaseURL, p)
+		}
+	}
+	return databaseURL
+}
+
+// mapErr turns a database failure into an error for the caller: connection
+// problems and timeouts become EUNAVAILABLE, the rest stays internal.
+func mapErr(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *order.Error
+	if errors.As(err, &oe) {
+		return err
+	}
+	if unavailable(err) {
+		return order.Unavailable("the database", fmt.Errorf("%s: %w", action, err))
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, cannot connect now
+			pgErr.Code == "53300",                        // too many connections
+			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock: retryable
+			return true
+		}
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded)
+}

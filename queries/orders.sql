@@ -1,0 +1,50 @@
+-- name: InsertOrder :one
+-- InsertOrder creates an order with status NEW and event 0 accepted. It
+-- returns no row when the user already has an order with that external id.
+INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
+VALUES (@external_id, @user_id, 'NEW', 0, -1, 'create', @items, @total)
+ON CONFLICT (external_id, user_id) DO NOTHING
+RETURNING *;
+
+-- name: GetOrderByExternalID :one
+-- GetOrderByExternalID returns the user's order with that external id.
+SELECT * FROM orders
+WHERE external_id = @external_id AND user_id = @user_id;
+
+-- name: LockOrderByExternalID :one
+-- LockOrderByExternalID returns the user's order and locks its row until the
+-- end of the transaction, so that events are numbered one at a time.
+SELECT * FROM orders
+WHERE external_id = @external_id AND user_id = @user_id
+FOR UPDATE;
+
+-- name: LockOrder :one
+-- LockOrder returns an order by id and locks its row.
+SELECT * FROM orders
+WHERE id = @id
+FOR UPDATE;
+
+-- name: AcceptEvent :one
+-- AcceptEvent records that event event_id+1 of a locked order is accepted:
+-- the order waits for the worker again (status NEW).
+UPDATE orders
+SET event_id = event_id + 1, status = 'NEW', last_event_type = @last_event_type, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: MarkProcessing :execrows
+-- MarkProcessing shows that the worker has picked up an order whose events
+-- up to event_id are not all applied. It changes nothing otherwise.
+UPDATE orders
+SET status = 'PROCESSING', updated_at = now()
+WHERE id = @id AND applied_event_id < @event_id::integer AND status <> 'PROCESSING';
+
+-- name: SaveApplied :one
+-- SaveApplied stores the state of a locked order after the worker applied
+-- its pending events.
+UPDATE orders
+SET status = @status, applied_event_id = @applied_event_id, items = @items, total = @total,
+    cancel_reason = @cancel_reason, failure_reason = @failure_reason, cancelled_at = @cancelled_at,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
