@@ -1,0 +1,241 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+
+	"github.com/orderstream/orderstream/internal/order"
+)
+
+// RequesterConfig configures a Requester.
+type RequesterConfig struct {
+	Brokers  []string
+	Topic    string // the orders topic
+	AckTopic string // where this instance reads its ACKs
+	// InstanceID names this API instance; correlation ids start with it so
+	// that an instance ignores the ACKs meant for another one.
+	InstanceID string
+	// ReplyPartition is the ACK topic partition this instance reads; -1
+	// picks one from a hash of InstanceID. Instances may share a partition.
+	ReplyPartition int32
+	Log            *slog.Logger
+	// Config overrides the sarama configuration (tests); nil: NewConfig.
+	Config *sarama.Config
+}
+
+// Requester sends order events and waits for their ACKs: Kafka
+// request-reply. Each event carries a correlation id and the ACK topic and
+// partition to answer to in its headers; the Requester reads that partition
+// and hands each ACK to the request waiting for it. It implements
+// order.Dispatcher and is safe for concurrent use.
+type Requester struct {
+	cfg      RequesterConfig
+	producer sarama.AsyncProducer
+	consumer sarama.Consumer
+	pc       sarama.PartitionConsumer
+	log      *slog.Logger
+	prefix   string
+	seq      atomic.Uint64
+	done     chan struct{}
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex
+	waiters map[string]*waiter
+
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+type waiter struct {
+	ack      chan order.Ack
+	produced chan error
+}
+
+var _ order.Dispatcher = (*Requester)(nil)
+
+// NewRequester connects to Kafka and starts reading ACKs from the newest
+// offset of its reply partition, before any event is sent.
+func NewRequester(cfg RequesterConfig) (*Requester, error) {
+	if cfg.InstanceID == "" || strings.Contains(cfg.InstanceID, ":") {
+		return nil, errors.New("new requester: InstanceID must be set and contain no ':'")
+	}
+	sc := cfg.Config
+	if sc == nil {
+		sc = NewConfig("orderstream-api")
+	}
+	r := &Requester{cfg: cfg, log: cfg.Log, prefix: cfg.InstanceID + ":", waiters: map[string]*waiter{}, done: make(chan struct{})}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	var err error
+	if r.consumer, err = sarama.NewConsumer(cfg.Brokers, sc); err != nil {
+		return nil, fmt.Errorf("new ack consumer: %w", err)
+	}
+	parts, err := r.consumer.Partitions(cfg.AckTopic)
+	if err != nil || len(parts) == 0 {
+		r.consumer.Close()
+		return nil, fmt.Errorf("list partitions of %s: %v", cfg.AckTopic, err)
+	}
+	p := cfg.ReplyPartition
+	if p < 0 {
+		h := fnv.New32a()
+		h.Write([]byte(cfg.InstanceID))
+		p = int32(h.Sum32() % uint32(len(parts)))
+	}
+	r.cfg.ReplyPartition = p
+	if r.pc, err = r.consumer.ConsumePartition(cfg.AckTopic, p, sarama.OffsetNewest); err != nil {
+		r.consumer.Close()
+		return nil, fmt.Errorf("consume %s/%d: %w", cfg.AckTopic, p, err)
+	}
+	if r.producer, err = sarama.NewAsyncProducer(cfg.Brokers, sc); err != nil {
+		r.pc.Close()
+		r.consumer.Close()
+		return nil, fmt.Errorf("new event producer: %w", err)
+	}
+	r.wg.Add(3)
+	go r.readAcks()
+	go r.readSuccesses()
+	go r.readErrors()
+	r.log.Info("kafka requester ready", "topic", cfg.Topic, "ack_topic", cfg.AckTopic, "reply_partition", p, "instance", cfg.InstanceID)
+	return r, nil
+}
+
+// ReplyPartition returns the ACK topic partition this instance reads.
+func (r *Requester) ReplyPartition() int32 { return r.cfg.ReplyPartition }
+
+// Dispatch implements order.Dispatcher: it produces ev and waits for its ACK.
+func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, error) {
+	value, err := EncodeEvent(ev)
+	if err != nil {
+		return order.Ack{}, fmt.Errorf("encode event: %w", err)
+	}
+	corr := r.prefix + strconv.FormatUint(r.seq.Add(1), 10)
+	w := &waiter{ack: make(chan order.Ack, 1), produced: make(chan error, 1)}
+	// Register before producing: the ACK can arrive before Input returns.
+	r.mu.Lock()
+	r.waiters[corr] = w
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.waiters, corr)
+		r.mu.Unlock()
+	}()
+	msg := &sarama.ProducerMessage{
+		Topic: r.cfg.Topic,
+		Key:   Key(ev.OrderID),
+		Value: sarama.ByteEncoder(value),
+		Headers: []sarama.RecordHeader{
+			{Key: []byte(HeaderCorrelationID), Value: []byte(corr)},
+			{Key: []byte(HeaderReplyTopic), Value: []byte(r.cfg.AckTopic)},
+			{Key: []byte(HeaderReplyPartition), Value: []byte(strconv.Itoa(int(r.cfg.ReplyPartition)))},
+			{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
+		},
+		Metadata: w,
+	}
+	if err := r.send(ctx, msg); err != nil {
+		return order.Ack{}, err
+	}
+	produced := w.produced
+	for {
+		select {
+		case err := <-produced:
+			if err != nil {
+				return order.Ack{}, order.Unavailable("Kafka", fmt.Errorf("produce order %d event %d: %w", ev.OrderID, ev.EventID, err))
+			}
+			produced = nil
+		case ack := <-w.ack:
+			return ack, nil
+		case <-ctx.Done():
+			return order.Ack{}, ctx.Err()
+		}
+	}
+}
+
+func (r *Requester) send(ctx context.Context, msg *sarama.ProducerMessage) error {
+	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
+	if r.closed {
+		return order.Unavailable("Kafka", errors.New("requester closed"))
+	}
+	select {
+	case r.producer.Input() <- msg:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Requester) readSuccesses() {
+	defer r.wg.Done()
+	for m := range r.producer.Successes() {
+		if w, ok := m.Metadata.(*waiter); ok {
+			w.produced <- nil
+		}
+	}
+}
+
+func (r *Requester) readErrors() {
+	defer r.wg.Done()
+	for e := range r.producer.Errors() {
+		r.log.Error("produce order event", "err", e.Err)
+		if w, ok := e.Msg.Metadata.(*waiter); ok {
+			w.produced <- e.Err
+		}
+	}
+}
+
+func (r *Requester) readAcks() {
+	defer r.wg.Done()
+	go func() {
+		for err := range r.pc.Errors() {
+			r.log.Warn("consume acks", "err", err)
+		}
+	}()
+	for m := range r.pc.Messages() {
+		corr := Header(m, HeaderCorrelationID)
+		if !strings.HasPrefix(corr, r.prefix) {
+			continue // another instance's ACK on a shared partition
+		}
+		ack, err := DecodeAck(m.Value)
+		if err != nil {
+			r.log.Error("drop undecodable ack", "correlation_id", corr, "offset", m.Offset, "err", err)
+			continue
+		}
+		r.mu.Lock()
+		w := r.waiters[corr]
+		r.mu.Unlock()
+		if w == nil {
+			r.log.Info("late ack dropped: nobody waits for it", "correlation_id", corr, "order_id", ack.OrderID, "event_id", ack.EventID)
+			continue
+		}
+		select {
+		case w.ack <- ack:
+		default: // a second ACK for the same request: the first one won
+		}
+	}
+}
+
+// Close stops sending, flushes the producer and stops reading ACKs.
+// Requests still waiting end with their context.
+func (r *Requester) Close() error {
+	r.closeMu.Lock()
+	if r.closed {
+		r.closeMu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.closeMu.Unlock()
+	perr := r.producer.Close()
+	cerr := r.pc.Close()
+	r.wg.Wait()
+	return errors.Join(perr, cerr, r.consumer.Close())
+}
