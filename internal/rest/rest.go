@@ -1,0 +1,246 @@
+// Package rest is the REST mirror of the GraphQL API, kept for older
+// clients: POST /orders and /orders/by-external/{external_id}?user_id=…
+// (GET, PUT, DELETE). It calls the same order.Service.
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/orderstream/orderstream/internal/order"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 1 << 20
+
+// Handler serves the REST mirror.
+type Handler struct {
+	orders *order.Service
+	log    *slog.Logger
+}
+
+// Register adds the REST routes to mux.
+func Register(mux *http.ServeMux, svc *order.Service, log *slog.Logger) {
+	h := &Handler{orders: svc, log: log}
+	mux.HandleFunc("POST /orders", h.create)
+	mux.HandleFunc("GET /orders/by-external/{external_id}", h.get)
+	mux.HandleFunc("PUT /orders/by-external/{external_id}", h.update)
+	mux.HandleFunc("DELETE /orders/by-external/{external_id}", h.cancel)
+}
+
+type itemsPayload struct {
+	Items []order.Item `json:"items"`
+}
+
+type createRequest struct {
+	ExternalID string       `json:"external_id"`
+	UserID     string       `json:"user_id"`
+	Payload    itemsPayload `json:"payload"`
+}
+
+type updateRequest struct {
+	Payload         itemsPayload `json:"payload"`
+	ExpectedEventID *int         `json:"expected_event_id"`
+}
+
+type cancelRequest struct {
+	Reason          string `json:"reason"`
+	ExpectedEventID *int   `json:"expected_event_id"`
+}
+
+// orderJSON is an order as the REST mirror shows it: statuses in lowercase,
+// money as JSON numbers written exactly ("total": 59.98).
+type orderJSON struct {
+	ID            int64         `json:"id"`
+	ExternalID    string        `json:"external_id"`
+	UserID        string        `json:"user_id"`
+	Status        string        `json:"status"`
+	EventID       int           `json:"event_id"`
+	Payload       itemsPayload  `json:"payload"`
+	Total         order.Decimal `json:"total"`
+	CancelReason  string        `json:"cancel_reason,omitempty"`
+	FailureReason string        `json:"failure_reason,omitempty"`
+	CreatedAt     time.Time     `json:"created_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
+}
+
+func toJSON(o order.Order) orderJSON {
+	return orderJSON{
+		ID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, Status: strings.ToLower(string(o.Status)),
+		EventID: o.EventID, Payload: itemsPayload{Items: o.Items}, Total: o.Total,
+		CancelReason: o.CancelReason, FailureReason: o.FailureReason, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+	}
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if !h.decode(w, r, &req, false) {
+		return
+	}
+	o, created, err := h.orders.Create(r.Context(), order.CreateInput{ExternalID: req.ExternalID, UserID: req.UserID, Items: req.Payload.Items})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, toJSON(o))
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	o, err := h.orders.ByExternalID(r.Context(), r.PathValue("external_id"), r.URL.Query().Get("user_id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(o))
+}
+
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	var req updateRequest
+	if !h.decode(w, r, &req, false) {
+		return
+	}
+	o, err := h.orders.Update(r.Context(), order.UpdateInput{
+		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
+		Items: req.Payload.Items, ExpectedEventID: req.ExpectedEventID,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(o))
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
+	var req cancelRequest
+	if !h.decode(w, r, &req, true) {
+		return
+	}
+	o, err := h.orders.Cancel(r.Context(), order.CancelInput{
+		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
+		Reason: req.Reason, ExpectedEventID: req.ExpectedEventID,
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(o))
+}
+
+// decode reads a JSON body into v. Only application/json is accepted and
+// unknown fields are refused. An empty body is fine when optional.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
+	if optional && r.ContentLength == 0 {
+		return true
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json", "")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if errors.Is(err, io.EOF) && optional {
+		return true
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes), "")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), "")
+		return false
+	}
+	return true
+}
+
+// jsonErrorMessage describes a decoding error without echoing the body.
+func jsonErrorMessage(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of body"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	default:
+		var oe *order.Error
+		if errors.As(err, &oe) {
+			return oe.Message
+		}
+		if m := err.Error(); strings.HasPrefix(m, "must ") || strings.HasPrefix(m, "is too") {
+			return "price " + m // order.Decimal's own messages
+		}
+		return "malformed JSON"
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := order.ErrorCode(err)
+	status := map[string]int{
+		order.EINVALID:     http.StatusBadRequest,
+		order.ENOTFOUND:    http.StatusNotFound,
+		order.ECONFLICT:    http.StatusConflict,
+		order.ETIMEOUT:     http.StatusGatewayTimeout,
+		order.EPROCESSING:  http.StatusUnprocessableEntity,
+		order.EUNAVAILABLE: http.StatusServiceUnavailable,
+	}[code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+		if r.Context().Err() != nil {
+			return // the client is gone
+		}
+		h.log.Error("rest request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var oe *order.Error
+	field := ""
+	var o *order.Order
+	if errors.As(err, &oe) {
+		field, o = oe.Field, oe.Order
+	}
+	body := errorBody{Error: errorDetail{Code: code, Message: order.ErrorMessage(err), Field: field}}
+	if o != nil && o.ID != 0 {
+		j := toJSON(*o)
+		body.Error.Order = &j
+	}
+	writeJSON(w, status, body)
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string     `json:"code"`
+	Message string     `json:"message"`
+	Field   string     `json:"field,omitempty"`
+	Order   *orderJSON `json:"order,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
