@@ -1,0 +1,177 @@
+// Command orderstream is the OrderStream API: GraphQL on /graphql and the
+// REST mirror on /orders. Every write is stored in PostgreSQL, sent to the
+// worker through Kafka, and answered once the worker ACKs it.
+//
+// Configuration comes from the environment; see config and the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/graph"
+	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/rest"
+)
+
+// apiConfig is the API's configuration, read from the environment.
+type apiConfig struct {
+	Port            string        // PORT
+	DatabaseURL     string        // DATABASE_URL
+	DBMaxConns      int           // DB_MAX_CONNS
+	Brokers         []string      // KAFKA_BROKERS
+	OrdersTopic     string        // KAFKA_ORDERS_TOPIC
+	AcksTopic       string        // KAFKA_ACKS_TOPIC
+	InstanceID      string        // INSTANCE_ID
+	ReplyPartition  int           // REPLY_PARTITION
+	AckTimeout      time.Duration // ACK_TIMEOUT
+	StartupTimeout  time.Duration // STARTUP_TIMEOUT
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
+	LogLevel        string        // LOG_LEVEL
+}
+
+// Defaults match `make infra`.
+const (
+	defaultDatabaseURL = "postgres://postgres@127.0.0.1:55432/orderstream?sslmode=disable"
+	defaultBrokers     = "127.0.0.1:9092"
+)
+
+func loadAPIConfig() (apiConfig, error) {
+	var e config.Env
+	c := apiConfig{
+		Port:           e.String("PORT", "8080"),
+		DatabaseURL:    e.String("DATABASE_URL", defaultDatabaseURL),
+		DBMaxConns:     e.Int("DB_MAX_CONNS", 32),
+		Brokers:        e.List("KAFKA_BROKERS", []string{defaultBrokers}),
+		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
+		AcksTopic:      e.String("KAFKA_ACKS_TOPIC", "order-acks"),
+		InstanceID:     e.String("INSTANCE_ID", ""),
+		ReplyPartition: e.Int("REPLY_PARTITION", -1),
+		AckTimeout:     e.Duration("ACK_TIMEOUT", 30*time.Second),
+		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
+		LogLevel:       e.String("LOG_LEVEL", "info"),
+	}
+	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = strings.ReplaceAll(host, ":", "-") + "-" + uuid.NewString()[:8]
+	}
+	return c, e.Err()
+}
+
+func main() {
+	cfg, err := loadAPIConfig()
+	log := config.NewLogger("api", cfg.LogLevel)
+	if err != nil {
+		log.Error("start", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("exit", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the API and serves until ctx ends, then drains in-flight
+// requests (up to ShutdownTimeout) and closes everything.
+func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
+		return err
+	}
+	if err := config.Retry(startCtx, log, "apply migrations", func() error { return postgres.Migrate(cfg.DatabaseURL) }); err != nil {
+		return err
+	}
+
+	var req *kafka.Requester
+	err = config.Retry(startCtx, log, "connect to kafka", func() (err error) {
+		req, err = kafka.NewRequester(kafka.RequesterConfig{
+			Brokers: cfg.Brokers, Topic: cfg.OrdersTopic, AckTopic: cfg.AcksTopic,
+			InstanceID: cfg.InstanceID, ReplyPartition: int32(cfg.ReplyPartition), Log: log,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer req.Close()
+
+	svc := order.NewService(postgres.NewStore(pool), req, log)
+	svc.AckTimeout = cfg.AckTimeout
+
+	ln, err := net.Listen("tcp", ":"+cfg.Port)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           newMux(svc, pool, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("api listening", "addr", ln.Addr().String(), "graphql", "/graphql", "instance", cfg.InstanceID, "ack_timeout", cfg.AckTimeout.String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newMux(svc *order.Service, pool *pgxpool.Pool, log *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", graph.NewHandler(svc, log))
+	rest.Register(mux, svc, log)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}

@@ -1,0 +1,146 @@
+// Command worker is the OrderStream worker: a Kafka consumer group on the
+// orders topic. For each event it marks the order PROCESSING, applies the
+// order's pending events in one PostgreSQL transaction, produces the ACK to
+// the API instance that waits for it, and only then marks the offset.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/postgres"
+)
+
+// workerConfig is the worker's configuration, read from the environment.
+type workerConfig struct {
+	DatabaseURL    string        // DATABASE_URL
+	DBMaxConns     int           // DB_MAX_CONNS
+	Brokers        []string      // KAFKA_BROKERS
+	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
+	Group          string        // KAFKA_GROUP
+	HealthPort     string        // HEALTH_PORT ("" = no health endpoint)
+	StartupTimeout time.Duration // STARTUP_TIMEOUT
+	LogLevel       string        // LOG_LEVEL
+}
+
+func loadWorkerConfig() (workerConfig, error) {
+	var e config.Env
+	c := workerConfig{
+		DatabaseURL:    e.String("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/orderstream?sslmode=disable"),
+		DBMaxConns:     e.Int("DB_MAX_CONNS", 16),
+		Brokers:        e.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
+		Group:          e.String("KAFKA_GROUP", "orderstream-worker"),
+		HealthPort:     e.String("HEALTH_PORT", ""),
+		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
+		LogLevel:       e.String("LOG_LEVEL", "info"),
+	}
+	return c, e.Err()
+}
+
+func main() {
+	cfg, err := loadWorkerConfig()
+	log := config.NewLogger("worker", cfg.LogLevel)
+	if err != nil {
+		log.Error("start", "err", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("exit", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run consumes until ctx ends; then the current message is finished, marked
+// offsets are committed and the worker leaves the group.
+func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
+		return err
+	}
+	if err := config.Retry(startCtx, log, "apply migrations", func() error { return postgres.Migrate(cfg.DatabaseURL) }); err != nil {
+		return err
+	}
+
+	var replier *kafka.Replier
+	if err := config.Retry(startCtx, log, "connect ack producer", func() (err error) {
+		replier, err = kafka.NewReplier(cfg.Brokers, nil)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer replier.Close()
+
+	var group sarama.ConsumerGroup
+	if err := config.Retry(startCtx, log, "join consumer group", func() (err error) {
+		group, err = sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, kafka.NewConfig("orderstream-worker"))
+		return err
+	}); err != nil {
+		return err
+	}
+	go func() {
+		for err := range group.Errors() {
+			log.Warn("consumer group", "err", err)
+		}
+	}()
+
+	if cfg.HealthPort != "" {
+		go serveHealth(ctx, cfg.HealthPort, log)
+	}
+
+	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log}
+	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
+	for ctx.Err() == nil {
+		// Consume returns at each rebalance; loop to rejoin.
+		if err := group.Consume(ctx, []string{cfg.OrdersTopic}, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				break
+			}
+			log.Warn("consume", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	log.Info("shutting down: committing offsets and leaving the group")
+	if err := group.Close(); err != nil {
+		return fmt.Errorf("close consumer group: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func serveHealth(ctx context.Context, port string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	srv := &http.Server{Addr: net.JoinHostPort("", port), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("health endpoint", "err", err)
+	}
+}
