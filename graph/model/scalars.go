@@ -22,8 +22,8 @@ func MarshalDecimal(d order.Decimal) graphql.Marshaler {
 
 // UnmarshalDecimal reads a Decimal from a string ("29.99") or a number
 // (29.99). Numbers written inline in a query reach us as float64; their
-// shortest decimal form is the literal, so no precision is lost for any
-// amount with up to 15 significant digits. Errors are BAD_USER_INPUT.
+// shortest decimal form is the literal, so no precision is lost below 1e13
+// (15 significant digits with the cents). Errors are BAD_USER_INPUT.
 func UnmarshalDecimal(v any) (order.Decimal, error) {
 	var s string
 	switch v := v.(type) {
@@ -36,8 +36,9 @@ func UnmarshalDecimal(v any) (order.Decimal, error) {
 	case int:
 		s = strconv.Itoa(v)
 	case float64:
-		if math.IsInf(v, 0) || math.IsNaN(v) || math.Abs(v) >= 1e15 {
-			return 0, order.Invalid("price", "is out of range")
+		if math.IsInf(v, 0) || math.IsNaN(v) || math.Abs(v) >= 1e13 {
+			// Beyond 15 significant digits a float64 no longer holds the literal exactly.
+			return 0, order.Invalid("price", "is out of range (send large amounts as strings)")
 		}
 		s = strconv.FormatFloat(v, 'f', -1, 64)
 	default:

@@ -124,6 +124,9 @@ func (d Decimal) MulInt(n int64) (Decimal, bool) {
 	if n == 0 || d == 0 {
 		return 0, true
 	}
+	if (n == -1 && d == math.MinInt64) || (d == -1 && n == math.MinInt64) {
+		return 0, false // MinInt64 / -1 overflows, so the check below would miss it
+	}
 	p := int64(d) * n
 	if p/n != int64(d) {
 		return 0, false

@@ -106,7 +106,8 @@ func (s *Service) Update(ctx context.Context, in UpdateInput) (Order, error) {
 }
 
 // Cancel cancels an order and waits for the worker. Cancelling a cancelled
-// order returns it unchanged. Errors: EINVALID, ENOTFOUND, ECONFLICT (stale
+// order returns it unchanged, whatever expectedEventId says, so that a retried
+// cancel succeeds. Errors: EINVALID, ENOTFOUND, ECONFLICT (stale
 // expectedEventId), ETIMEOUT, EPROCESSING, EUNAVAILABLE.
 func (s *Service) Cancel(ctx context.Context, in CancelInput) (Order, error) {
 	if err := in.Validate(); err != nil {

@@ -1,0 +1,238 @@
+package kafka_test
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/order"
+)
+
+const codecUserID = "123e4567-e89b-12d3-a456-426614174000"
+
+func TestEventRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   order.Event
+	}{
+		{"create", order.Event{OrderID: 42, ExternalID: "o-1", UserID: codecUserID, EventID: 0, Type: order.EventCreate,
+			Items: []order.Item{{Name: "pen", Quantity: 3, Price: 10}, {Name: "book", Quantity: 1, Price: 2999}, {Name: "gift", Quantity: 1, Price: 0}}}},
+		{"update with max values", order.Event{OrderID: 1<<53 + 1, ExternalID: "طلب 😀", UserID: codecUserID, EventID: 17, Type: order.EventUpdate,
+			Items: []order.Item{{Name: "x\n\"quoted\"", Quantity: order.MaxQuantity, Price: order.MaxPrice}}}},
+		{"cancel", order.Event{OrderID: 7, ExternalID: "o-7", UserID: codecUserID, EventID: 3, Type: order.EventCancel, Reason: "changed <my> mind & more"}},
+		{"cancel without reason", order.Event{OrderID: 7, ExternalID: "o-7", UserID: codecUserID, EventID: 1, Type: order.EventCancel}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := kafka.EncodeEvent(tt.ev)
+			if err != nil {
+				t.Fatalf("EncodeEvent: %v", err)
+			}
+			got, err := kafka.DecodeEvent(b)
+			if err != nil {
+				t.Fatalf("DecodeEvent(%s): %v", b, err)
+			}
+			if !reflect.DeepEqual(got, tt.ev) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, tt.ev)
+			}
+		})
+	}
+}
+
+func TestEncodeEventKeepsExactPrices(t *testing.T) {
+	b, err := kafka.EncodeEvent(order.Event{OrderID: 1, Type: order.EventCreate,
+		Items: []order.Item{{Name: "a", Quantity: 1, Price: 10}, {Name: "b", Quantity: 1, Price: 2999}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"price":0.10`, `"price":29.99`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("EncodeEvent: got %s; want it to contain %s", b, want)
+		}
+	}
+}
+
+func TestDecodeEventAcceptsStringPrices(t *testing.T) {
+	ev, err := kafka.DecodeEvent([]byte(`{"order_id":1,"event_id":0,"type":"create","items":[{"name":"a","quantity":2,"price":"0.1"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Items) != 1 || ev.Items[0].Price != 10 {
+		t.Errorf("DecodeEvent: got items %+v; want price 10 cents", ev.Items)
+	}
+}
+
+func TestDecodeEventRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"empty", ``},
+		{"not JSON", `hello`},
+		{"truncated", `{"order_id":1,`},
+		{"array", `[1,2]`},
+		{"order_id 0", `{"order_id":0,"event_id":0,"type":"create"}`},
+		{"order_id missing", `{"event_id":0,"type":"create"}`},
+		{"order_id negative", `{"order_id":-5,"event_id":0,"type":"create"}`},
+		{"order_id as string", `{"order_id":"5","event_id":0,"type":"create"}`},
+		{"negative event_id", `{"order_id":5,"event_id":-1,"type":"update"}`},
+		{"unknown type", `{"order_id":5,"event_id":1,"type":"refund"}`},
+		{"type case", `{"order_id":5,"event_id":1,"type":"CANCEL"}`},
+		{"missing type", `{"order_id":5,"event_id":1}`},
+		{"price with three decimals", `{"order_id":5,"event_id":0,"type":"create","items":[{"name":"a","quantity":1,"price":0.001}]}`},
+		{"price with exponent", `{"order_id":5,"event_id":0,"type":"create","items":[{"name":"a","quantity":1,"price":1e2}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ev, err := kafka.DecodeEvent([]byte(tt.in)); err == nil {
+				t.Errorf("DecodeEvent(%s): got %+v, nil; want an error", tt.in, ev)
+			}
+		})
+	}
+}
+
+func TestAckRoundTrip(t *testing.T) {
+	created := time.Date(2025, 3, 4, 5, 6, 7, 891011121, time.UTC)
+	updated := created.Add(time.Second)
+	cancelled := created.Add(2 * time.Second)
+	tests := []struct {
+		name string
+		ack  order.Ack
+	}{
+		{"ok", order.Ack{OrderID: 42, EventID: 1, Outcome: order.Outcome{OK: true}, Order: order.Order{
+			ID: 42, ExternalID: "o-1", UserID: codecUserID, Status: order.StatusDone, EventID: 1, AppliedEventID: 1,
+			LastEventType: order.EventUpdate, Items: []order.Item{{Name: "pen", Quantity: 2, Price: 10}, {Name: "book", Quantity: 1, Price: 2999}},
+			Total: 3019, CreatedAt: created, UpdatedAt: updated,
+		}}},
+		{"cancelled duplicate", order.Ack{OrderID: 42, EventID: 2, Outcome: order.Outcome{OK: true}, Duplicate: true, Order: order.Order{
+			ID: 42, ExternalID: "o-1", UserID: codecUserID, Status: order.StatusCancelled, EventID: 2, AppliedEventID: 2,
+			LastEventType: order.EventCancel, Items: []order.Item{{Name: "pen", Quantity: 2, Price: 10}}, Total: 20,
+			CancelReason: "too slow", CancelledAt: &cancelled, CreatedAt: created, UpdatedAt: cancelled,
+		}}},
+		{"nack conflict", order.Ack{OrderID: 42, EventID: 3, Outcome: order.Outcome{Code: order.ECONFLICT, Reason: "order is cancelled"}, Order: order.Order{
+			ID: 42, ExternalID: "o-1", UserID: codecUserID, Status: order.StatusCancelled, EventID: 3, AppliedEventID: 3,
+			LastEventType: order.EventUpdate, Items: []order.Item{{Name: "pen", Quantity: 2, Price: 10}}, Total: 20,
+			CancelReason: "too slow", CancelledAt: &cancelled, CreatedAt: created, UpdatedAt: cancelled,
+		}}},
+		{"nack failed", order.Ack{OrderID: 9, EventID: 0, Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "invalid items: must list at least one item"}, Order: order.Order{
+			ID: 9, ExternalID: "o-9", UserID: codecUserID, Status: order.StatusFailed, EventID: 0, AppliedEventID: 0,
+			LastEventType: order.EventCreate, FailureReason: "invalid items: must list at least one item", CreatedAt: created, UpdatedAt: updated,
+		}}},
+		{"undecodable event nack", order.Ack{Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "undecodable event"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := kafka.EncodeAck(tt.ack)
+			if err != nil {
+				t.Fatalf("EncodeAck: %v", err)
+			}
+			got, err := kafka.DecodeAck(b)
+			if err != nil {
+				t.Fatalf("DecodeAck(%s): %v", b, err)
+			}
+			if !got.Order.CreatedAt.Equal(tt.ack.Order.CreatedAt) || !got.Order.UpdatedAt.Equal(tt.ack.Order.UpdatedAt) {
+				t.Errorf("times: got %v, %v; want %v, %v", got.Order.CreatedAt, got.Order.UpdatedAt, tt.ack.Order.CreatedAt, tt.ack.Order.UpdatedAt)
+			}
+			switch w, g := tt.ack.Order.CancelledAt, got.Order.CancelledAt; {
+			case w == nil && g != nil, w != nil && g == nil:
+				t.Errorf("CancelledAt: got %v; want %v", g, w)
+			case w != nil && !g.Equal(*w):
+				t.Errorf("CancelledAt: got %v; want %v", *g, *w)
+			}
+			// Compare the rest exactly, times aside.
+			want := tt.ack
+			want.Order.CreatedAt, want.Order.UpdatedAt, want.Order.CancelledAt = time.Time{}, time.Time{}, nil
+			got.Order.CreatedAt, got.Order.UpdatedAt, got.Order.CancelledAt = time.Time{}, time.Time{}, nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestDecodeAckRejectsNonJSON(t *testing.T) {
+	for _, in := range []string{``, `nope`, `{"order_id":`, `{"order":{"total":"1.234"}}`} {
+		if _, err := kafka.DecodeAck([]byte(in)); err == nil {
+			t.Errorf("DecodeAck(%q): got nil error; want an error", in)
+		}
+	}
+}
+
+func TestHeader(t *testing.T) {
+	m := &sarama.ConsumerMessage{Headers: []*sarama.RecordHeader{
+		nil,
+		{Key: []byte(kafka.HeaderContentType), Value: []byte("application/json")},
+		{Key: []byte(kafka.HeaderCorrelationID), Value: []byte("api-1:7")},
+		{Key: []byte(kafka.HeaderCorrelationID), Value: []byte("second")},
+		{Key: []byte(kafka.HeaderReplyPartition), Value: nil},
+	}}
+	tests := []struct {
+		key, want string
+	}{
+		{kafka.HeaderCorrelationID, "api-1:7"}, // the first one wins
+		{kafka.HeaderContentType, "application/json"},
+		{kafka.HeaderReplyPartition, ""},
+		{kafka.HeaderReplyTopic, ""},
+		{"ORDERSTREAM-CORRELATION-ID", ""}, // keys are case-sensitive
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := kafka.Header(m, tt.key); got != tt.want {
+				t.Errorf("Header(%q): got %q; want %q", tt.key, got, tt.want)
+			}
+		})
+	}
+	if got := kafka.Header(&sarama.ConsumerMessage{}, kafka.HeaderCorrelationID); got != "" {
+		t.Errorf("Header of a message without headers: got %q; want \"\"", got)
+	}
+}
+
+// sameEvent compares events, treating nil and empty items alike (an empty
+// list is omitted from the JSON).
+func sameEvent(a, b order.Event) bool {
+	ai, bi := a.Items, b.Items
+	a.Items, b.Items = nil, nil
+	return reflect.DeepEqual(a, b) && order.SameItems(ai, bi)
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	seeds := []string{
+		`{"order_id":1,"external_id":"o-1","user_id":"` + codecUserID + `","event_id":0,"type":"create","items":[{"name":"pen","quantity":3,"price":0.10}]}`,
+		`{"order_id":2,"event_id":3,"type":"cancel","reason":"why"}`,
+		`{"order_id":2,"event_id":1,"type":"update","items":[]}`,
+		`{"order_id":2,"event_id":1,"type":"update","items":[null,{"price":"29.99"}]}`,
+		`{"order_id":0,"type":"create"}`,
+		`{"order_id":1,"event_id":-1,"type":"create"}`,
+		`{"order_id":1,"type":"refund"}`,
+		`{"ORDER_ID":1,"Type":"create","items":[{"price":1e3}]}`,
+		`not json`,
+		``,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := kafka.DecodeEvent(b)
+		if err != nil {
+			return
+		}
+		if ev.OrderID <= 0 || ev.EventID < 0 {
+			t.Fatalf("DecodeEvent(%q): got ids %d/%d; want a positive order id and a non-negative event id", b, ev.OrderID, ev.EventID)
+		}
+		enc, err := kafka.EncodeEvent(ev)
+		if err != nil {
+			t.Fatalf("EncodeEvent(%+v): %v", ev, err)
+		}
+		again, err := kafka.DecodeEvent(enc)
+		if err != nil {
+			t.Fatalf("DecodeEvent of re-encoded %s (from %q): %v", enc, b, err)
+		}
+		if !sameEvent(again, ev) {
+			t.Fatalf("re-encoded event differs:\n first %+v\nsecond %+v\n(from %q via %s)", ev, again, b, enc)
+		}
+	})
+}
