@@ -1,0 +1,314 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/pgtest"
+	"github.com/orderstream/orderstream/internal/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	url := pgtest.NewDB(t)
+	pool, err := postgres.Open(context.Background(), url, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return postgres.NewStore(pool), pool, url
+}
+
+func items(prices ...string) []order.Item {
+	var out []order.Item
+	for i, p := range prices {
+		d, err := order.ParseDecimal(p)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, order.Item{Name: "item " + string(rune('A'+i)), Quantity: int64(i + 1), Price: d})
+	}
+	return out
+}
+
+func create(t *testing.T, s *postgres.Store, ext, user string, it []order.Item) (order.Order, order.Event, bool) {
+	t.Helper()
+	total, _ := order.Total(it)
+	o, ev, created, err := s.CreateOrder(context.Background(), order.CreateInput{ExternalID: ext, UserID: user, Items: it}, total)
+	if err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	return o, ev, created
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCreateOrder(t *testing.T) {
+	s, pool, _ := newStore(t)
+	user := uuid.NewString()
+
+	t.Run("OK", func(t *testing.T) {
+		o, ev, created := create(t, s, "shop-1", user, items("29.99", "0.10"))
+		if !created {
+			t.Fatal("created = false; want true")
+		}
+		if o.Status != order.StatusNew || o.EventID != 0 || o.AppliedEventID != -1 {
+			t.Errorf("got status %s event %d applied %d; want NEW 0 -1", o.Status, o.EventID, o.AppliedEventID)
+		}
+		if o.Total.String() != "30.19" {
+			t.Errorf("got total %s; want 30.19", o.Total)
+		}
+		if ev.OrderID != o.ID || ev.EventID != 0 || ev.Type != order.EventCreate || !order.SameItems(ev.Items, o.Items) {
+			t.Errorf("got event %+v; want create event 0 of order %d", ev, o.ID)
+		}
+	})
+
+	t.Run("Idempotent", func(t *testing.T) {
+		first, _, _ := create(t, s, "shop-2", user, items("1.00"))
+		again, ev, created := create(t, s, "shop-2", user, items("5.00"))
+		if created {
+			t.Fatal("created = true on the second create; want false")
+		}
+		if again.ID != first.ID {
+			t.Errorf("got id %d; want %d", again.ID, first.ID)
+		}
+		if !order.SameItems(ev.Items, items("1.00")) {
+			t.Errorf("got create event items %+v; want the original ones", ev.Items)
+		}
+		if n := count(t, pool, "select count(*) from order_events where order_id = $1", first.ID); n != 1 {
+			t.Errorf("got %d events; want 1", n)
+		}
+	})
+
+	t.Run("ConcurrentSameCreate", func(t *testing.T) {
+		const n = 32
+		var wg sync.WaitGroup
+		ids := make([]int64, n)
+		createdCount := 0
+		var mu sync.Mutex
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o, _, created := create(t, s, "race", user, items("2.50"))
+				mu.Lock()
+				defer mu.Unlock()
+				ids[i] = o.ID
+				if created {
+					createdCount++
+				}
+			}()
+		}
+		wg.Wait()
+		if createdCount != 1 {
+			t.Errorf("got %d creators; want exactly 1", createdCount)
+		}
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("got different ids %v; want one order", ids)
+			}
+		}
+		if c := count(t, pool, "select count(*) from orders where external_id = 'race'"); c != 1 {
+			t.Errorf("got %d rows; want 1", c)
+		}
+	})
+}
+
+func TestUserIsolation(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	alice, bob := uuid.NewString(), uuid.NewString()
+	mine, _, _ := create(t, s, "ext-1", alice, items("10.00"))
+
+	if _, err := s.OrderByExternalID(ctx, "ext-1", bob); order.ErrorCode(err) != order.ENOTFOUND {
+		t.Errorf("bob reads alice's order: got err %v; want NOT_FOUND", err)
+	}
+	_, _, err := s.AppendEvent(ctx, "ext-1", bob, func(order.Order) (*order.Event, error) {
+		t.Error("decide called for another user's order")
+		return &order.Event{Type: order.EventCancel}, nil
+	})
+	if order.ErrorCode(err) != order.ENOTFOUND {
+		t.Errorf("bob cancels alice's order: got err %v; want NOT_FOUND", err)
+	}
+	theirs, _, created := create(t, s, "ext-1", bob, items("99.00"))
+	if !created || theirs.ID == mine.ID {
+		t.Errorf("bob's own ext-1: created=%v id=%d (alice's %d); want a new order", created, theirs.ID, mine.ID)
+	}
+	got, err := s.OrderByExternalID(ctx, "ext-1", alice)
+	if err != nil || got.ID != mine.ID || got.Total.String() != "10.00" {
+		t.Errorf("alice reads ext-1: got %+v, %v; want her order unchanged", got, err)
+	}
+}
+
+func appendEvent(t *testing.T, s *postgres.Store, o order.Order, ev order.Event) order.Event {
+	t.Helper()
+	_, stored, err := s.AppendEvent(context.Background(), o.ExternalID, o.UserID, func(order.Order) (*order.Event, error) { return &ev, nil })
+	if err != nil {
+		t.Fatalf("AppendEvent: %v", err)
+	}
+	return *stored
+}
+
+func TestApplyEvents(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("AppliesOnce", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		o, _, _ := create(t, s, "once", uuid.NewString(), items("3.00"))
+		ack, err := s.ApplyEvents(ctx, o.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ack.Outcome.OK || ack.Duplicate || ack.Order.Status != order.StatusDone || ack.Order.AppliedEventID != 0 {
+			t.Fatalf("got ack %+v; want OK, DONE, applied 0", ack)
+		}
+		time.Sleep(10 * time.Millisecond)
+		again, err := s.ApplyEvents(ctx, o.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !again.Duplicate || !again.Outcome.OK {
+			t.Errorf("got redelivery ack %+v; want a duplicate OK ack", again)
+		}
+		if !again.Order.UpdatedAt.Equal(ack.Order.UpdatedAt) {
+			t.Errorf("redelivery changed the row: updated_at %v -> %v", ack.Order.UpdatedAt, again.Order.UpdatedAt)
+		}
+	})
+
+	t.Run("PendingInOrder", func(t *testing.T) {
+		s, pool, _ := newStore(t)
+		o, _, _ := create(t, s, "seq", uuid.NewString(), items("1.00"))
+		appendEvent(t, s, o, order.Event{Type: order.EventUpdate, Items: items("2.00", "3.00")})
+		appendEvent(t, s, o, order.Event{Type: order.EventCancel, Reason: "changed my mind"})
+		// The message of event 1 arrives first: events 0..2 are applied, in order.
+		ack, err := s.ApplyEvents(ctx, o.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ack.Outcome.OK || ack.Order.Status != order.StatusCancelled || ack.Order.AppliedEventID != 2 {
+			t.Fatalf("got %+v; want OK and CANCELLED with all 3 events applied", ack)
+		}
+		if ack.Order.Total.String() != "8.00" || ack.Order.CancelReason != "changed my mind" {
+			t.Errorf("got total %s reason %q; want 8.00 (update applied before cancel) and the reason", ack.Order.Total, ack.Order.CancelReason)
+		}
+		for _, id := range []int{0, 2} {
+			dup, err := s.ApplyEvents(ctx, o.ID, id)
+			if err != nil || !dup.Duplicate || !dup.Outcome.OK {
+				t.Errorf("late message of event %d: got %+v, %v; want a duplicate OK ack", id, dup, err)
+			}
+		}
+		if n := count(t, pool, "select count(*) from order_events where order_id = $1 and applied_at is null", o.ID); n != 0 {
+			t.Errorf("got %d unapplied events; want 0", n)
+		}
+	})
+
+	t.Run("NackUpdateAfterCancel", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		o, _, _ := create(t, s, "nack", uuid.NewString(), items("4.00"))
+		appendEvent(t, s, o, order.Event{Type: order.EventCancel})
+		// The API refuses this; a stale client or a bug must still not apply it.
+		ev := appendEvent(t, s, o, order.Event{Type: order.EventUpdate, Items: items("9.00")})
+		ack, err := s.ApplyEvents(ctx, o.ID, ev.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Outcome.OK || ack.Outcome.Code != order.ECONFLICT || ack.Outcome.Reason == "" {
+			t.Errorf("got outcome %+v; want a CONFLICT nack with a reason", ack.Outcome)
+		}
+		if ack.Order.Status != order.StatusCancelled || ack.Order.Total.String() != "4.00" {
+			t.Errorf("got %s total %s; want CANCELLED with the items unchanged", ack.Order.Status, ack.Order.Total)
+		}
+		dup, err := s.ApplyEvents(ctx, o.ID, ev.EventID)
+		if err != nil || !dup.Duplicate || dup.Outcome != ack.Outcome {
+			t.Errorf("redelivered nack: got %+v, %v; want the same outcome again", dup, err)
+		}
+	})
+
+	t.Run("UnknownOrder", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		ack, err := s.ApplyEvents(ctx, 424242, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Outcome.OK || ack.Outcome.Code != order.EPROCESSING {
+			t.Errorf("got %+v; want a PROCESSING_FAILED nack", ack.Outcome)
+		}
+	})
+
+	t.Run("NeverAccepted", func(t *testing.T) {
+		s, _, _ := newStore(t)
+		o, _, _ := create(t, s, "future", uuid.NewString(), items("1.00"))
+		ack, err := s.ApplyEvents(ctx, o.ID, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Outcome.OK || ack.Order.AppliedEventID != -1 {
+			t.Errorf("got %+v; want a nack and nothing applied", ack)
+		}
+	})
+}
+
+func TestMarkProcessing(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	o, _, _ := create(t, s, "proc", uuid.NewString(), items("1.00"))
+	if err := s.MarkProcessing(ctx, o.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.OrderByExternalID(ctx, o.ExternalID, o.UserID)
+	if got.Status != order.StatusProcessing {
+		t.Fatalf("got %s; want PROCESSING", got.Status)
+	}
+	if _, err := s.ApplyEvents(ctx, o.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkProcessing(ctx, o.ID, 0); err != nil { // redelivery: no change
+		t.Fatal(err)
+	}
+	got, _ = s.OrderByExternalID(ctx, o.ExternalID, o.UserID)
+	if got.Status != order.StatusDone {
+		t.Errorf("redelivered event set %s; want DONE kept", got.Status)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	_, _, url := newStore(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = postgres.Migrate(url) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	pool, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/none?sslmode=disable", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, err = postgres.NewStore(pool).OrderByExternalID(context.Background(), "x", uuid.NewString())
+	if order.ErrorCode(err) != order.EUNAVAILABLE {
+		t.Errorf("got %v; want UNAVAILABLE", err)
+	}
+}
