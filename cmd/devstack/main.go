@@ -1,0 +1,411 @@
+// Command devstack runs OrderStream locally without containers.
+//
+//	devstack infra [flags]
+//	devstack run -api PATH -worker PATH [flags]
+//
+// infra starts PostgreSQL (data in .data/postgres, server log in
+// .data/postgres.log) with a database named orderstream, and an in-process
+// Kafka-protocol broker (data in .data/kafka) with the topics orders and
+// order-acks, prints their addresses as DATABASE_URL=... and
+// KAFKA_BROKERS=... lines on stdout and runs until SIGINT or SIGTERM.
+//
+// run does the same, then starts the worker and the API binaries with
+// DATABASE_URL, KAFKA_BROKERS and PORT in their environment, waits for the
+// API's /healthz and runs until SIGINT or SIGTERM, or until a child exits on
+// its own (exit status 1).
+//
+// Ports come from flags, defaulting to the environment variables PG_PORT
+// (55432), KAFKA_PORT (9092), KAFKA_PARTITIONS (8) and PORT (8080).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orderstream/orderstream/internal/devstack"
+)
+
+const (
+	databaseName      = "orderstream"
+	healthTimeout     = 60 * time.Second
+	childStopTimeout  = 40 * time.Second
+	infraStartTimeout = 2 * time.Minute
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 2
+	}
+	switch args[0] {
+	case "infra":
+		return cmdInfra(log, args[1:])
+	case "run":
+		return cmdRun(log, args[1:])
+	case "-h", "-help", "--help", "help":
+		usage(os.Stdout)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "devstack: unknown command %q\n", args[0])
+		usage(os.Stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  devstack infra [flags]                        PostgreSQL + Kafka until Ctrl-C
+  devstack run -api PATH -worker PATH [flags]   the same, plus the worker and the API
+
+Run "devstack infra -h" or "devstack run -h" for the flags.
+`)
+}
+
+// infraFlags are the flags shared by both commands.
+type infraFlags struct {
+	dataDir    string
+	pgPort     int
+	kafkaPort  int
+	partitions int
+}
+
+func (f *infraFlags) register(fs *flag.FlagSet) error {
+	pgPort, err1 := envInt("PG_PORT", 55432)
+	kafkaPort, err2 := envInt("KAFKA_PORT", 9092)
+	partitions, err3 := envInt("KAFKA_PARTITIONS", 8)
+	fs.StringVar(&f.dataDir, "data", ".data", "directory for the PostgreSQL and Kafka data and the server log")
+	fs.IntVar(&f.pgPort, "pg-port", pgPort, "PostgreSQL port (env PG_PORT)")
+	fs.IntVar(&f.kafkaPort, "kafka-port", kafkaPort, "Kafka port (env KAFKA_PORT)")
+	fs.IntVar(&f.partitions, "partitions", partitions, "partitions of the Kafka topics (env KAFKA_PARTITIONS)")
+	return errors.Join(err1, err2, err3)
+}
+
+func envInt(name string, def int) (int, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def, fmt.Errorf("environment variable %s=%q is not a number", name, s)
+	}
+	return n, nil
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// infra is the running PostgreSQL and Kafka.
+type infra struct {
+	log         *slog.Logger
+	pg          *devstack.Postgres
+	kafka       *devstack.Kafka
+	databaseURL string
+	brokers     string
+}
+
+func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, error) {
+	ctx, cancel := context.WithTimeout(ctx, infraStartTimeout)
+	defer cancel()
+	if f.partitions < 1 {
+		return nil, fmt.Errorf("partitions must be at least 1, not %d", f.partitions)
+	}
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	// With no Output, the server log goes to postgres.log next to the data
+	// directory: .data/postgres.log.
+	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{
+		DataDir: filepath.Join(f.dataDir, "postgres"),
+		Port:    f.pgPort,
+		Log:     log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(server log: %s)", err, filepath.Join(f.dataDir, "postgres.log"))
+	}
+	if err := pg.CreateDatabase(ctx, databaseName, ""); err != nil {
+		stopPostgres(log, pg)
+		return nil, err
+	}
+	kafka, err := devstack.StartKafka(devstack.KafkaOptions{
+		Port:       f.kafkaPort,
+		DataDir:    filepath.Join(f.dataDir, "kafka"),
+		Partitions: int32(f.partitions),
+		Log:        log,
+	})
+	if err != nil {
+		stopPostgres(log, pg)
+		return nil, err
+	}
+	return &infra{
+		log:         log,
+		pg:          pg,
+		kafka:       kafka,
+		databaseURL: pg.URL(databaseName),
+		brokers:     strings.Join(kafka.Brokers(), ","),
+	}, nil
+}
+
+func stopPostgres(log *slog.Logger, pg *devstack.Postgres) {
+	if err := pg.Stop(); err != nil {
+		log.Error("stop postgres", "err", err)
+	}
+}
+
+// stop closes the broker, then stops PostgreSQL.
+func (in *infra) stop() {
+	in.kafka.Close()
+	in.log.Info("kafka stopped")
+	stopPostgres(in.log, in.pg)
+}
+
+func (in *infra) printEnv() {
+	fmt.Printf("DATABASE_URL=%s\nKAFKA_BROKERS=%s\n", in.databaseURL, in.brokers)
+}
+
+func cmdInfra(log *slog.Logger, args []string) int {
+	fs := flag.NewFlagSet("devstack infra", flag.ContinueOnError)
+	var f infraFlags
+	envErr := f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "devstack infra:", err)
+		return 2
+	}
+	if envErr != nil {
+		fmt.Fprintln(os.Stderr, "devstack infra:", envErr)
+		return 2
+	}
+
+	// Signals stay captured until we exit, so a second Ctrl-C cannot cut
+	// the shutdown short.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	in, err := startInfra(ctx, log, f)
+	if err != nil {
+		log.Error("start infrastructure", "err", err)
+		return 1
+	}
+	in.printEnv()
+	log.Info("infrastructure is up; Ctrl-C stops it")
+	<-ctx.Done()
+	log.Info("stopping")
+	in.stop()
+	return 0
+}
+
+// child is a started worker or API binary.
+type child struct {
+	name string
+	path string
+	proc *devstack.Process
+}
+
+func startChild(name, path string, env []string) (*child, error) {
+	if !strings.ContainsRune(path, filepath.Separator) {
+		// A bare name means a file here, not a command on PATH.
+		path = "." + string(filepath.Separator) + path
+	}
+	cmd := exec.Command(path)
+	cmd.Env = env
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// Own process group: a Ctrl-C reaches devstack only, which then stops
+	// the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return &child{name: name, path: path, proc: proc}, nil
+}
+
+// stop sends SIGTERM to the child's process group and kills it after
+// childStopTimeout.
+func (c *child) stop(log *slog.Logger) {
+	if c == nil {
+		return
+	}
+	if c.proc.Exited() {
+		return
+	}
+	log.Info("stopping "+c.name, "pid", c.proc.Pid())
+	err := c.proc.Stop(syscall.SIGTERM, childStopTimeout)
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		log.Info(c.name + " stopped")
+	case errors.As(err, &exitErr):
+		log.Warn(c.name+" stopped", "status", exitErr.ProcessState.String())
+	default:
+		log.Error("stop "+c.name, "err", err)
+	}
+}
+
+func cmdRun(log *slog.Logger, args []string) int {
+	fs := flag.NewFlagSet("devstack run", flag.ContinueOnError)
+	var f infraFlags
+	envErr := f.register(fs)
+	apiPath := fs.String("api", "", "path of the API binary (required)")
+	workerPath := fs.String("worker", "", "path of the worker binary (required)")
+	defPort, err := envInt("PORT", 8080)
+	envErr = errors.Join(envErr, err)
+	port := fs.Int("port", defPort, "HTTP port of the API (env PORT)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "devstack run:", err)
+		return 2
+	}
+	if envErr != nil {
+		fmt.Fprintln(os.Stderr, "devstack run:", envErr)
+		return 2
+	}
+	if *apiPath == "" || *workerPath == "" {
+		fmt.Fprintln(os.Stderr, "devstack run: -api and -worker are required")
+		fs.Usage()
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	in, err := startInfra(ctx, log, f)
+	if err != nil {
+		log.Error("start infrastructure", "err", err)
+		return 1
+	}
+	in.printEnv()
+
+	env := append(os.Environ(),
+		"DATABASE_URL="+in.databaseURL,
+		"KAFKA_BROKERS="+in.brokers,
+		"PORT="+strconv.Itoa(*port),
+	)
+	var api, worker *child
+	shutdown := func() {
+		api.stop(log)
+		worker.stop(log)
+		in.stop()
+	}
+	if worker, err = startChild("worker", *workerPath, env); err != nil {
+		log.Error("start worker", "err", err)
+		shutdown()
+		return 1
+	}
+	if api, err = startChild("api", *apiPath, env); err != nil {
+		log.Error("start api", "err", err)
+		shutdown()
+		return 1
+	}
+
+	// exited reports a child that ended on its own.
+	exited := func(c *child) int {
+		log.Error(c.name+" exited on its own; stopping everything", "path", c.path, "status", exitStatus(c.proc.Err()))
+		shutdown()
+		return 1
+	}
+
+	healthURL := fmt.Sprintf("http://127.0.0.1:%d/healthz", *port)
+	healthCtx, cancelHealth := context.WithTimeout(ctx, healthTimeout)
+	healthy := make(chan error, 1)
+	go func() { healthy <- waitHealthy(healthCtx, healthURL) }()
+	select {
+	case err := <-healthy:
+		cancelHealth()
+		if err != nil {
+			if ctx.Err() != nil {
+				log.Info("stopping")
+				shutdown()
+				return 0
+			}
+			log.Error("api not healthy; stopping everything", "url", healthURL, "err", err)
+			shutdown()
+			return 1
+		}
+	case <-api.proc.Done():
+		cancelHealth()
+		return exited(api)
+	case <-worker.proc.Done():
+		cancelHealth()
+		return exited(worker)
+	}
+
+	fmt.Printf("OrderStream is up: GraphQL http://localhost:%d/graphql (REST http://localhost:%d/orders); Ctrl-C stops everything\n", *port, *port)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+		shutdown()
+		return 0
+	case <-api.proc.Done():
+		return exited(api)
+	case <-worker.proc.Done():
+		return exited(worker)
+	}
+}
+
+// waitHealthy polls url until it answers 200 or ctx ends.
+func waitHealthy(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no 200 from %s: %w (last: %v)", url, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func exitStatus(err error) string {
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ProcessState.String()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}

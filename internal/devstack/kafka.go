@@ -1,0 +1,162 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Default topics and partition count of the local broker.
+const (
+	DefaultPartitions  int32 = 8
+	DefaultOrdersTopic       = "orders"
+	DefaultAcksTopic         = "order-acks"
+)
+
+// KafkaOptions configures StartKafka.
+type KafkaOptions struct {
+	// Port is the TCP port on 127.0.0.1; 0 picks a free port.
+	Port int
+	// DataDir persists the broker's state across restarts; "" keeps it in
+	// memory.
+	DataDir string
+	// Partitions is the partition count of Topics; 0 means 8.
+	Partitions int32
+	// Topics are created at start; nil means "orders" and "order-acks".
+	Topics []string
+	// Log receives broker warnings and errors; nil discards them.
+	Log *slog.Logger
+}
+
+// Kafka is an in-process Kafka-protocol broker (a one-broker kfake
+// cluster) listening on 127.0.0.1.
+type Kafka struct {
+	cluster *kfake.Cluster
+	brokers []string
+	once    sync.Once
+}
+
+// StartKafka starts a one-broker kfake cluster with opts.Topics created
+// with opts.Partitions partitions. Automatic topic creation is off.
+//
+// kfake only seeds topics into a fresh cluster, so when a DataDir with
+// earlier state is reused, missing topics are created and topics with fewer
+// partitions are grown through the Kafka admin API.
+func StartKafka(opts KafkaOptions) (*Kafka, error) {
+	if opts.Partitions <= 0 {
+		opts.Partitions = DefaultPartitions
+	}
+	if opts.Topics == nil {
+		opts.Topics = []string{DefaultOrdersTopic, DefaultAcksTopic}
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(opts.Partitions, opts.Topics...),
+		kfake.DefaultNumPartitions(int(opts.Partitions)),
+		// Only a lower bound: lets tests use short consumer group session
+		// timeouts; sarama's default of 10 s is unaffected.
+		kfake.GroupMinSessionTimeout(time.Second),
+		kfake.WithLogger(slogKfakeLogger{log}),
+	}
+	if opts.Port != 0 {
+		// Without Ports, kfake listens on 127.0.0.1:0.
+		kopts = append(kopts, kfake.Ports(opts.Port))
+	}
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("start kafka: create data directory: %w", err)
+		}
+		kopts = append(kopts, kfake.DataDir(opts.DataDir))
+	}
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("start kafka: %w", err)
+	}
+	k := &Kafka{cluster: c, brokers: c.ListenAddrs()}
+	if opts.DataDir != "" {
+		if err := ensureTopics(k.brokers, opts.Topics, opts.Partitions, log); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("start kafka: %w", err)
+		}
+	}
+	log.Info("kafka ready", "brokers", k.brokers, "topics", opts.Topics, "partitions", opts.Partitions, "data_dir", opts.DataDir)
+	return k, nil
+}
+
+// Brokers returns the broker addresses, such as "127.0.0.1:9092".
+func (k *Kafka) Brokers() []string { return append([]string(nil), k.brokers...) }
+
+// Cluster returns the underlying kfake cluster, for tests that inject
+// faults or move partitions.
+func (k *Kafka) Cluster() *kfake.Cluster { return k.cluster }
+
+// Close stops the broker, persisting its state if it has a DataDir. It is
+// safe to call more than once.
+func (k *Kafka) Close() {
+	k.once.Do(k.cluster.Close)
+}
+
+// ensureTopics creates missing topics and grows topics with fewer than
+// partitions partitions.
+func ensureTopics(brokers, topics []string, partitions int32, log *slog.Logger) error {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.ClientID = "devstack"
+	cfg.Net.DialTimeout = 5 * time.Second
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("connect kafka admin: %w", err)
+	}
+	defer admin.Close()
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, topic := range topics {
+		detail, ok := existing[topic]
+		switch {
+		case !ok:
+			err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+			if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", topic, err)
+			}
+		case detail.NumPartitions < partitions:
+			if err := admin.CreatePartitions(topic, partitions, nil, false); err != nil {
+				return fmt.Errorf("grow topic %s to %d partitions: %w", topic, partitions, err)
+			}
+			log.Info("grew topic", "topic", topic, "from", detail.NumPartitions, "to", partitions)
+		case detail.NumPartitions > partitions:
+			log.Warn("topic has more partitions than requested; partitions cannot shrink (delete the kafka data directory to start over)",
+				"topic", topic, "partitions", detail.NumPartitions, "requested", partitions)
+		}
+	}
+	return nil
+}
+
+// slogKfakeLogger passes kfake's warnings and errors to slog. kfake logs
+// every request at info level, which is too chatty to keep.
+type slogKfakeLogger struct{ log *slog.Logger }
+
+func (l slogKfakeLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	var sl slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		sl = slog.LevelError
+	case kfake.LogLevelWarn:
+		sl = slog.LevelWarn
+	default:
+		return
+	}
+	l.log.Log(context.Background(), sl, "kafka: "+fmt.Sprintf(msg, args...))
+}
