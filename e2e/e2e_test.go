@@ -1,0 +1,456 @@
+// Package e2e builds the real API and worker binaries, runs them against the
+// throwaway PostgreSQL and the Kafka-protocol broker, and drives them over
+// HTTP as a client would.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/orderstream/orderstream/internal/kafkatest"
+	"github.com/orderstream/orderstream/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the API and the worker once per test run.
+func binaries(t *testing.T) (api, worker string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "orderstream-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		for pkg, out := range map[string]string{"..": "orderstream", "../worker": "orderstream-worker"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, "orderstream"), filepath.Join(binDir, "orderstream-worker")
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// proc is a running binary whose output is kept for failure reports.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+func start(t *testing.T, name, bin string, env ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(bin), out: &bytes.Buffer{}, done: make(chan struct{})}
+	var mu sync.Mutex
+	w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return p.out.Write(b) })
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() || os.Getenv("TEST_LOG") != "" {
+			mu.Lock()
+			t.Logf("--- %s output ---\n%s", name, p.out.String())
+			mu.Unlock()
+		}
+	})
+	return p
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// stop sends SIGTERM and waits for a clean exit (SIGKILL after 40 s).
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("%s exited with %d after SIGTERM; want 0", p.name, code)
+		}
+	case <-time.After(40 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s did not stop within 40 s of SIGTERM", p.name)
+	}
+}
+
+// env is one running OrderStream: infrastructure, a worker and an API.
+type env struct {
+	t       *testing.T
+	base    string
+	workerB string
+	common  []string
+	worker  *proc
+}
+
+func newEnv(t *testing.T, extra ...string) *env {
+	t.Helper()
+	api, worker := binaries(t)
+	b := kafkatest.New(t)
+	e := &env{t: t, workerB: worker, common: []string{
+		"DATABASE_URL=" + pgtest.NewDB(t),
+		"KAFKA_BROKERS=" + strings.Join(b.Brokers, ","),
+		"KAFKA_ORDERS_TOPIC=" + b.OrdersTopic,
+		"KAFKA_ACKS_TOPIC=" + b.AcksTopic,
+		"KAFKA_GROUP=e2e-" + uuid.NewString()[:8],
+		"LOG_LEVEL=debug",
+	}}
+	e.common = append(e.common, extra...)
+	e.startWorker()
+	port := freePort(t)
+	start(t, "api", api, append(e.common, "PORT="+port)...)
+	e.base = "http://127.0.0.1:" + port
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(e.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("API not ready after 60 s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return e
+}
+
+func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.common...) }
+
+// gqlResult is a GraphQL response.
+type gqlResult struct {
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+	status int
+}
+
+func (r gqlResult) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+func (e *env) graphql(query string, vars map[string]any) gqlResult {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, err := http.Post(e.base+"/graphql", "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r gqlResult
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil {
+		e.t.Fatalf("decode GraphQL response %q: %v", b, err)
+	}
+	r.status = resp.StatusCode
+	return r
+}
+
+type gqlOrder struct {
+	ID         string `json:"id"`
+	ExternalID string `json:"externalId"`
+	UserID     string `json:"userId"`
+	Status     string `json:"status"`
+	EventID    int    `json:"eventId"`
+	Total      string `json:"total"`
+	Items      []struct {
+		Name     string `json:"name"`
+		Quantity int    `json:"quantity"`
+		Price    string `json:"price"`
+	} `json:"items"`
+	CancelReason *string `json:"cancelReason"`
+}
+
+const orderFields = `id externalId userId status eventId total items { name quantity price } cancelReason`
+
+func decodeField[T any](t *testing.T, r gqlResult, field string) T {
+	t.Helper()
+	var v T
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s: unexpected errors %+v", field, r.Errors)
+	}
+	if err := json.Unmarshal(r.Data[field], &v); err != nil {
+		t.Fatalf("decode %s %s: %v", field, r.Data[field], err)
+	}
+	return v
+}
+
+func (e *env) rest(method, path string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.base+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatalf("%s %s: decode %q: %v", method, path, b, err)
+	}
+	return resp.StatusCode, m
+}
+
+func TestGraphQL(t *testing.T) {
+	e := newEnv(t)
+	user, other := uuid.NewString(), uuid.NewString()
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { created order { ` + orderFields + ` } } }`
+	in := map[string]any{"externalId": "shopify_12345", "userId": user,
+		"items": []any{map[string]any{"name": "Product A", "quantity": 2, "price": 29.99}, map[string]any{"name": "B", "quantity": 1, "price": "0.10"}}}
+
+	r := e.graphql(create, map[string]any{"in": in})
+	p := decodeField[struct {
+		Created bool     `json:"created"`
+		Order   gqlOrder `json:"order"`
+	}](t, r, "createOrder")
+	if !p.Created || p.Order.Status != "DONE" || p.Order.EventID != 0 || p.Order.Total != "60.08" || p.Order.Items[0].Price != "29.99" {
+		t.Fatalf("createOrder: got %+v; want created, DONE, eventId 0, total 60.08", p)
+	}
+
+	t.Run("IdempotentCreate", func(t *testing.T) {
+		r := e.graphql(create, map[string]any{"in": in})
+		again := decodeField[struct {
+			Created bool     `json:"created"`
+			Order   gqlOrder `json:"order"`
+		}](t, r, "createOrder")
+		if again.Created || again.Order.ID != p.Order.ID {
+			t.Errorf("got created=%v id %s; want false and id %s", again.Created, again.Order.ID, p.Order.ID)
+		}
+		other := map[string]any{"externalId": "shopify_12345", "userId": user, "items": []any{map[string]any{"name": "X", "quantity": 1, "price": 1}}}
+		if r := e.graphql(create, map[string]any{"in": other}); r.code() != "CONFLICT" {
+			t.Errorf("same externalId, other items: got %+v; want CONFLICT", r.Errors)
+		}
+	})
+
+	lookup := `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { ` + orderFields + ` } }`
+	t.Run("LookupOwnerAndOther", func(t *testing.T) {
+		got := decodeField[*gqlOrder](t, e.graphql(lookup, map[string]any{"e": "shopify_12345", "u": user}), "orderByExternalId")
+		if got == nil || got.ID != p.Order.ID {
+			t.Fatalf("owner lookup: got %+v; want order %s", got, p.Order.ID)
+		}
+		none := decodeField[*gqlOrder](t, e.graphql(lookup, map[string]any{"e": "shopify_12345", "u": other}), "orderByExternalId")
+		missing := decodeField[*gqlOrder](t, e.graphql(lookup, map[string]any{"e": "no-such-order", "u": other}), "orderByExternalId")
+		if none != nil || missing != nil {
+			t.Errorf("another user's order: got %+v and missing %+v; want null for both", none, missing)
+		}
+	})
+
+	t.Run("UpdateAndCancel", func(t *testing.T) {
+		upd := `mutation($in: UpdateOrderInput!) { updateOrder(input: $in) { order { ` + orderFields + ` } } }`
+		r := e.graphql(upd, map[string]any{"in": map[string]any{"externalId": "shopify_12345", "userId": user, "expectedEventId": 0,
+			"items": []any{map[string]any{"name": "C", "quantity": 3, "price": "5"}}}})
+		u := decodeField[struct {
+			Order gqlOrder `json:"order"`
+		}](t, r, "updateOrder")
+		if u.Order.Status != "DONE" || u.Order.EventID != 1 || u.Order.Total != "15.00" {
+			t.Fatalf("updateOrder: got %+v; want DONE, eventId 1, total 15.00", u.Order)
+		}
+		if r := e.graphql(upd, map[string]any{"in": map[string]any{"externalId": "shopify_12345", "userId": other,
+			"items": []any{map[string]any{"name": "C", "quantity": 3, "price": "5"}}}}); r.code() != "NOT_FOUND" {
+			t.Errorf("update by another user: got %+v; want NOT_FOUND", r.Errors)
+		}
+		cancel := `mutation($in: CancelOrderInput!) { cancelOrder(input: $in) { order { ` + orderFields + ` } } }`
+		c := decodeField[struct {
+			Order gqlOrder `json:"order"`
+		}](t, e.graphql(cancel, map[string]any{"in": map[string]any{"externalId": "shopify_12345", "userId": user, "reason": "out of stock"}}), "cancelOrder")
+		if c.Order.Status != "CANCELLED" || c.Order.EventID != 2 || c.Order.CancelReason == nil || *c.Order.CancelReason != "out of stock" {
+			t.Fatalf("cancelOrder: got %+v; want CANCELLED, eventId 2, the reason", c.Order)
+		}
+		if r := e.graphql(upd, map[string]any{"in": map[string]any{"externalId": "shopify_12345", "userId": user,
+			"items": []any{map[string]any{"name": "C", "quantity": 1, "price": "5"}}}}); r.code() != "CONFLICT" {
+			t.Errorf("update after cancel: got %+v; want CONFLICT", r.Errors)
+		}
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		bad := map[string]any{"externalId": "x", "userId": "not-a-uuid", "items": []any{map[string]any{"name": "A", "quantity": 1, "price": 1}}}
+		r := e.graphql(create, map[string]any{"in": bad})
+		if r.code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "userId" {
+			t.Errorf("bad userId: got %+v; want BAD_USER_INPUT on userId", r.Errors)
+		}
+		bad = map[string]any{"externalId": "x", "userId": user, "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.999"}}}
+		if r := e.graphql(create, map[string]any{"in": bad}); r.code() != "BAD_USER_INPUT" {
+			t.Errorf("3-decimal price: got %+v; want BAD_USER_INPUT", r.Errors)
+		}
+		bad = map[string]any{"externalId": "x", "userId": user, "items": []any{}}
+		if r := e.graphql(create, map[string]any{"in": bad}); r.code() != "BAD_USER_INPUT" {
+			t.Errorf("no items: got %+v; want BAD_USER_INPUT", r.Errors)
+		}
+		if r := e.graphql(lookup, map[string]any{"e": "x", "u": user}); len(r.Errors) != 0 {
+			t.Errorf("nothing was created by bad input, lookup errors: %+v", r.Errors)
+		} else if got := decodeField[*gqlOrder](t, r, "orderByExternalId"); got != nil {
+			t.Errorf("bad input created an order: %+v", got)
+		}
+	})
+
+	t.Run("MutationOverGETRefused", func(t *testing.T) {
+		q := url.Values{"query": {`mutation { cancelOrder(input: {externalId: "shopify_12345", userId: "` + user + `"}) { order { id } } }`}}
+		resp, err := http.Get(e.base + "/graphql?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("mutation over GET: got HTTP %d; want a 4xx", resp.StatusCode)
+		}
+	})
+}
+
+func TestREST(t *testing.T) {
+	e := newEnv(t)
+	user := uuid.NewString()
+	body := map[string]any{"external_id": "shopify_12345", "user_id": user,
+		"payload": map[string]any{"items": []any{map[string]any{"name": "Product A", "quantity": 2, "price": 29.99}}}}
+
+	status, o := e.rest("POST", "/orders", body)
+	if status != 201 || o["status"] != "done" || o["event_id"] != 0.0 || o["total"] != 59.98 {
+		t.Fatalf("POST /orders: got %d %v; want 201, done, event 0, total 59.98", status, o)
+	}
+	if status, again := e.rest("POST", "/orders", body); status != 200 || again["id"] != o["id"] {
+		t.Errorf("repeated POST: got %d %v; want 200 and the same order", status, again)
+	}
+	path := "/orders/by-external/shopify_12345?user_id=" + user
+	if status, got := e.rest("GET", path, nil); status != 200 || got["id"] != o["id"] {
+		t.Errorf("GET: got %d %v; want 200 and the order", status, got)
+	}
+	if status, got := e.rest("GET", "/orders/by-external/shopify_12345?user_id="+uuid.NewString(), nil); status != 404 || got["error"] == nil {
+		t.Errorf("GET as another user: got %d %v; want 404 with an error", status, got)
+	}
+	for _, q := range []string{"", "?user_id=nope"} {
+		if status, got := e.rest("GET", "/orders/by-external/shopify_12345"+q, nil); status != 400 {
+			t.Errorf("GET with user_id %q: got %d %v; want 400", q, status, got)
+		}
+	}
+	status, u := e.rest("PUT", path, map[string]any{"payload": map[string]any{"items": []any{map[string]any{"name": "B", "quantity": 1, "price": "10.50"}}}})
+	if status != 200 || u["event_id"] != 1.0 || u["total"] != 10.5 {
+		t.Errorf("PUT: got %d %v; want 200, event 1, total 10.50", status, u)
+	}
+	status, c := e.rest("DELETE", path, nil)
+	if status != 200 || c["status"] != "cancelled" {
+		t.Errorf("DELETE: got %d %v; want 200 cancelled", status, c)
+	}
+	status, errBody := e.rest("POST", "/orders", map[string]any{"external_id": "shopify_12345", "user_id": user,
+		"payload": map[string]any{"items": []any{map[string]any{"name": "Other", "quantity": 1, "price": 1}}}})
+	if errObj, _ := errBody["error"].(map[string]any); status != 409 || errObj["code"] != "CONFLICT" {
+		t.Errorf("POST with other items: got %d %v; want 409 CONFLICT", status, errBody)
+	}
+	status, errBody = e.rest("POST", "/orders", map[string]any{"external_id": "y", "user_id": user, "extra": true,
+		"payload": map[string]any{"items": []any{map[string]any{"name": "A", "quantity": 1, "price": 1}}}})
+	if status != 400 {
+		t.Errorf("unknown field: got %d %v; want 400", status, errBody)
+	}
+}
+
+// TestAckTimeout stops the worker: a create times out with ACK_TIMEOUT and
+// the order's state, the order is kept, and once a worker runs again it
+// completes and a retry returns it.
+func TestAckTimeout(t *testing.T) {
+	e := newEnv(t, "ACK_TIMEOUT=2s")
+	user := uuid.NewString()
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { created order { ` + orderFields + ` } } }`
+	in := map[string]any{"externalId": "slow-1", "userId": user, "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "3.50"}}}
+	// The worker works: warm up.
+	decodeField[json.RawMessage](t, e.graphql(create, map[string]any{"in": map[string]any{"externalId": "warm", "userId": user,
+		"items": []any{map[string]any{"name": "A", "quantity": 1, "price": 1}}}}), "createOrder")
+
+	e.worker.stop(t)
+	r := e.graphql(create, map[string]any{"in": in})
+	if r.code() != "ACK_TIMEOUT" {
+		t.Fatalf("create without worker: got %+v; want ACK_TIMEOUT", r.Errors)
+	}
+	ext := r.Errors[0].Extensions
+	if ext["orderId"] == nil || ext["status"] != "NEW" {
+		t.Errorf("ACK_TIMEOUT extensions: got %v; want orderId and status NEW", ext)
+	}
+
+	e.startWorker()
+	lookup := `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { ` + orderFields + ` } }`
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		got := decodeField[*gqlOrder](t, e.graphql(lookup, map[string]any{"e": "slow-1", "u": user}), "orderByExternalId")
+		if got == nil {
+			t.Fatal("the timed-out order is lost")
+		}
+		if got.Status == "DONE" {
+			if got.ID != ext["orderId"] {
+				t.Errorf("got order %s; want %v", got.ID, ext["orderId"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order still %s 45 s after the worker restarted", got.Status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p := decodeField[struct {
+		Created bool     `json:"created"`
+		Order   gqlOrder `json:"order"`
+	}](t, e.graphql(create, map[string]any{"in": in}), "createOrder")
+	if p.Created || p.Order.Status != "DONE" || p.Order.ID != ext["orderId"] {
+		t.Errorf("retry: got %+v; want the existing order, DONE", p)
+	}
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/kafkatest"
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/pgtest"
+	"github.com/orderstream/orderstream/internal/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func testLogger() *slog.Logger {
+	if os.Getenv("TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// stack is the pipeline in one process: a running worker (its real run
+// function) and API-side services, against the throwaway PostgreSQL and broker.
+type stack struct {
+	url    string
+	broker *kafkatest.Broker
+	pool   *pgxpool.Pool
+	store  *postgres.Store
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	st := &stack{url: pgtest.NewDB(t), broker: kafkatest.New(t)}
+	var err error
+	if st.pool, err = postgres.Open(context.Background(), st.url, 16); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.pool.Close)
+	st.store = postgres.NewStore(st.pool)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, workerConfig{
+			DatabaseURL: st.url, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic,
+			Group: "test-" + uuid.NewString()[:8], StartupTimeout: 30 * time.Second, LogLevel: "debug",
+		}, testLogger())
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("worker run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("worker did not stop within 30 s")
+		}
+	})
+	return st
+}
+
+// requester starts an API-side requester reading reply partition p (-1: hashed).
+func (st *stack) requester(t *testing.T, instance string, p int32) *kafka.Requester {
+	t.Helper()
+	r, err := kafka.NewRequester(kafka.RequesterConfig{
+		Brokers: st.broker.Brokers, Topic: st.broker.OrdersTopic, AckTopic: st.broker.AcksTopic,
+		InstanceID: instance, ReplyPartition: p, Log: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func (st *stack) service(t *testing.T, instance string) *order.Service {
+	return order.NewService(st.store, st.requester(t, instance, -1), testLogger())
+}
+
+func items(prices ...string) []order.Item {
+	var out []order.Item
+	for i, p := range prices {
+		d, err := order.ParseDecimal(p)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, order.Item{Name: fmt.Sprintf("item %d", i), Quantity: int64(i + 1), Price: d})
+	}
+	return out
+}
+
+func TestPipeline(t *testing.T) {
+	st := newStack(t)
+	svc := st.service(t, "api-1")
+	ctx := context.Background()
+	user := uuid.NewString()
+
+	o, created, err := svc.Create(ctx, order.CreateInput{ExternalID: "shop-1", UserID: user, Items: items("29.99")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created || o.Status != order.StatusDone || o.EventID != 0 || o.Total.String() != "29.99" {
+		t.Fatalf("create: got created=%v %s event %d total %s; want true DONE 0 29.99", created, o.Status, o.EventID, o.Total)
+	}
+	again, created, err := svc.Create(ctx, order.CreateInput{ExternalID: "shop-1", UserID: user, Items: items("29.99")})
+	if err != nil || created || again.ID != o.ID {
+		t.Fatalf("repeat create: got %d created=%v err=%v; want the same order", again.ID, created, err)
+	}
+	zero := 0
+	o, err = svc.Update(ctx, order.UpdateInput{ExternalID: "shop-1", UserID: user, Items: items("1.00", "2.00"), ExpectedEventID: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != order.StatusDone || o.EventID != 1 || o.Total.String() != "5.00" {
+		t.Fatalf("update: got %s event %d total %s; want DONE 1 5.00", o.Status, o.EventID, o.Total)
+	}
+	if _, err = svc.Update(ctx, order.UpdateInput{ExternalID: "shop-1", UserID: user, Items: items("1.00"), ExpectedEventID: &zero}); order.ErrorCode(err) != order.ECONFLICT {
+		t.Fatalf("stale update: got %v; want CONFLICT", err)
+	}
+	o, err = svc.Cancel(ctx, order.CancelInput{ExternalID: "shop-1", UserID: user, Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != order.StatusCancelled || o.EventID != 2 {
+		t.Fatalf("cancel: got %s event %d; want CANCELLED 2", o.Status, o.EventID)
+	}
+	o2, err := svc.Cancel(ctx, order.CancelInput{ExternalID: "shop-1", UserID: user})
+	if err != nil || o2.EventID != 2 || !o2.UpdatedAt.Equal(o.UpdatedAt) {
+		t.Fatalf("cancel again: got event %d updated %v err %v; want it unchanged", o2.EventID, o2.UpdatedAt, err)
+	}
+	if _, err := svc.Update(ctx, order.UpdateInput{ExternalID: "shop-1", UserID: user, Items: items("1.00")}); order.ErrorCode(err) != order.ECONFLICT {
+		t.Fatalf("update after cancel: got %v; want CONFLICT", err)
+	}
+	if _, err := svc.ByExternalID(ctx, "shop-1", uuid.NewString()); order.ErrorCode(err) != order.ENOTFOUND {
+		t.Fatalf("another user's lookup: got %v; want NOT_FOUND", err)
+	}
+}
+
+func TestRedeliveredEventChangesNothing(t *testing.T) {
+	st := newStack(t)
+	svc := st.service(t, "api-1")
+	req := st.requester(t, "replayer", -1)
+	ctx := context.Background()
+	o, _, err := svc.Create(ctx, order.CreateInput{ExternalID: "dup", UserID: uuid.NewString(), Items: items("7.00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: o.Items}
+	for i := range 3 {
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		ack, err := req.Dispatch(dctx, ev)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ack.Duplicate || !ack.Outcome.OK || ack.Order.EventID != 0 || !ack.Order.UpdatedAt.Equal(o.UpdatedAt) {
+			t.Fatalf("redelivery %d: got %+v; want a duplicate OK ack with the order unchanged", i, ack)
+		}
+	}
+	var events, applied int
+	if err := st.pool.QueryRow(ctx, "select count(*), count(applied_at) from order_events where order_id = $1", o.ID).Scan(&events, &applied); err != nil {
+		t.Fatal(err)
+	}
+	if events != 1 || applied != 1 {
+		t.Errorf("got %d events (%d applied); want 1 (1)", events, applied)
+	}
+}
+
+func TestNegativeAck(t *testing.T) {
+	st := newStack(t)
+	svc := st.service(t, "api-1")
+	req := st.requester(t, "direct", -1)
+	ctx := context.Background()
+	user := uuid.NewString()
+	if _, _, err := svc.Create(ctx, order.CreateInput{ExternalID: "neg", UserID: user, Items: items("1.00")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Cancel(ctx, order.CancelInput{ExternalID: "neg", UserID: user}); err != nil {
+		t.Fatal(err)
+	}
+	// An update that slipped past the API's check (as a stale client or a bug could).
+	_, ev, err := st.store.AppendEvent(ctx, "neg", user, func(order.Order) (*order.Event, error) {
+		return &order.Event{Type: order.EventUpdate, Items: items("9.99")}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	ack, err := req.Dispatch(dctx, *ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Outcome.OK || ack.Outcome.Code != order.ECONFLICT || ack.Outcome.Reason == "" {
+		t.Fatalf("got outcome %+v; want a CONFLICT nack with a reason", ack.Outcome)
+	}
+	if ack.Order.Status != order.StatusCancelled || ack.Order.Total.String() != "1.00" {
+		t.Errorf("got %s total %s; want CANCELLED and the items unchanged", ack.Order.Status, ack.Order.Total)
+	}
+	// An event for an order that does not exist is answered too, not retried forever.
+	ack, err = req.Dispatch(dctx, order.Event{OrderID: 987654, EventID: 0, Type: order.EventCreate, Items: items("1.00")})
+	if err != nil || ack.Outcome.OK || ack.Outcome.Code != order.EPROCESSING {
+		t.Fatalf("unknown order: got %+v, %v; want a PROCESSING_FAILED nack", ack.Outcome, err)
+	}
+}
+
+// TestAckReachesTheWaitingInstance runs three API instances, two of them on
+// the same reply partition, and checks each request gets its own ACK.
+func TestAckReachesTheWaitingInstance(t *testing.T) {
+	st := newStack(t)
+	ctx := context.Background()
+	svcs := []*order.Service{
+		order.NewService(st.store, st.requester(t, "api-a", 0), testLogger()),
+		order.NewService(st.store, st.requester(t, "api-b", 0), testLogger()),
+		order.NewService(st.store, st.requester(t, "api-c", 3), testLogger()),
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			svc := svcs[i%len(svcs)]
+			ext := fmt.Sprintf("multi-%d", i)
+			o, _, err := svc.Create(ctx, order.CreateInput{ExternalID: ext, UserID: uuid.NewString(), Items: items(fmt.Sprintf("%d.00", i+1))})
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("%s: %w", ext, err)
+			case o.ExternalID != ext || o.Status != order.StatusDone || o.Total.String() != fmt.Sprintf("%d.00", i+1):
+				errs <- fmt.Errorf("%s: got the ACK of %s (%s, %s)", ext, o.ExternalID, o.Status, o.Total)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
