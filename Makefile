@@ -6,7 +6,7 @@ BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
 
-.PHONY: all build run infra test unit vet generate check-generated bench tools postgres clean
+.PHONY: all build devstack run infra test unit vet generate check-generated bench tools postgres clean
 
 all: build
 
@@ -16,12 +16,15 @@ build:
 	$(GO) build -o $(BIN)/orderstream-worker ./worker
 
 ## run: start PostgreSQL, the Kafka-protocol broker, the worker and the API (Ctrl-C stops all)
-run: postgres build
-	$(GO) run ./cmd/devstack run -api $(BIN)/orderstream -worker $(BIN)/orderstream-worker
+run: postgres build devstack
+	$(BIN)/devstack run -api $(BIN)/orderstream -worker $(BIN)/orderstream-worker
 
 ## infra: start only PostgreSQL and the broker, print DATABASE_URL and KAFKA_BROKERS
-infra: postgres
-	$(GO) run ./cmd/devstack infra
+infra: postgres devstack
+	$(BIN)/devstack infra
+
+devstack:
+	$(GO) build -o $(BIN)/devstack ./cmd/devstack
 
 ## test: vet, check generated code is fresh, then unit, integration and end-to-end tests
 test: postgres vet check-generated

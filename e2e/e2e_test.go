@@ -347,6 +347,50 @@ func TestGraphQL(t *testing.T) {
 		}
 	})
 
+	t.Run("VariableOfWrongType", func(t *testing.T) {
+		bad := map[string]any{"externalId": "x", "userId": user, "items": []any{map[string]any{"name": "A", "quantity": "abc", "price": 1}}}
+		r := e.graphql(create, map[string]any{"in": bad})
+		if r.code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "in.items[0].quantity" {
+			t.Errorf("quantity \"abc\": got %+v; want BAD_USER_INPUT on in.items[0].quantity", r.Errors)
+		}
+	})
+
+	t.Run("TransportErrors", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, method, ctype, body string
+			status                    int
+			code                      string
+		}{
+			{"MalformedJSON", "POST", "application/json", `{"query": "secret-token-123`, 400, "BAD_REQUEST"},
+			{"JSONArrayBatch", "POST", "application/json", `[{"query": "{ __typename }"}]`, 400, "BAD_REQUEST"},
+			{"TextPlain", "POST", "text/plain", `{"query": "{ __typename }"}`, 415, "UNSUPPORTED_MEDIA_TYPE"},
+			{"FormURLEncoded", "POST", "application/x-www-form-urlencoded", `query=%7B__typename%7D`, 415, "UNSUPPORTED_MEDIA_TYPE"},
+			{"PUT", "PUT", "application/json", `{"query": "{ __typename }"}`, 405, "METHOD_NOT_ALLOWED"},
+			{"TooLarge", "POST", "application/json", `{"query": "` + strings.Repeat("a", 2<<20) + `"}`, 413, "PAYLOAD_TOO_LARGE"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest(tc.method, e.base+"/graphql", strings.NewReader(tc.body))
+				req.Header.Set("Content-Type", tc.ctype)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				var r gqlResult
+				if err := json.Unmarshal(b, &r); err != nil {
+					t.Fatalf("decode %q: %v", b, err)
+				}
+				if resp.StatusCode != tc.status || r.code() != tc.code {
+					t.Errorf("got HTTP %d %s; want %d %s", resp.StatusCode, b, tc.status, tc.code)
+				}
+				if strings.Contains(string(b), "secret-token-123") {
+					t.Errorf("the error echoes the request body: %s", b)
+				}
+			})
+		}
+	})
+
 	t.Run("MutationOverGETRefused", func(t *testing.T) {
 		q := url.Values{"query": {`mutation { cancelOrder(input: {externalId: "shopify_12345", userId: "` + user + `"}) { order { id } } }`}}
 		resp, err := http.Get(e.base + "/graphql?" + q.Encode())

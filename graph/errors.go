@@ -3,10 +3,14 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orderstream/orderstream/internal/order"
@@ -38,8 +42,28 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return &gqlerror.Error{Message: msg, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
 		}
-		if _, ok := gqlErr.Extensions["code"]; ok && gqlErr.Err == nil {
-			return gqlErr // parse and validation errors from gqlgen
+		if code, ok := gqlErr.Extensions["code"]; ok && gqlErr.Err == nil {
+			// Parse and validation errors from gqlgen. A variable whose value
+			// does not fit its type is bad input, as Apollo Server reports it.
+			if code == errcode.ValidationFailed && len(gqlErr.Path) > 0 && gqlErr.Path[0] == ast.PathName("variable") {
+				gqlErr.Extensions["code"] = order.EINVALID
+				if len(gqlErr.Path) > 1 {
+					gqlErr.Extensions["field"] = gqlErr.Path[1:].String()
+				}
+			}
+			return gqlErr
+		}
+		if gqlErr.Err == nil {
+			// Transport errors from gqlgen itself. Its JSON decoding error
+			// echoes the whole body: never send that back.
+			msg := gqlErr.Message
+			switch {
+			case strings.HasPrefix(msg, "json request body could not be decoded"):
+				msg = "the request body is not valid JSON"
+			case strings.HasPrefix(msg, "could not read request body"):
+				msg = fmt.Sprintf("the request body could not be read (at most %d bytes)", MaxBodyBytes)
+			}
+			return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": "BAD_REQUEST"}}
 		}
 		if errors.Is(err, context.Canceled) {
 			return &gqlerror.Error{Message: "request cancelled", Path: gqlErr.Path, Extensions: map[string]any{"code": "CANCELLED"}}

@@ -2,7 +2,10 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 
@@ -35,5 +38,39 @@ func NewHandler(svc *order.Service, log *slog.Logger) http.Handler {
 		log.Error("graphql panic", "panic", p, "stack", string(debug.Stack()))
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": order.EINTERNAL}}
 	})
-	return http.MaxBytesHandler(srv, MaxBodyBytes)
+	return guard(srv)
+}
+
+// guard lets through what the transports serve: GET, POST with a JSON body
+// of at most MaxBodyBytes, and OPTIONS. Anything else gets a GraphQL-shaped
+// error with a code, instead of gqlgen's bare "transport not supported".
+func guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodOptions:
+		case http.MethodPost:
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+				return
+			}
+			if r.ContentLength > MaxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST with a JSON body, or GET for queries")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}},
+	})
 }
