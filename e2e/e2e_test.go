@@ -132,7 +132,16 @@ type env struct {
 
 func newEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
-	api, worker := binaries(t)
+	e := newInfra(t, extra...)
+	e.startWorker()
+	e.base = e.startAPI("api")
+	return e
+}
+
+// newInfra prepares a database and topics for one OrderStream, starting nothing.
+func newInfra(t *testing.T, extra ...string) *env {
+	t.Helper()
+	_, worker := binaries(t)
 	b := kafkatest.New(t)
 	e := &env{t: t, workerB: worker, common: []string{
 		"DATABASE_URL=" + pgtest.NewDB(t),
@@ -143,13 +152,20 @@ func newEnv(t *testing.T, extra ...string) *env {
 		"LOG_LEVEL=debug",
 	}}
 	e.common = append(e.common, extra...)
-	e.startWorker()
+	return e
+}
+
+// startAPI starts an API instance and returns its base URL once it is ready.
+func (e *env) startAPI(name string) string {
+	t := e.t
+	t.Helper()
+	api, _ := binaries(t)
 	port := freePort(t)
-	start(t, "api", api, append(e.common, "PORT="+port)...)
-	e.base = "http://127.0.0.1:" + port
+	start(t, name, api, append(e.common, "PORT="+port)...)
+	base := "http://127.0.0.1:" + port
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(e.base + "/readyz")
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -161,7 +177,7 @@ func newEnv(t *testing.T, extra ...string) *env {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return e
+	return base
 }
 
 func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.common...) }
@@ -187,8 +203,13 @@ func (r gqlResult) code() string {
 
 func (e *env) graphql(query string, vars map[string]any) gqlResult {
 	e.t.Helper()
+	return e.graphqlAt(e.base, query, vars)
+}
+
+func (e *env) graphqlAt(base, query string, vars map[string]any) gqlResult {
+	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(e.base+"/graphql", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(base+"/graphql", "application/json", bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -497,4 +518,48 @@ func TestAckTimeout(t *testing.T) {
 	if p.Created || p.Order.Status != "DONE" || p.Order.ID != ext["orderId"] {
 		t.Errorf("retry: got %+v; want the existing order, DONE", p)
 	}
+}
+
+// TestSeveralInstances runs two API instances and two workers against the
+// same database and topics: every request through either API gets its own
+// answer, and an order created through one is updated through the other.
+func TestSeveralInstances(t *testing.T) {
+	e := newInfra(t)
+	e.startWorker()
+	e.startWorker()
+	bases := []string{e.startAPI("api-1"), e.startAPI("api-2")}
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { ` + orderFields + ` } } }`
+	update := `mutation($in: UpdateOrderInput!) { updateOrder(input: $in) { order { ` + orderFields + ` } } }`
+	user := uuid.NewString()
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ext := fmt.Sprintf("multi-%d", i)
+			price := fmt.Sprintf("%d.00", i+1)
+			item := []any{map[string]any{"name": "A", "quantity": 1, "price": price}}
+			r := e.graphqlAt(bases[i%2], create, map[string]any{"in": map[string]any{"externalId": ext, "userId": user, "items": item}})
+			if len(r.Errors) > 0 {
+				t.Errorf("%s: create: %+v", ext, r.Errors)
+				return
+			}
+			var p struct{ Order gqlOrder }
+			json.Unmarshal(r.Data["createOrder"], &p)
+			if p.Order.ExternalID != ext || p.Order.Status != "DONE" || p.Order.Total != price {
+				t.Errorf("%s: got %+v; want its own order, DONE, total %s", ext, p.Order, price)
+			}
+			r = e.graphqlAt(bases[(i+1)%2], update, map[string]any{"in": map[string]any{"externalId": ext, "userId": user, "expectedEventId": 0,
+				"items": []any{map[string]any{"name": "B", "quantity": 2, "price": price}}}})
+			if len(r.Errors) > 0 {
+				t.Errorf("%s: update through the other API: %+v", ext, r.Errors)
+				return
+			}
+			json.Unmarshal(r.Data["updateOrder"], &p)
+			if p.Order.ExternalID != ext || p.Order.EventID != 1 || p.Order.Status != "DONE" {
+				t.Errorf("%s: update got %+v; want eventId 1, DONE", ext, p.Order)
+			}
+		}()
+	}
+	wg.Wait()
 }

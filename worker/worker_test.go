@@ -248,3 +248,52 @@ func TestAckReachesTheWaitingInstance(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestConcurrentIdenticalCreates sends the same createOrder from many
+// callers at once, through two API instances: exactly one order exists, one
+// caller created it, and every caller gets it DONE.
+func TestConcurrentIdenticalCreates(t *testing.T) {
+	st := newStack(t)
+	svcs := []*order.Service{st.service(t, "api-a"), st.service(t, "api-b")}
+	user := uuid.NewString()
+	const n = 50
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		ids     = map[int64]int{}
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, c, err := svcs[i%2].Create(context.Background(), order.CreateInput{ExternalID: "same", UserID: user, Items: items("12.34")})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("caller %d: %v", i, err)
+				return
+			}
+			if o.Status != order.StatusDone || o.EventID != 0 {
+				t.Errorf("caller %d: got %s event %d; want DONE 0", i, o.Status, o.EventID)
+			}
+			ids[o.ID]++
+			if c {
+				created++
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 1 || len(ids) != 1 {
+		t.Errorf("got %d creators and orders %v; want 1 creator and 1 order", created, ids)
+	}
+	var rows, events int
+	if err := st.pool.QueryRow(context.Background(),
+		"select (select count(*) from orders where external_id = 'same'), (select count(*) from order_events e join orders o on o.id = e.order_id where o.external_id = 'same')",
+	).Scan(&rows, &events); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || events != 1 {
+		t.Errorf("got %d orders and %d events; want 1 and 1", rows, events)
+	}
+}
