@@ -1,7 +1,9 @@
 -- name: InsertEvent :exec
--- InsertEvent records an accepted event of an order.
-INSERT INTO order_events (order_id, event_id, type, payload)
-VALUES (@order_id, @event_id, @type, @payload);
+-- InsertEvent records an accepted event of an order. The API publishes it
+-- right after the commit; the recovery loop publishes it again if it is
+-- still unapplied after recovery_delay_seconds.
+INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
+VALUES (@order_id, @event_id, @type, @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8);
 
 -- name: GetEvent :one
 -- GetEvent returns one event of an order.
@@ -17,5 +19,31 @@ ORDER BY event_id;
 -- name: SaveOutcome :exec
 -- SaveOutcome records that an event was applied and how it ended.
 UPDATE order_events
-SET applied_at = now(), outcome_code = @outcome_code, outcome_reason = @outcome_reason
+SET applied_at = now(), outcome_code = @outcome_code, outcome_reason = @outcome_reason,
+    apply_count = apply_count + 1
 WHERE order_id = @order_id AND event_id = @event_id;
+
+-- name: ClaimDueEvents :many
+-- ClaimDueEvents picks up to max_events unapplied events whose publish is
+-- due, oldest first, and pushes their next publish back (doubling with each
+-- attempt, up to 32 times retry_seconds). SKIP LOCKED lets several API
+-- instances run the recovery loop without publishing the same event twice
+-- at once.
+WITH due AS (
+    SELECT e.order_id, e.event_id
+    FROM order_events e
+    WHERE e.applied_at IS NULL AND e.next_publish_at <= now()
+    ORDER BY e.next_publish_at
+    LIMIT @max_events
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE order_events e
+SET next_publish_at  = now() + interval '1 second' * sqlc.arg(retry_seconds)::float8 * least(power(2, e.publish_attempts), 32),
+    publish_attempts = e.publish_attempts + 1
+FROM due, orders o
+WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
+RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id;
+
+-- name: CountUnappliedEvents :one
+-- CountUnappliedEvents counts the events the worker has not applied yet.
+SELECT count(*) FROM order_events WHERE applied_at IS NULL;

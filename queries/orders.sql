@@ -48,3 +48,18 @@ SET status = @status, applied_event_id = @applied_event_id, items = @items, tota
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: MarkFailed :execrows
+-- MarkFailed marks an order FAILED with a reason after an event of it could
+-- not be processed (dead-lettered). Its pending events count as applied, so
+-- that nothing republishes them; they keep their payloads for inspection.
+WITH failed AS (
+    UPDATE orders
+    SET status = 'FAILED', failure_reason = @reason, applied_event_id = event_id, updated_at = now()
+    WHERE id = @id AND applied_event_id < event_id
+    RETURNING id, applied_event_id
+)
+UPDATE order_events e
+SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = @reason
+FROM failed
+WHERE e.order_id = failed.id AND e.applied_at IS NULL;

@@ -19,13 +19,16 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// RecoveryDelay is how long after its commit an unapplied event becomes
+	// due for the recovery loop to publish again.
+	RecoveryDelay time.Duration
 }
 
 var _ order.Store = (*Store)(nil)
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, now: time.Now}
+	return &Store{pool: pool, now: time.Now, RecoveryDelay: 5 * time.Second}
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
@@ -78,7 +81,8 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 		if err != nil {
 			return err
 		}
-		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: 0, Type: string(order.EventCreate), Payload: pl}); err != nil {
+		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: 0, Type: string(order.EventCreate), Payload: pl,
+			RecoveryDelaySeconds: s.RecoveryDelay.Seconds()}); err != nil {
 			return err
 		}
 		if o, err = toOrder(row); err != nil {
@@ -126,7 +130,8 @@ func (s *Store) AppendEvent(ctx context.Context, externalID, userID string, deci
 		if err != nil {
 			return fmt.Errorf("encode event: %w", err)
 		}
-		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: row.EventID, Type: string(ev.Type), Payload: pl}); err != nil {
+		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: row.EventID, Type: string(ev.Type), Payload: pl,
+			RecoveryDelaySeconds: s.RecoveryDelay.Seconds()}); err != nil {
 			return err
 		}
 		if o, err = toOrder(row); err != nil {
@@ -236,4 +241,29 @@ func (s *Store) ApplyEvents(ctx context.Context, orderID int64, eventID int) (or
 		return order.Ack{}, mapErr(fmt.Sprintf("apply events of order %d", orderID), err)
 	}
 	return ack, nil
+}
+
+// ClaimDueEvents implements order.Outbox: it returns up to max unapplied
+// events whose publish is due and pushes their next publish back by retry,
+// doubled with each attempt (at most 32 times). Concurrent callers never get
+// the same event.
+func (s *Store) ClaimDueEvents(ctx context.Context, max int, retry time.Duration) ([]order.Event, error) {
+	rows, err := db.New(s.pool).ClaimDueEvents(ctx, db.ClaimDueEventsParams{MaxEvents: int32(max), RetrySeconds: retry.Seconds()})
+	if err != nil {
+		return nil, mapErr("claim due events", err)
+	}
+	evs := make([]order.Event, len(rows))
+	for i, r := range rows {
+		o := order.Order{ExternalID: r.ExternalID, UserID: r.UserID.String()}
+		evs[i] = toEvent(o, db.OrderEvent{OrderID: r.OrderID, EventID: r.EventID, Type: r.Type, Payload: r.Payload})
+	}
+	return evs, nil
+}
+
+// MarkFailed marks an order FAILED after one of its events was dead-lettered.
+// Its pending events are closed with the reason so nothing republishes them.
+// It changes nothing when every event of the order is applied already.
+func (s *Store) MarkFailed(ctx context.Context, orderID int64, reason string) error {
+	_, err := db.New(s.pool).MarkFailed(ctx, db.MarkFailedParams{ID: orderID, Reason: reason})
+	return mapErr("mark order failed", err)
 }

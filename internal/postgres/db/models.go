@@ -29,12 +29,15 @@ type Order struct {
 }
 
 type OrderEvent struct {
-	OrderID       int64
-	EventID       int32
-	Type          string
-	Payload       []byte
-	CreatedAt     time.Time
-	AppliedAt     *time.Time
-	OutcomeCode   string
-	OutcomeReason string
+	OrderID         int64
+	EventID         int32
+	Type            string
+	Payload         []byte
+	CreatedAt       time.Time
+	AppliedAt       *time.Time
+	OutcomeCode     string
+	OutcomeReason   string
+	NextPublishAt   time.Time
+	PublishAttempts int32
+	ApplyCount      int32
 }

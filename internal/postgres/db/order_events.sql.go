@@ -7,10 +7,89 @@ package db
 
 import (
 	"context"
+
+	"github.com/google/uuid"
 )
 
+const claimDueEvents = `-- name: ClaimDueEvents :many
+WITH due AS (
+    SELECT e.order_id, e.event_id
+    FROM order_events e
+    WHERE e.applied_at IS NULL AND e.next_publish_at <= now()
+    ORDER BY e.next_publish_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE order_events e
+SET next_publish_at  = now() + interval '1 second' * $1::float8 * least(power(2, e.publish_attempts), 32),
+    publish_attempts = e.publish_attempts + 1
+FROM due, orders o
+WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
+RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id
+`
+
+type ClaimDueEventsParams struct {
+	RetrySeconds float64
+	MaxEvents    int32
+}
+
+type ClaimDueEventsRow struct {
+	OrderID         int64
+	EventID         int32
+	Type            string
+	Payload         []byte
+	PublishAttempts int32
+	ExternalID      string
+	UserID          uuid.UUID
+}
+
+// ClaimDueEvents picks up to max_events unapplied events whose publish is
+// due, oldest first, and pushes their next publish back (doubling with each
+// attempt, up to 32 times retry_seconds). SKIP LOCKED lets several API
+// instances run the recovery loop without publishing the same event twice
+// at once.
+func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) ([]ClaimDueEventsRow, error) {
+	rows, err := q.db.Query(ctx, claimDueEvents, arg.RetrySeconds, arg.MaxEvents)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ClaimDueEventsRow
+	for rows.Next() {
+		var i ClaimDueEventsRow
+		if err := rows.Scan(
+			&i.OrderID,
+			&i.EventID,
+			&i.Type,
+			&i.Payload,
+			&i.PublishAttempts,
+			&i.ExternalID,
+			&i.UserID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const countUnappliedEvents = `-- name: CountUnappliedEvents :one
+SELECT count(*) FROM order_events WHERE applied_at IS NULL
+`
+
+// CountUnappliedEvents counts the events the worker has not applied yet.
+func (q *Queries) CountUnappliedEvents(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countUnappliedEvents)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getEvent = `-- name: GetEvent :one
-SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason FROM order_events
+SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count FROM order_events
 WHERE order_id = $1 AND event_id = $2
 `
 
@@ -32,35 +111,42 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (OrderEvent,
 		&i.AppliedAt,
 		&i.OutcomeCode,
 		&i.OutcomeReason,
+		&i.NextPublishAt,
+		&i.PublishAttempts,
+		&i.ApplyCount,
 	)
 	return i, err
 }
 
 const insertEvent = `-- name: InsertEvent :exec
-INSERT INTO order_events (order_id, event_id, type, payload)
-VALUES ($1, $2, $3, $4)
+INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
+VALUES ($1, $2, $3, $4, now() + interval '1 second' * $5::float8)
 `
 
 type InsertEventParams struct {
-	OrderID int64
-	EventID int32
-	Type    string
-	Payload []byte
+	OrderID              int64
+	EventID              int32
+	Type                 string
+	Payload              []byte
+	RecoveryDelaySeconds float64
 }
 
-// InsertEvent records an accepted event of an order.
+// InsertEvent records an accepted event of an order. The API publishes it
+// right after the commit; the recovery loop publishes it again if it is
+// still unapplied after recovery_delay_seconds.
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
 	_, err := q.db.Exec(ctx, insertEvent,
 		arg.OrderID,
 		arg.EventID,
 		arg.Type,
 		arg.Payload,
+		arg.RecoveryDelaySeconds,
 	)
 	return err
 }
 
 const listEventsAfter = `-- name: ListEventsAfter :many
-SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason FROM order_events
+SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count FROM order_events
 WHERE order_id = $1 AND event_id > $2
 ORDER BY event_id
 `
@@ -89,6 +175,9 @@ func (q *Queries) ListEventsAfter(ctx context.Context, arg ListEventsAfterParams
 			&i.AppliedAt,
 			&i.OutcomeCode,
 			&i.OutcomeReason,
+			&i.NextPublishAt,
+			&i.PublishAttempts,
+			&i.ApplyCount,
 		); err != nil {
 			return nil, err
 		}
@@ -102,7 +191,8 @@ func (q *Queries) ListEventsAfter(ctx context.Context, arg ListEventsAfterParams
 
 const saveOutcome = `-- name: SaveOutcome :exec
 UPDATE order_events
-SET applied_at = now(), outcome_code = $1, outcome_reason = $2
+SET applied_at = now(), outcome_code = $1, outcome_reason = $2,
+    apply_count = apply_count + 1
 WHERE order_id = $3 AND event_id = $4
 `
 

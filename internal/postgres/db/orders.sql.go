@@ -189,6 +189,35 @@ func (q *Queries) LockOrderByExternalID(ctx context.Context, arg LockOrderByExte
 	return i, err
 }
 
+const markFailed = `-- name: MarkFailed :execrows
+WITH failed AS (
+    UPDATE orders
+    SET status = 'FAILED', failure_reason = $1, applied_event_id = event_id, updated_at = now()
+    WHERE id = $2 AND applied_event_id < event_id
+    RETURNING id, applied_event_id
+)
+UPDATE order_events e
+SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = $1
+FROM failed
+WHERE e.order_id = failed.id AND e.applied_at IS NULL
+`
+
+type MarkFailedParams struct {
+	Reason string
+	ID     int64
+}
+
+// MarkFailed marks an order FAILED with a reason after an event of it could
+// not be processed (dead-lettered). Its pending events count as applied, so
+// that nothing republishes them; they keep their payloads for inspection.
+func (q *Queries) MarkFailed(ctx context.Context, arg MarkFailedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markFailed, arg.Reason, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const markProcessing = `-- name: MarkProcessing :execrows
 UPDATE orders
 SET status = 'PROCESSING', updated_at = now()
