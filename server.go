@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,18 +32,24 @@ import (
 
 // apiConfig is the API's configuration, read from the environment.
 type apiConfig struct {
-	Port            string        // PORT
-	DatabaseURL     string        // DATABASE_URL
-	DBMaxConns      int           // DB_MAX_CONNS
-	Brokers         []string      // KAFKA_BROKERS
-	OrdersTopic     string        // KAFKA_ORDERS_TOPIC
-	AcksTopic       string        // KAFKA_ACKS_TOPIC
-	InstanceID      string        // INSTANCE_ID
-	ReplyPartition  int           // REPLY_PARTITION
-	AckTimeout      time.Duration // ACK_TIMEOUT
-	StartupTimeout  time.Duration // STARTUP_TIMEOUT
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
-	LogLevel        string        // LOG_LEVEL
+	Port           string        // PORT
+	DatabaseURL    string        // DATABASE_URL
+	DBMaxConns     int           // DB_MAX_CONNS
+	Brokers        []string      // KAFKA_BROKERS
+	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
+	AcksTopic      string        // KAFKA_ACKS_TOPIC
+	InstanceID     string        // INSTANCE_ID
+	ReplyPartition int           // REPLY_PARTITION
+	AckTimeout     time.Duration // ACK_TIMEOUT
+	RecoveryDelay  time.Duration // RECOVERY_DELAY
+	RecoveryEvery  time.Duration // RECOVERY_INTERVAL
+	// CrashAfterCommits makes the API SIGKILL itself right after its n-th
+	// committed event, before sending it (FAULT_CRASH_AFTER_COMMITS; fault
+	// suite only; 0 = never).
+	CrashAfterCommits int
+	StartupTimeout    time.Duration // STARTUP_TIMEOUT
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	LogLevel          string        // LOG_LEVEL
 }
 
 // Defaults match `make infra`.
@@ -54,17 +61,20 @@ const (
 func loadAPIConfig() (apiConfig, error) {
 	var e config.Env
 	c := apiConfig{
-		Port:           e.String("PORT", "8080"),
-		DatabaseURL:    e.String("DATABASE_URL", defaultDatabaseURL),
-		DBMaxConns:     e.Int("DB_MAX_CONNS", 32),
-		Brokers:        e.List("KAFKA_BROKERS", []string{defaultBrokers}),
-		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
-		AcksTopic:      e.String("KAFKA_ACKS_TOPIC", "order-acks"),
-		InstanceID:     e.String("INSTANCE_ID", ""),
-		ReplyPartition: e.Int("REPLY_PARTITION", -1),
-		AckTimeout:     e.Duration("ACK_TIMEOUT", 30*time.Second),
-		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
-		LogLevel:       e.String("LOG_LEVEL", "info"),
+		Port:              e.String("PORT", "8080"),
+		DatabaseURL:       e.String("DATABASE_URL", defaultDatabaseURL),
+		DBMaxConns:        e.Int("DB_MAX_CONNS", 32),
+		Brokers:           e.List("KAFKA_BROKERS", []string{defaultBrokers}),
+		OrdersTopic:       e.String("KAFKA_ORDERS_TOPIC", "orders"),
+		AcksTopic:         e.String("KAFKA_ACKS_TOPIC", "order-acks"),
+		InstanceID:        e.String("INSTANCE_ID", ""),
+		ReplyPartition:    e.Int("REPLY_PARTITION", -1),
+		AckTimeout:        e.Duration("ACK_TIMEOUT", 30*time.Second),
+		RecoveryDelay:     e.Duration("RECOVERY_DELAY", 5*time.Second),
+		RecoveryEvery:     e.Duration("RECOVERY_INTERVAL", time.Second),
+		CrashAfterCommits: e.Int("FAULT_CRASH_AFTER_COMMITS", 0),
+		StartupTimeout:    e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
+		LogLevel:          e.String("LOG_LEVEL", "info"),
 	}
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
 	if c.InstanceID == "" {
@@ -120,15 +130,27 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	}
 	defer req.Close()
 
-	svc := order.NewService(postgres.NewStore(pool), req, log)
+	store := postgres.NewStore(pool)
+	store.RecoveryDelay = cfg.RecoveryDelay
+	svc := order.NewService(store, req, log)
 	svc.AckTimeout = cfg.AckTimeout
+	if cfg.CrashAfterCommits > 0 {
+		svc.AfterCommit = crashAfter(cfg.CrashAfterCommits, log)
+	}
+
+	// Publishes events whose publish was lost (crash, Kafka down) again.
+	recovery := &order.Recovery{Outbox: store, Publisher: req, Log: log, Interval: cfg.RecoveryEvery, Retry: cfg.RecoveryDelay}
+	rctx, stopRecovery := context.WithCancel(ctx)
+	recoveryDone := make(chan struct{})
+	go func() { defer close(recoveryDone); recovery.Run(rctx) }()
+	defer func() { stopRecovery(); <-recoveryDone }()
 
 	ln, err := net.Listen("tcp", ":"+cfg.Port)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           newMux(svc, pool, log),
+		Handler:           newMux(svc, pool, req, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
@@ -157,7 +179,21 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	return nil
 }
 
-func newMux(svc *order.Service, pool *pgxpool.Pool, log *slog.Logger) *http.ServeMux {
+// crashAfter returns an AfterCommit hook that kills the process with SIGKILL
+// after n events, to test that the recovery loop covers the gap.
+func crashAfter(n int, log *slog.Logger) func(order.Event) {
+	var count atomic.Int64
+	log.Warn("FAULT INJECTION: the API kills itself after a number of commits", "commits", n)
+	return func(ev order.Event) {
+		if count.Add(1) == int64(n) {
+			log.Warn("FAULT INJECTION: SIGKILL after commit, before produce", "order_id", ev.OrderID, "event_id", ev.EventID)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never continue to the produce
+		}
+	}
+}
+
+func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graph.NewHandler(svc, log))
 	rest.Register(mux, svc, log)
@@ -169,6 +205,10 @@ func newMux(svc *order.Service, pool *pgxpool.Pool, log *slog.Logger) *http.Serv
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := kafkaReady.Ready(ctx); err != nil {
+			http.Error(w, "kafka unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -39,6 +39,7 @@ type RequesterConfig struct {
 // order.Dispatcher and is safe for concurrent use.
 type Requester struct {
 	cfg      RequesterConfig
+	client   sarama.Client // the producer's
 	producer sarama.AsyncProducer
 	consumer sarama.Consumer
 	pc       sarama.PartitionConsumer
@@ -96,7 +97,16 @@ func NewRequester(cfg RequesterConfig) (*Requester, error) {
 		r.consumer.Close()
 		return nil, fmt.Errorf("consume %s/%d: %w", cfg.AckTopic, p, err)
 	}
-	if r.producer, err = sarama.NewAsyncProducer(cfg.Brokers, sc); err != nil {
+	// The producer gets a client (and so connections) of its own: with one
+	// request in flight per connection, a produce must not queue behind the
+	// ACK consumer's long-poll fetch.
+	if r.client, err = sarama.NewClient(cfg.Brokers, sc); err == nil {
+		r.producer, err = sarama.NewAsyncProducerFromClient(r.client)
+		if err != nil {
+			r.client.Close()
+		}
+	}
+	if err != nil {
 		r.pc.Close()
 		r.consumer.Close()
 		return nil, fmt.Errorf("new event producer: %w", err)
@@ -107,6 +117,19 @@ func NewRequester(cfg RequesterConfig) (*Requester, error) {
 	go r.readErrors()
 	r.log.Info("kafka requester ready", "topic", cfg.Topic, "ack_topic", cfg.AckTopic, "reply_partition", p, "instance", cfg.InstanceID)
 	return r, nil
+}
+
+// Ready reports whether Kafka answers: it refreshes the metadata of the
+// orders topic, within ctx.
+func (r *Requester) Ready(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- r.client.RefreshMetadata(r.cfg.Topic) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // ReplyPartition returns the ACK topic partition this instance reads.
@@ -129,18 +152,11 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		delete(r.waiters, corr)
 		r.mu.Unlock()
 	}()
-	msg := &sarama.ProducerMessage{
-		Topic: r.cfg.Topic,
-		Key:   Key(ev.OrderID),
-		Value: sarama.ByteEncoder(value),
-		Headers: []sarama.RecordHeader{
-			{Key: []byte(HeaderCorrelationID), Value: []byte(corr)},
-			{Key: []byte(HeaderReplyTopic), Value: []byte(r.cfg.AckTopic)},
-			{Key: []byte(HeaderReplyPartition), Value: []byte(strconv.Itoa(int(r.cfg.ReplyPartition)))},
-			{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
-		},
-		Metadata: w,
-	}
+	msg := r.message(ev, value, w, []sarama.RecordHeader{
+		{Key: []byte(HeaderCorrelationID), Value: []byte(corr)},
+		{Key: []byte(HeaderReplyTopic), Value: []byte(r.cfg.AckTopic)},
+		{Key: []byte(HeaderReplyPartition), Value: []byte(strconv.Itoa(int(r.cfg.ReplyPartition)))},
+	})
 	if err := r.send(ctx, msg); err != nil {
 		return order.Ack{}, err
 	}
@@ -157,6 +173,38 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		case <-ctx.Done():
 			return order.Ack{}, ctx.Err()
 		}
+	}
+}
+
+// Publish produces ev without asking for an ACK and returns once Kafka has
+// stored it: the recovery loop's way to send an event nobody waits for.
+func (r *Requester) Publish(ctx context.Context, ev order.Event) error {
+	value, err := EncodeEvent(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	w := &waiter{produced: make(chan error, 1)}
+	if err := r.send(ctx, r.message(ev, value, w, nil)); err != nil {
+		return err
+	}
+	select {
+	case err := <-w.produced:
+		if err != nil {
+			return order.Unavailable("Kafka", fmt.Errorf("publish order %d event %d: %w", ev.OrderID, ev.EventID, err))
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Requester) message(ev order.Event, value []byte, w *waiter, headers []sarama.RecordHeader) *sarama.ProducerMessage {
+	return &sarama.ProducerMessage{
+		Topic:    r.cfg.Topic,
+		Key:      Key(ev.OrderID),
+		Value:    sarama.ByteEncoder(value),
+		Headers:  append(headers, sarama.RecordHeader{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)}),
+		Metadata: w,
 	}
 }
 
@@ -237,5 +285,5 @@ func (r *Requester) Close() error {
 	perr := r.producer.Close()
 	cerr := r.pc.Close()
 	r.wg.Wait()
-	return errors.Join(perr, cerr, r.consumer.Close())
+	return errors.Join(perr, cerr, r.consumer.Close(), r.client.Close())
 }

@@ -44,6 +44,9 @@ type Service struct {
 	// caller's context: once accepted, an order is stored and sent even if
 	// the client goes away.
 	WriteTimeout time.Duration
+	// AfterCommit, when set, runs after an event is committed and before it
+	// is sent: the fault suite's crash point between the two.
+	AfterCommit func(Event)
 }
 
 // NewService returns a Service with a 30 s ACK timeout.
@@ -157,6 +160,9 @@ func (s *Service) writeContext(ctx context.Context) (context.Context, context.Ca
 
 // dispatch sends ev and turns the ACK into the order or an error.
 func (s *Service) dispatch(ctx context.Context, o Order, ev Event) (Order, error) {
+	if s.AfterCommit != nil {
+		s.AfterCommit(ev)
+	}
 	wctx, cancel := context.WithTimeout(ctx, s.AckTimeout)
 	defer cancel()
 	ack, err := s.dispatcher.Dispatch(wctx, ev)

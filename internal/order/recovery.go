@@ -1,0 +1,100 @@
+package order
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Outbox is where the recovery loop finds accepted events the worker has
+// not applied yet.
+type Outbox interface {
+	// ClaimDueEvents returns up to max unapplied events whose publish is
+	// due and postpones their next publish by retry (with backoff).
+	// Concurrent callers never get the same event.
+	ClaimDueEvents(ctx context.Context, max int, retry time.Duration) ([]Event, error)
+}
+
+// Publisher sends an event to the worker without waiting for an ACK.
+type Publisher interface {
+	Publish(ctx context.Context, ev Event) error
+}
+
+// Recovery closes the gap between the database commit of an event and its
+// publish to Kafka: if the API dies in between, or Kafka is down, the event
+// stays unapplied in the outbox and Recovery publishes it again once it is
+// due. Every API instance runs one; they share the work through the
+// outbox's row locks. The worker applies each event once, so a publish that
+// races the original one is harmless.
+type Recovery struct {
+	Outbox    Outbox
+	Publisher Publisher
+	Log       *slog.Logger
+	// Interval is how often the outbox is checked (default 1 s).
+	Interval time.Duration
+	// Retry is the delay before an event republished now is due again,
+	// doubled with each attempt (default 5 s).
+	Retry time.Duration
+	// Batch is how many events one check claims at most (default 200).
+	Batch int
+}
+
+// Run checks the outbox every Interval until ctx ends.
+func (r *Recovery) Run(ctx context.Context) {
+	interval := r.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := r.RunOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.Log.Warn("recovery: republish pending events", "republished", n, "err", err)
+		} else if n > 0 {
+			r.Log.Info("recovery: republished pending events", "orders", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce publishes the due events, one message per order (the worker
+// applies all of an order's pending events on any of them), and returns how
+// many messages it published.
+func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
+	batch, retry := r.Batch, r.Retry
+	if batch <= 0 {
+		batch = 200
+	}
+	if retry <= 0 {
+		retry = 5 * time.Second
+	}
+	published := 0
+	for {
+		evs, err := r.Outbox.ClaimDueEvents(ctx, batch, retry)
+		if err != nil {
+			return published, err
+		}
+		latest := map[int64]Event{}
+		for _, ev := range evs {
+			if cur, ok := latest[ev.OrderID]; !ok || ev.EventID > cur.EventID {
+				latest[ev.OrderID] = ev
+			}
+		}
+		for _, ev := range latest {
+			if err := r.Publisher.Publish(ctx, ev); err != nil {
+				return published, err // the events stay due: retried later
+			}
+			published++
+		}
+		if len(evs) < batch {
+			return published, nil
+		}
+	}
+}
