@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,11 +17,14 @@ import (
 type applier interface {
 	MarkProcessing(ctx context.Context, orderID int64, eventID int) error
 	ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error)
+	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
-// replier sends an ACK to the API instance that waits for it.
+// replier sends ACKs to the API instance that waits for them, and
+// dead-letters messages that cannot be processed.
 type replier interface {
 	Reply(req *sarama.ConsumerMessage, ack order.Ack) error
+	DeadLetter(topic string, m *sarama.ConsumerMessage, reason string) error
 }
 
 // handler is the sarama consumer group handler of the orders topic.
@@ -28,6 +32,11 @@ type handler struct {
 	store   applier
 	replier replier
 	log     *slog.Logger
+	// dlqTopic receives the messages that cannot be processed.
+	dlqTopic string
+	// maxAttempts is how often a message that fails for a reason other than
+	// an unavailable database or broker is tried before it is dead-lettered.
+	maxAttempts int
 	// messageTimeout bounds the work on one message once started.
 	messageTimeout time.Duration
 }
@@ -44,7 +53,7 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 
 // ConsumeClaim runs in sarama's goroutine: it starts no other, and returns
 // when the session ends. An offset is marked only after the database commit
-// and the ACK; a message not marked is delivered again.
+// and the ACK (or the dead-lettering); a message not marked is delivered again.
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for {
 		select {
@@ -62,27 +71,27 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 }
 
-// handle processes one message, retrying transient failures (database or
-// Kafka down) with backoff for as long as the session lasts.
+// handle processes one message. Failures because PostgreSQL or Kafka is
+// unavailable are retried with backoff for as long as the session lasts;
+// other failures maxAttempts times, then the message is dead-lettered and
+// its order marked FAILED, so that the partition keeps moving.
 func (h *handler) handle(ctx context.Context, m *sarama.ConsumerMessage) error {
 	ev, err := kafka.DecodeEvent(m.Value)
 	if err != nil {
-		// Not an event we can identify: nothing to apply. Answer it if
-		// someone waits, and move on so the partition keeps flowing.
-		h.log.Error("skip undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
-		nack := order.Ack{Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "undecodable event"}}
-		if rerr := h.replier.Reply(m, nack); rerr != nil {
-			h.log.Warn("nack undecodable event", "err", rerr)
-		}
-		return nil
+		return h.poison(ctx, m, orderIDOf(m.Value), "undecodable event: "+err.Error())
 	}
 	backoff := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		err := h.process(ctx, m, ev)
 		if err == nil {
 			return nil
 		}
-		h.log.Warn("process event failed, retrying", "order_id", ev.OrderID, "event_id", ev.EventID, "err", err, "in", backoff.String())
+		transient := order.ErrorCode(err) == order.EUNAVAILABLE
+		if !transient && attempt >= h.attempts() {
+			return h.poison(ctx, m, ev.OrderID, fmt.Sprintf("failed %d times: %v", attempt, err))
+		}
+		h.log.Warn("process event failed, retrying", "order_id", ev.OrderID, "event_id", ev.EventID,
+			"attempt", attempt, "transient", transient, "err", err, "in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return err
@@ -92,14 +101,25 @@ func (h *handler) handle(ctx context.Context, m *sarama.ConsumerMessage) error {
 	}
 }
 
-// process applies one event and ACKs it. Once started it is not interrupted
-// by the end of the session, so a shutdown does not cut a transaction.
-func (h *handler) process(ctx context.Context, m *sarama.ConsumerMessage, ev order.Event) error {
+func (h *handler) attempts() int {
+	if h.maxAttempts <= 0 {
+		return 5
+	}
+	return h.maxAttempts
+}
+
+func (h *handler) detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	timeout := h.messageTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}
+
+// process applies one event and ACKs it. Once started it is not interrupted
+// by the end of the session, so a shutdown does not cut a transaction.
+func (h *handler) process(ctx context.Context, m *sarama.ConsumerMessage, ev order.Event) error {
+	ctx, cancel := h.detached(ctx)
 	defer cancel()
 	if err := h.store.MarkProcessing(ctx, ev.OrderID, ev.EventID); err != nil {
 		return err
@@ -109,9 +129,43 @@ func (h *handler) process(ctx context.Context, m *sarama.ConsumerMessage, ev ord
 		return err
 	}
 	if err := h.replier.Reply(m, ack); err != nil {
-		return err
+		return order.Unavailable("Kafka", err)
 	}
 	h.log.Debug("event processed", "order_id", ev.OrderID, "event_id", ev.EventID, "ok", ack.Outcome.OK,
 		"duplicate", ack.Duplicate, "status", ack.Order.Status, "correlation_id", kafka.Header(m, kafka.HeaderCorrelationID))
 	return nil
+}
+
+// poison dead-letters m, marks its order FAILED when it is known, and
+// answers the waiting request, if any, with PROCESSING_FAILED. It fails only
+// when the dead-letter topic cannot be written: then m is not marked.
+func (h *handler) poison(ctx context.Context, m *sarama.ConsumerMessage, orderID int64, reason string) error {
+	h.log.Error("dead-lettering event", "partition", m.Partition, "offset", m.Offset, "order_id", orderID, "reason", reason)
+	if err := h.replier.DeadLetter(h.dlqTopic, m, reason); err != nil {
+		return err
+	}
+	ack := order.Ack{OrderID: orderID, Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "the event could not be processed"}}
+	if orderID > 0 {
+		dctx, cancel := h.detached(ctx)
+		defer cancel()
+		if err := h.store.MarkFailed(dctx, orderID, reason); err != nil {
+			h.log.Warn("mark dead-lettered order failed", "order_id", orderID, "err", err)
+		}
+	}
+	if err := h.replier.Reply(m, ack); err != nil {
+		h.log.Warn("nack dead-lettered event", "order_id", orderID, "err", err)
+	}
+	return nil
+}
+
+// orderIDOf digs the order id out of a message that is not a valid event,
+// when it has one.
+func orderIDOf(value []byte) int64 {
+	var v struct {
+		OrderID int64 `json:"order_id"`
+	}
+	if json.Unmarshal(value, &v) != nil || v.OrderID < 0 {
+		return 0
+	}
+	return v.OrderID
 }

@@ -30,6 +30,8 @@ type workerConfig struct {
 	Brokers        []string      // KAFKA_BROKERS
 	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
 	Group          string        // KAFKA_GROUP
+	DLQTopic       string        // KAFKA_DLQ_TOPIC
+	MaxAttempts    int           // MAX_ATTEMPTS
 	HealthPort     string        // HEALTH_PORT ("" = no health endpoint)
 	StartupTimeout time.Duration // STARTUP_TIMEOUT
 	LogLevel       string        // LOG_LEVEL
@@ -43,6 +45,8 @@ func loadWorkerConfig() (workerConfig, error) {
 		Brokers:        e.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
 		Group:          e.String("KAFKA_GROUP", "orderstream-worker"),
+		DLQTopic:       e.String("KAFKA_DLQ_TOPIC", "orders-dlq"),
+		MaxAttempts:    e.Int("MAX_ATTEMPTS", 5),
 		HealthPort:     e.String("HEALTH_PORT", ""),
 		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:       e.String("LOG_LEVEL", "info"),
@@ -109,7 +113,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 		go serveHealth(ctx, cfg.HealthPort, log)
 	}
 
-	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log}
+	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts}
 	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
 	for ctx.Err() == nil {
 		// Consume returns at each rebalance; loop to rejoin.

@@ -18,6 +18,7 @@ const (
 	DefaultPartitions  int32 = 8
 	DefaultOrdersTopic       = "orders"
 	DefaultAcksTopic         = "order-acks"
+	DefaultDLQTopic          = "orders-dlq"
 )
 
 // KafkaOptions configures StartKafka.
@@ -29,7 +30,7 @@ type KafkaOptions struct {
 	DataDir string
 	// Partitions is the partition count of Topics; 0 means 8.
 	Partitions int32
-	// Topics are created at start; nil means "orders" and "order-acks".
+	// Topics are created at start; nil means "orders", "order-acks" and "orders-dlq".
 	Topics []string
 	// Log receives broker warnings and errors; nil discards them.
 	Log *slog.Logger
@@ -54,7 +55,7 @@ func StartKafka(opts KafkaOptions) (*Kafka, error) {
 		opts.Partitions = DefaultPartitions
 	}
 	if opts.Topics == nil {
-		opts.Topics = []string{DefaultOrdersTopic, DefaultAcksTopic}
+		opts.Topics = []string{DefaultOrdersTopic, DefaultAcksTopic, DefaultDLQTopic}
 	}
 	log := opts.Log
 	if log == nil {

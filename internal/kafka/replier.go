@@ -60,3 +60,35 @@ func (r *Replier) Reply(req *sarama.ConsumerMessage, ack order.Ack) error {
 
 // Close flushes and closes the producer.
 func (r *Replier) Close() error { return r.producer.Close() }
+
+// Dead-letter headers, added to a copy of the original message.
+const (
+	HeaderDLQReason    = "orderstream-dlq-reason"
+	HeaderDLQTopic     = "orderstream-dlq-source-topic"
+	HeaderDLQPartition = "orderstream-dlq-source-partition"
+	HeaderDLQOffset    = "orderstream-dlq-source-offset"
+)
+
+// DeadLetter copies m, with the reason and where it came from in headers, to
+// partition 0 of topic, and returns once Kafka has stored it.
+func (r *Replier) DeadLetter(topic string, m *sarama.ConsumerMessage, reason string) error {
+	headers := make([]sarama.RecordHeader, 0, len(m.Headers)+4)
+	for _, h := range m.Headers {
+		if h != nil {
+			headers = append(headers, *h)
+		}
+	}
+	headers = append(headers,
+		sarama.RecordHeader{Key: []byte(HeaderDLQReason), Value: []byte(reason)},
+		sarama.RecordHeader{Key: []byte(HeaderDLQTopic), Value: []byte(m.Topic)},
+		sarama.RecordHeader{Key: []byte(HeaderDLQPartition), Value: []byte(strconv.Itoa(int(m.Partition)))},
+		sarama.RecordHeader{Key: []byte(HeaderDLQOffset), Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	_, _, err := r.producer.SendMessage(&sarama.ProducerMessage{
+		Topic: topic, Partition: 0, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: headers,
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+	return nil
+}

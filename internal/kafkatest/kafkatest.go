@@ -37,6 +37,8 @@ type Broker struct {
 	// OrdersTopic and AcksTopic are the topics to use in place of "orders"
 	// and "order-acks".
 	OrdersTopic, AcksTopic string
+	// DLQTopic is the dead-letter topic in place of "orders-dlq".
+	DLQTopic string
 	// Partitions is the partition count of both topics.
 	Partitions int32
 	// Cluster is the in-process kfake cluster, for fault injection; nil
@@ -60,6 +62,7 @@ func New(t testing.TB) *Broker {
 		Brokers:     k.Brokers(),
 		OrdersTopic: devstack.DefaultOrdersTopic,
 		AcksTopic:   devstack.DefaultAcksTopic,
+		DLQTopic:    devstack.DefaultDLQTopic,
 		Partitions:  Partitions,
 		Cluster:     k.Cluster(),
 	}
@@ -79,6 +82,7 @@ func newExternal(t testing.TB, brokers []string) *Broker {
 		Brokers:     brokers,
 		OrdersTopic: "orders-" + suffix,
 		AcksTopic:   "order-acks-" + suffix,
+		DLQTopic:    "orders-dlq-" + suffix,
 		Partitions:  Partitions,
 	}
 	var created []string
@@ -90,7 +94,7 @@ func newExternal(t testing.TB, brokers []string) *Broker {
 			}
 		}
 	})
-	for _, topic := range []string{b.OrdersTopic, b.AcksTopic} {
+	for _, topic := range []string{b.OrdersTopic, b.AcksTopic, b.DLQTopic} {
 		// ReplicationFactor -1: the cluster's default.replication.factor.
 		detail := &sarama.TopicDetail{NumPartitions: Partitions, ReplicationFactor: -1}
 		if err := admin.CreateTopic(topic, detail, false); err != nil {
