@@ -149,8 +149,9 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           newMux(svc, pool, req, log),
+		Handler:           newMux(svc, pool, req, &draining, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
@@ -167,6 +168,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	draining.Store(true) // /readyz answers 503 from now on
 	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -193,7 +195,7 @@ func crashAfter(n int, log *slog.Logger) func(order.Event) {
 	}
 }
 
-func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, log *slog.Logger) *http.ServeMux {
+func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, draining *atomic.Bool, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graph.NewHandler(svc, log))
 	rest.Register(mux, svc, log)
@@ -201,6 +203,10 @@ func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := pool.Ping(ctx); err != nil {

@@ -563,3 +563,64 @@ func TestSeveralInstances(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestGracefulShutdown sends SIGTERM to the API while a createOrder waits
+// for the worker: the API stops taking connections but lets the request
+// finish (here: once a worker runs again), then exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	e := newInfra(t, "ACK_TIMEOUT=20s")
+	api, _ := binaries(t)
+	port := freePort(t)
+	p := start(t, "api", api, append(e.common, "PORT="+port)...)
+	base := "http://127.0.0.1:" + port
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("API not ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { ` + orderFields + ` } } }`
+	in := map[string]any{"externalId": "in-flight", "userId": uuid.NewString(), "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}
+	result := make(chan gqlResult, 1)
+	go func() { result <- e.graphqlAt(base, create, map[string]any{"in": in}) }()
+	time.Sleep(500 * time.Millisecond) // the request is stored and waits: no worker runs
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if resp, err := http.Get(base + "/readyz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("the API still takes new requests after SIGTERM")
+		}
+	}
+	select {
+	case <-p.done:
+		t.Fatal("the API exited with a request in flight")
+	default:
+	}
+	e.startWorker()
+	select {
+	case r := <-result:
+		var got struct{ Order gqlOrder }
+		if len(r.Errors) > 0 || json.Unmarshal(r.Data["createOrder"], &got) != nil || got.Order.Status != "DONE" {
+			t.Errorf("in-flight request: got %+v %s; want DONE", r.Errors, r.Data["createOrder"])
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the in-flight request did not finish")
+	}
+	select {
+	case <-p.done:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("API exit code %d; want 0", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the API did not exit after draining")
+	}
+}

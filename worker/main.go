@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
@@ -110,7 +111,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	}()
 
 	if cfg.HealthPort != "" {
-		go serveHealth(ctx, cfg.HealthPort, log)
+		go serveHealth(ctx, cfg.HealthPort, pool, log)
 	}
 
 	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts}
@@ -136,9 +137,20 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	return nil
 }
 
-func serveHealth(ctx context.Context, port string, log *slog.Logger) {
+// serveHealth serves GET /healthz (the process runs) and GET /readyz (the
+// database answers) on port until ctx ends.
+func serveHealth(ctx context.Context, port string, pool *pgxpool.Pool, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(pctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
 	srv := &http.Server{Addr: net.JoinHostPort("", port), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -173,6 +173,13 @@ func (s *Service) dispatch(ctx context.Context, o Order, ev Event) (Order, error
 		if errors.Is(err, context.DeadlineExceeded) {
 			return Order{}, s.timeoutError(ctx, o, ev)
 		}
+		var oe *Error
+		if errors.As(err, &oe) && oe.Code == EUNAVAILABLE {
+			// The event is committed: it is not lost, the recovery loop sends it.
+			return Order{}, &Error{Code: EUNAVAILABLE, Order: &o, Err: err, Message: fmt.Sprintf(
+				"Kafka is unavailable: event %d of order %q is stored and completes when Kafka is back; query it or retry later",
+				ev.EventID, o.ExternalID)}
+		}
 		return Order{}, fmt.Errorf("dispatch order %d event %d: %w", ev.OrderID, ev.EventID, err)
 	}
 	if !ack.Outcome.OK {
