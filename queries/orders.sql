@@ -63,3 +63,34 @@ UPDATE order_events e
 SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = @reason
 FROM failed
 WHERE e.order_id = failed.id AND e.applied_at IS NULL;
+
+-- name: LockOrders :many
+-- LockOrders returns the orders with these ids and locks their rows, in id
+-- order so that concurrent batches cannot deadlock.
+SELECT * FROM orders
+WHERE id = ANY(@ids::bigint[])
+ORDER BY id
+FOR UPDATE;
+
+-- name: MarkProcessingMany :execrows
+-- MarkProcessingMany is MarkProcessing for a batch: order ids[i] is marked
+-- when its events up to event_ids[i] are not all applied.
+UPDATE orders o
+SET status = 'PROCESSING', updated_at = now()
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@event_ids::integer[]) AS event_id) AS m
+WHERE o.id = m.id AND o.applied_event_id < m.event_id AND o.status <> 'PROCESSING';
+
+-- name: SaveAppliedMany :many
+-- SaveAppliedMany stores the state of locked orders after the worker applied
+-- their pending events; element i of each array belongs to order ids[i].
+-- Empty cancelled_ats mean NULL.
+UPDATE orders o
+SET status = u.status, applied_event_id = u.applied_event_id, items = u.items::jsonb, total = u.total::numeric,
+    cancel_reason = u.cancel_reason, failure_reason = u.failure_reason,
+    cancelled_at = nullif(u.cancelled_at, '')::timestamptz, updated_at = now()
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@statuses::text[]) AS status,
+             unnest(@applied_event_ids::integer[]) AS applied_event_id, unnest(@items::text[]) AS items,
+             unnest(@totals::text[]) AS total, unnest(@cancel_reasons::text[]) AS cancel_reason,
+             unnest(@failure_reasons::text[]) AS failure_reason, unnest(@cancelled_ats::text[]) AS cancelled_at) AS u
+WHERE o.id = u.id
+RETURNING o.*;

@@ -11,23 +11,28 @@ import (
 
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres"
 )
 
 // applier is what the handler needs from the database.
 type applier interface {
-	MarkProcessing(ctx context.Context, orderID int64, eventID int) error
-	ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error)
+	MarkProcessingMany(ctx context.Context, keys []postgres.EventKey) error
+	ApplyMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error)
 	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
-// replier sends ACKs to the API instance that waits for them, and
+// replier sends ACKs to the API instances that wait for them, and
 // dead-letters messages that cannot be processed.
 type replier interface {
+	ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) error
 	Reply(req *sarama.ConsumerMessage, ack order.Ack) error
 	DeadLetter(topic string, m *sarama.ConsumerMessage, reason string) error
 }
 
-// handler is the sarama consumer group handler of the orders topic.
+// handler is the sarama consumer group handler of the orders topic. It
+// works in per-partition micro-batches: whatever messages of a partition
+// are waiting (up to batchSize) are applied in one transaction and ACKed
+// together, and only then are their offsets marked.
 type handler struct {
 	store   applier
 	replier replier
@@ -37,7 +42,9 @@ type handler struct {
 	// maxAttempts is how often a message that fails for a reason other than
 	// an unavailable database or broker is tried before it is dead-lettered.
 	maxAttempts int
-	// messageTimeout bounds the work on one message once started.
+	// batchSize bounds a micro-batch (default 256).
+	batchSize int
+	// messageTimeout bounds the work on one batch once started.
 	messageTimeout time.Duration
 }
 
@@ -52,8 +59,8 @@ func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
 }
 
 // ConsumeClaim runs in sarama's goroutine: it starts no other, and returns
-// when the session ends. An offset is marked only after the database commit
-// and the ACK (or the dead-lettering); a message not marked is delivered again.
+// when the session ends. Offsets are marked only after the database commit
+// and the ACKs (or the dead-lettering); messages not marked are delivered again.
 func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for {
 		select {
@@ -61,36 +68,86 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 			if !ok {
 				return nil
 			}
-			if err := h.handle(s.Context(), m); err != nil {
-				return fmt.Errorf("handle %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err) // unmarked: redelivered
+			batch := h.collect(m, c.Messages())
+			if err := h.handle(s.Context(), batch); err != nil {
+				return fmt.Errorf("handle %s/%d offsets %d-%d: %w", m.Topic, m.Partition, m.Offset, batch[len(batch)-1].Offset, err)
 			}
-			s.MarkMessage(m, "")
+			for _, m := range batch {
+				s.MarkMessage(m, "")
+			}
 		case <-s.Context().Done():
 			return nil
 		}
 	}
 }
 
-// handle processes one message. Failures because PostgreSQL or Kafka is
+// collect returns first and the messages already waiting behind it, up to
+// batchSize: a batch never waits for more messages to come.
+func (h *handler) collect(first *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) []*sarama.ConsumerMessage {
+	size := h.batchSize
+	if size <= 0 {
+		size = 256
+	}
+	batch := []*sarama.ConsumerMessage{first}
+	for len(batch) < size {
+		select {
+		case m, ok := <-more:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+type item struct {
+	m  *sarama.ConsumerMessage
+	ev order.Event
+}
+
+// handle processes a batch. Failures because PostgreSQL or Kafka is
 // unavailable are retried with backoff for as long as the session lasts;
-// other failures maxAttempts times, then the message is dead-lettered and
-// its order marked FAILED, so that the partition keeps moving.
-func (h *handler) handle(ctx context.Context, m *sarama.ConsumerMessage) error {
-	ev, err := kafka.DecodeEvent(m.Value)
-	if err != nil {
-		return h.poison(ctx, m, orderIDOf(m.Value), "undecodable event: "+err.Error())
+// other failures maxAttempts times, then the batch is split to find the
+// message at fault, which is dead-lettered and its order marked FAILED, so
+// that the partition keeps moving.
+func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	items := make([]item, 0, len(batch))
+	for _, m := range batch {
+		ev, err := kafka.DecodeEvent(m.Value)
+		if err != nil {
+			if err := h.poison(ctx, m, orderIDOf(m.Value), "undecodable event: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		items = append(items, item{m: m, ev: ev})
+	}
+	if len(items) == 0 {
+		return nil
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := h.process(ctx, m, ev)
+		err := h.process(ctx, items)
 		if err == nil {
 			return nil
 		}
 		transient := order.ErrorCode(err) == order.EUNAVAILABLE
 		if !transient && attempt >= h.attempts() {
-			return h.poison(ctx, m, ev.OrderID, fmt.Sprintf("failed %d times: %v", attempt, err))
+			if len(items) == 1 {
+				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", attempt, err))
+			}
+			h.log.Warn("batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
+			for _, it := range items {
+				if err := h.handle(ctx, []*sarama.ConsumerMessage{it.m}); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		h.log.Warn("process event failed, retrying", "order_id", ev.OrderID, "event_id", ev.EventID,
+		h.log.Warn("process batch failed, retrying", "size", len(items), "first_order_id", items[0].ev.OrderID,
 			"attempt", attempt, "transient", transient, "err", err, "in", backoff.String())
 		select {
 		case <-ctx.Done():
@@ -116,23 +173,35 @@ func (h *handler) detached(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
 }
 
-// process applies one event and ACKs it. Once started it is not interrupted
-// by the end of the session, so a shutdown does not cut a transaction.
-func (h *handler) process(ctx context.Context, m *sarama.ConsumerMessage, ev order.Event) error {
+// process applies a batch of events and ACKs them: PROCESSING in one
+// statement, the events in one transaction, the ACKs in one produce. Once
+// started it is not interrupted by the end of the session, so a shutdown
+// does not cut a transaction.
+func (h *handler) process(ctx context.Context, items []item) error {
 	ctx, cancel := h.detached(ctx)
 	defer cancel()
-	if err := h.store.MarkProcessing(ctx, ev.OrderID, ev.EventID); err != nil {
+	keys := make([]postgres.EventKey, len(items))
+	msgs := make([]*sarama.ConsumerMessage, len(items))
+	for i, it := range items {
+		keys[i], msgs[i] = postgres.EventKey{OrderID: it.ev.OrderID, EventID: it.ev.EventID}, it.m
+	}
+	if err := h.store.MarkProcessingMany(ctx, keys); err != nil {
 		return err
 	}
-	ack, err := h.store.ApplyEvents(ctx, ev.OrderID, ev.EventID)
+	acks, err := h.store.ApplyMany(ctx, keys)
 	if err != nil {
 		return err
 	}
-	if err := h.replier.Reply(m, ack); err != nil {
+	if err := h.replier.ReplyMany(msgs, acks); err != nil {
 		return order.Unavailable("Kafka", err)
 	}
-	h.log.Debug("event processed", "order_id", ev.OrderID, "event_id", ev.EventID, "ok", ack.Outcome.OK,
-		"duplicate", ack.Duplicate, "status", ack.Order.Status, "correlation_id", kafka.Header(m, kafka.HeaderCorrelationID))
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		for i, ack := range acks {
+			h.log.Debug("event processed", "order_id", ack.OrderID, "event_id", ack.EventID, "ok", ack.Outcome.OK,
+				"duplicate", ack.Duplicate, "status", ack.Order.Status, "batch", len(acks),
+				"correlation_id", kafka.Header(msgs[i], kafka.HeaderCorrelationID))
+		}
+	}
 	return nil
 }
 

@@ -33,6 +33,7 @@ type workerConfig struct {
 	Group          string        // KAFKA_GROUP
 	DLQTopic       string        // KAFKA_DLQ_TOPIC
 	MaxAttempts    int           // MAX_ATTEMPTS
+	BatchSize      int           // WORKER_BATCH_SIZE
 	HealthPort     string        // HEALTH_PORT ("" = no health endpoint)
 	StartupTimeout time.Duration // STARTUP_TIMEOUT
 	LogLevel       string        // LOG_LEVEL
@@ -48,6 +49,7 @@ func loadWorkerConfig() (workerConfig, error) {
 		Group:          e.String("KAFKA_GROUP", "orderstream-worker"),
 		DLQTopic:       e.String("KAFKA_DLQ_TOPIC", "orders-dlq"),
 		MaxAttempts:    e.Int("MAX_ATTEMPTS", 5),
+		BatchSize:      e.Int("WORKER_BATCH_SIZE", 256),
 		HealthPort:     e.String("HEALTH_PORT", ""),
 		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:       e.String("LOG_LEVEL", "info"),
@@ -114,7 +116,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 		go serveHealth(ctx, cfg.HealthPort, pool, log)
 	}
 
-	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts}
+	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize}
 	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
 	for ctx.Err() == nil {
 		// Consume returns at each rebalance; loop to rejoin.

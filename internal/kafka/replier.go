@@ -30,30 +30,42 @@ func NewReplier(brokers []string, cfg *sarama.Config) (*Replier, error) {
 // Reply produces ack for the event in req and returns once Kafka has stored
 // it. An event without reply headers (nobody waits) needs no ACK.
 func (r *Replier) Reply(req *sarama.ConsumerMessage, ack order.Ack) error {
-	topic := Header(req, HeaderReplyTopic)
-	if topic == "" {
+	return r.ReplyMany([]*sarama.ConsumerMessage{req}, []order.Ack{ack})
+}
+
+// ReplyMany produces acks[i] for the event in reqs[i], all at once, and
+// returns once Kafka has stored every one.
+func (r *Replier) ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) error {
+	msgs := make([]*sarama.ProducerMessage, 0, len(reqs))
+	for i, req := range reqs {
+		topic := Header(req, HeaderReplyTopic)
+		if topic == "" {
+			continue
+		}
+		p, err := strconv.ParseInt(Header(req, HeaderReplyPartition), 10, 32)
+		if err != nil || p < 0 {
+			return fmt.Errorf("event has a bad %s header: %q", HeaderReplyPartition, Header(req, HeaderReplyPartition))
+		}
+		value, err := EncodeAck(acks[i])
+		if err != nil {
+			return fmt.Errorf("encode ack: %w", err)
+		}
+		msgs = append(msgs, &sarama.ProducerMessage{
+			Topic:     topic,
+			Partition: int32(p),
+			Key:       Key(acks[i].OrderID),
+			Value:     sarama.ByteEncoder(value),
+			Headers: []sarama.RecordHeader{
+				{Key: []byte(HeaderCorrelationID), Value: []byte(Header(req, HeaderCorrelationID))},
+				{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
+			},
+		})
+	}
+	if len(msgs) == 0 {
 		return nil
 	}
-	p, err := strconv.ParseInt(Header(req, HeaderReplyPartition), 10, 32)
-	if err != nil || p < 0 {
-		return fmt.Errorf("event has a bad %s header: %q", HeaderReplyPartition, Header(req, HeaderReplyPartition))
-	}
-	value, err := EncodeAck(ack)
-	if err != nil {
-		return fmt.Errorf("encode ack: %w", err)
-	}
-	_, _, err = r.producer.SendMessage(&sarama.ProducerMessage{
-		Topic:     topic,
-		Partition: int32(p),
-		Key:       Key(ack.OrderID),
-		Value:     sarama.ByteEncoder(value),
-		Headers: []sarama.RecordHeader{
-			{Key: []byte(HeaderCorrelationID), Value: []byte(Header(req, HeaderCorrelationID))},
-			{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("produce ack of order %d event %d: %w", ack.OrderID, ack.EventID, err)
+	if err := r.producer.SendMessages(msgs); err != nil {
+		return fmt.Errorf("produce %d acks: %w", len(msgs), err)
 	}
 	return nil
 }

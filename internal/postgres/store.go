@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -173,74 +174,160 @@ func (s *Store) MarkProcessing(ctx context.Context, orderID int64, eventID int) 
 	return mapErr("mark order processing", err)
 }
 
-// ApplyEvents applies, in one transaction and in event_id order, every
-// accepted event of the order that the worker has not applied yet, and
-// returns the ACK for event eventID. An event applied before is not applied
-// again: its stored outcome is returned with Duplicate set. Events are read
-// from the database, so a late, lost or reordered message can neither skip
-// nor reorder one.
+// ApplyEvents applies every pending event of one order and returns the ACK
+// for event eventID: ApplyMany for one message.
 func (s *Store) ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
-	ack := order.Ack{OrderID: orderID, EventID: eventID}
+	acks, err := s.ApplyMany(ctx, []EventKey{{OrderID: orderID, EventID: eventID}})
+	if err != nil {
+		return order.Ack{}, err
+	}
+	return acks[0], nil
+}
+
+// EventKey names one event: the worker received its message.
+type EventKey struct {
+	OrderID int64
+	EventID int
+}
+
+// MarkProcessingMany is MarkProcessing for a batch of messages, in one statement.
+func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
+	ids := make([]int64, len(keys))
+	evs := make([]int32, len(keys))
+	for i, k := range keys {
+		ids[i], evs[i] = k.OrderID, int32(k.EventID)
+	}
+	_, err := db.New(s.pool).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
+	return mapErr("mark orders processing", err)
+}
+
+// ApplyMany applies, in one transaction, every accepted event not applied
+// yet of the orders named in keys, in event_id order, and returns the ACK for
+// each key, in order. An event applied before is not applied again: its
+// stored outcome is returned with Duplicate set. Events are read from the
+// database, so a late, lost or reordered message can neither skip nor
+// reorder one. Order rows are locked in id order, so concurrent batches
+// cannot deadlock.
+func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, error) {
+	ids := make([]int64, 0, len(keys))
+	seen := map[int64]bool{}
+	for _, k := range keys {
+		if !seen[k.OrderID] {
+			seen[k.OrderID] = true
+			ids = append(ids, k.OrderID)
+		}
+	}
+	slices.Sort(ids)
+	acks := make([]order.Ack, len(keys))
 	err := s.inTx(ctx, func(q *db.Queries) error {
-		row, err := q.LockOrder(ctx, orderID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("order %d does not exist", orderID)}
-			return nil
-		}
+		locked, err := q.LockOrders(ctx, ids)
 		if err != nil {
 			return err
 		}
-		o, err := toOrder(row)
-		if err != nil {
-			return err
-		}
-		ack.Order = o
-		if eventID > o.EventID || eventID < 0 {
-			ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d was never accepted", eventID, orderID)}
-			return nil
-		}
-		if eventID <= o.AppliedEventID {
-			evRow, err := q.GetEvent(ctx, db.GetEventParams{OrderID: orderID, EventID: int32(eventID)})
+		orders := make(map[int64]order.Order, len(locked))
+		appliedBefore := make(map[int64]int, len(locked))
+		for _, r := range locked {
+			o, err := toOrder(r)
 			if err != nil {
-				return fmt.Errorf("read applied event: %w", err)
-			}
-			ack.Outcome, ack.Duplicate = outcome(evRow), true
-			return nil
-		}
-		rows, err := q.ListEventsAfter(ctx, db.ListEventsAfterParams{OrderID: orderID, EventID: int32(o.AppliedEventID)})
-		if err != nil {
-			return err
-		}
-		now := s.now()
-		ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d is missing", eventID, orderID)}
-		for _, r := range rows {
-			var out order.Outcome
-			o, out = order.Apply(o, toEvent(o, r), now)
-			if err := q.SaveOutcome(ctx, db.SaveOutcomeParams{OrderID: orderID, EventID: r.EventID, OutcomeCode: out.Code, OutcomeReason: out.Reason}); err != nil {
 				return err
 			}
-			if int(r.EventID) == eventID {
-				ack.Outcome = out
+			orders[o.ID], appliedBefore[o.ID] = o, o.AppliedEventID
+		}
+
+		// Outcomes of events applied before this batch: their messages are redeliveries.
+		var dupOrders []int64
+		var dupEvents []int32
+		for _, k := range keys {
+			if o, ok := orders[k.OrderID]; ok && k.EventID >= 0 && k.EventID <= o.AppliedEventID {
+				dupOrders, dupEvents = append(dupOrders, k.OrderID), append(dupEvents, int32(k.EventID))
 			}
 		}
-		items, err := json.Marshal(o.Items)
-		if err != nil {
-			return fmt.Errorf("encode items: %w", err)
+		outcomes := map[EventKey]order.Outcome{}
+		if len(dupOrders) > 0 {
+			rows, err := q.GetEvents(ctx, db.GetEventsParams{OrderIds: dupOrders, EventIds: dupEvents})
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				outcomes[EventKey{r.OrderID, int(r.EventID)}] = outcome(r)
+			}
 		}
-		row, err = q.SaveApplied(ctx, db.SaveAppliedParams{
-			ID: orderID, Status: string(o.Status), AppliedEventID: int32(o.AppliedEventID), Items: items, Total: numeric(o.Total),
-			CancelReason: o.CancelReason, FailureReason: o.FailureReason, CancelledAt: o.CancelledAt,
-		})
+
+		pending, err := q.ListPendingEvents(ctx, ids)
 		if err != nil {
 			return err
 		}
-		ack.Order, err = toOrder(row)
-		return err
+		if len(pending) > 0 {
+			now := s.now()
+			var so db.SaveOutcomesParams
+			changed := map[int64]bool{}
+			for _, r := range pending {
+				o := orders[r.OrderID]
+				var out order.Outcome
+				o, out = order.Apply(o, toEvent(o, r), now)
+				orders[r.OrderID], changed[r.OrderID] = o, true
+				outcomes[EventKey{r.OrderID, int(r.EventID)}] = out
+				so.OrderIds, so.EventIds = append(so.OrderIds, r.OrderID), append(so.EventIds, r.EventID)
+				so.Codes, so.Reasons = append(so.Codes, out.Code), append(so.Reasons, out.Reason)
+			}
+			if err := q.SaveOutcomes(ctx, so); err != nil {
+				return err
+			}
+			var sa db.SaveAppliedManyParams
+			for _, id := range ids {
+				if !changed[id] {
+					continue
+				}
+				o := orders[id]
+				items, err := json.Marshal(o.Items)
+				if err != nil {
+					return fmt.Errorf("encode items: %w", err)
+				}
+				cancelledAt := ""
+				if o.CancelledAt != nil {
+					cancelledAt = o.CancelledAt.UTC().Format(time.RFC3339Nano)
+				}
+				sa.Ids, sa.Statuses = append(sa.Ids, id), append(sa.Statuses, string(o.Status))
+				sa.AppliedEventIds, sa.Items = append(sa.AppliedEventIds, int32(o.AppliedEventID)), append(sa.Items, string(items))
+				sa.Totals, sa.CancelReasons = append(sa.Totals, o.Total.String()), append(sa.CancelReasons, o.CancelReason)
+				sa.FailureReasons, sa.CancelledAts = append(sa.FailureReasons, o.FailureReason), append(sa.CancelledAts, cancelledAt)
+			}
+			saved, err := q.SaveAppliedMany(ctx, sa)
+			if err != nil {
+				return err
+			}
+			for _, r := range saved {
+				if orders[r.ID], err = toOrder(r); err != nil {
+					return err
+				}
+			}
+		}
+
+		for i, k := range keys {
+			ack := order.Ack{OrderID: k.OrderID, EventID: k.EventID}
+			o, ok := orders[k.OrderID]
+			switch {
+			case !ok:
+				ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("order %d does not exist", k.OrderID)}
+			case k.EventID < 0 || k.EventID > o.EventID:
+				ack.Order = o
+				ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d was never accepted", k.EventID, k.OrderID)}
+			default:
+				ack.Order = o
+				out, found := outcomes[k]
+				if !found {
+					out = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d is missing", k.EventID, k.OrderID)}
+				}
+				ack.Outcome, ack.Duplicate = out, k.EventID <= appliedBefore[k.OrderID]
+			}
+			acks[i] = ack
+		}
+		return nil
 	})
 	if err != nil {
-		return order.Ack{}, mapErr(fmt.Sprintf("apply events of order %d", orderID), err)
+		return nil, mapErr(fmt.Sprintf("apply events of %d orders", len(ids)), err)
 	}
-	return ack, nil
+	return acks, nil
 }
 
 // ClaimDueEvents implements order.Outbox: it returns up to max unapplied

@@ -258,8 +258,9 @@ func TestApplyEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ack.Outcome.OK || ack.Order.AppliedEventID != -1 {
-			t.Errorf("got %+v; want a nack and nothing applied", ack)
+		// The message still triggers the order's pending, accepted events.
+		if ack.Outcome.OK || ack.Order.AppliedEventID != 0 || ack.Order.EventID != 0 {
+			t.Errorf("got %+v; want a nack, and only the accepted event 0 applied", ack)
 		}
 	})
 }
@@ -310,5 +311,65 @@ func TestUnavailable(t *testing.T) {
 	_, err = postgres.NewStore(pool).OrderByExternalID(context.Background(), "x", uuid.NewString())
 	if order.ErrorCode(err) != order.EUNAVAILABLE {
 		t.Errorf("got %v; want UNAVAILABLE", err)
+	}
+}
+
+// TestApplyMany applies a batch that mixes new events, several events of one
+// order, a redelivery and an unknown order, and checks each ACK and that
+// every event is applied exactly once.
+func TestApplyMany(t *testing.T) {
+	ctx := context.Background()
+	s, pool, _ := newStore(t)
+	user := uuid.NewString()
+	a, _, _ := create(t, s, "a", user, items("1.00"))
+	b, _, _ := create(t, s, "b", user, items("2.00"))
+	if _, err := s.ApplyEvents(ctx, b.ID, 0); err != nil { // b's creation is applied already
+		t.Fatal(err)
+	}
+	upd := appendEvent(t, s, a, order.Event{Type: order.EventUpdate, Items: items("5.00")})
+	c, _, _ := create(t, s, "c", user, items("3.00"))
+	appendEvent(t, s, c, order.Event{Type: order.EventCancel, Reason: "r"})
+
+	keys := []postgres.EventKey{{c.ID, 1}, {a.ID, 0}, {b.ID, 0}, {a.ID, upd.EventID}, {99999, 0}, {c.ID, 0}}
+	if err := s.MarkProcessingMany(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	acks, err := s.ApplyMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		ok, dup bool
+		status  order.Status
+		total   string
+	}{
+		{true, false, order.StatusCancelled, "3.00"},
+		{true, false, order.StatusDone, "5.00"},
+		{true, true, order.StatusDone, "2.00"},
+		{true, false, order.StatusDone, "5.00"},
+		{false, false, "", "0.00"},
+		{true, false, order.StatusCancelled, "3.00"},
+	}
+	for i, w := range want {
+		got := acks[i]
+		if got.Outcome.OK != w.ok || got.Duplicate != w.dup || got.Order.Status != w.status || got.Order.Total.String() != w.total {
+			t.Errorf("ack %d (%+v): got ok=%v dup=%v %s %s; want ok=%v dup=%v %s %s", i, keys[i],
+				got.Outcome.OK, got.Duplicate, got.Order.Status, got.Order.Total, w.ok, w.dup, w.status, w.total)
+		}
+	}
+	if n := count(t, pool, "select count(*) from order_events where apply_count <> 1"); n != 0 {
+		t.Errorf("got %d events not applied exactly once; want 0", n)
+	}
+	again, err := s.ApplyMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys[:4] {
+		if !again[i].Duplicate || again[i].Outcome != acks[i].Outcome {
+			t.Errorf("redelivered batch, ack %d: got %+v; want a duplicate with the same outcome", i, again[i])
+		}
+	}
+	if n := count(t, pool, "select count(*) from order_events where apply_count <> 1"); n != 0 {
+		t.Errorf("after redelivery: %d events not applied exactly once; want 0", n)
 	}
 }

@@ -118,6 +118,50 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (OrderEvent,
 	return i, err
 }
 
+const getEvents = `-- name: GetEvents :many
+SELECT e.order_id, e.event_id, e.type, e.payload, e.created_at, e.applied_at, e.outcome_code, e.outcome_reason, e.next_publish_at, e.publish_attempts, e.apply_count FROM order_events e
+JOIN (SELECT unnest($1::bigint[]) AS order_id, unnest($2::integer[]) AS event_id) AS k
+  ON e.order_id = k.order_id AND e.event_id = k.event_id
+`
+
+type GetEventsParams struct {
+	OrderIds []int64
+	EventIds []int32
+}
+
+// GetEvents returns the events (order_ids[i], event_ids[i]).
+func (q *Queries) GetEvents(ctx context.Context, arg GetEventsParams) ([]OrderEvent, error) {
+	rows, err := q.db.Query(ctx, getEvents, arg.OrderIds, arg.EventIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OrderEvent
+	for rows.Next() {
+		var i OrderEvent
+		if err := rows.Scan(
+			&i.OrderID,
+			&i.EventID,
+			&i.Type,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.AppliedAt,
+			&i.OutcomeCode,
+			&i.OutcomeReason,
+			&i.NextPublishAt,
+			&i.PublishAttempts,
+			&i.ApplyCount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertEvent = `-- name: InsertEvent :exec
 INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
 VALUES ($1, $2, $3, $4, now() + interval '1 second' * $5::float8)
@@ -189,6 +233,47 @@ func (q *Queries) ListEventsAfter(ctx context.Context, arg ListEventsAfterParams
 	return items, nil
 }
 
+const listPendingEvents = `-- name: ListPendingEvents :many
+SELECT e.order_id, e.event_id, e.type, e.payload, e.created_at, e.applied_at, e.outcome_code, e.outcome_reason, e.next_publish_at, e.publish_attempts, e.apply_count FROM order_events e
+JOIN orders o ON o.id = e.order_id
+WHERE e.order_id = ANY($1::bigint[]) AND e.event_id > o.applied_event_id
+ORDER BY e.order_id, e.event_id
+`
+
+// ListPendingEvents returns the unapplied events of the orders with these
+// ids, in order id and event sequence order.
+func (q *Queries) ListPendingEvents(ctx context.Context, ids []int64) ([]OrderEvent, error) {
+	rows, err := q.db.Query(ctx, listPendingEvents, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OrderEvent
+	for rows.Next() {
+		var i OrderEvent
+		if err := rows.Scan(
+			&i.OrderID,
+			&i.EventID,
+			&i.Type,
+			&i.Payload,
+			&i.CreatedAt,
+			&i.AppliedAt,
+			&i.OutcomeCode,
+			&i.OutcomeReason,
+			&i.NextPublishAt,
+			&i.PublishAttempts,
+			&i.ApplyCount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const saveOutcome = `-- name: SaveOutcome :exec
 UPDATE order_events
 SET applied_at = now(), outcome_code = $1, outcome_reason = $2,
@@ -210,6 +295,32 @@ func (q *Queries) SaveOutcome(ctx context.Context, arg SaveOutcomeParams) error 
 		arg.OutcomeReason,
 		arg.OrderID,
 		arg.EventID,
+	)
+	return err
+}
+
+const saveOutcomes = `-- name: SaveOutcomes :exec
+UPDATE order_events e
+SET applied_at = now(), outcome_code = u.code, outcome_reason = u.reason, apply_count = e.apply_count + 1
+FROM (SELECT unnest($1::bigint[]) AS order_id, unnest($2::integer[]) AS event_id,
+             unnest($3::text[]) AS code, unnest($4::text[]) AS reason) AS u
+WHERE e.order_id = u.order_id AND e.event_id = u.event_id
+`
+
+type SaveOutcomesParams struct {
+	OrderIds []int64
+	EventIds []int32
+	Codes    []string
+	Reasons  []string
+}
+
+// SaveOutcomes is SaveOutcome for a batch of events.
+func (q *Queries) SaveOutcomes(ctx context.Context, arg SaveOutcomesParams) error {
+	_, err := q.db.Exec(ctx, saveOutcomes,
+		arg.OrderIds,
+		arg.EventIds,
+		arg.Codes,
+		arg.Reasons,
 	)
 	return err
 }

@@ -189,6 +189,50 @@ func (q *Queries) LockOrderByExternalID(ctx context.Context, arg LockOrderByExte
 	return i, err
 }
 
+const lockOrders = `-- name: LockOrders :many
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
+WHERE id = ANY($1::bigint[])
+ORDER BY id
+FOR UPDATE
+`
+
+// LockOrders returns the orders with these ids and locks their rows, in id
+// order so that concurrent batches cannot deadlock.
+func (q *Queries) LockOrders(ctx context.Context, ids []int64) ([]Order, error) {
+	rows, err := q.db.Query(ctx, lockOrders, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Order
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markFailed = `-- name: MarkFailed :execrows
 WITH failed AS (
     UPDATE orders
@@ -233,6 +277,28 @@ type MarkProcessingParams struct {
 // up to event_id are not all applied. It changes nothing otherwise.
 func (q *Queries) MarkProcessing(ctx context.Context, arg MarkProcessingParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markProcessing, arg.ID, arg.EventID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const markProcessingMany = `-- name: MarkProcessingMany :execrows
+UPDATE orders o
+SET status = 'PROCESSING', updated_at = now()
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::integer[]) AS event_id) AS m
+WHERE o.id = m.id AND o.applied_event_id < m.event_id AND o.status <> 'PROCESSING'
+`
+
+type MarkProcessingManyParams struct {
+	Ids      []int64
+	EventIds []int32
+}
+
+// MarkProcessingMany is MarkProcessing for a batch: order ids[i] is marked
+// when its events up to event_ids[i] are not all applied.
+func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingManyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markProcessingMany, arg.Ids, arg.EventIds)
 	if err != nil {
 		return 0, err
 	}
@@ -290,4 +356,75 @@ func (q *Queries) SaveApplied(ctx context.Context, arg SaveAppliedParams) (Order
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const saveAppliedMany = `-- name: SaveAppliedMany :many
+UPDATE orders o
+SET status = u.status, applied_event_id = u.applied_event_id, items = u.items::jsonb, total = u.total::numeric,
+    cancel_reason = u.cancel_reason, failure_reason = u.failure_reason,
+    cancelled_at = nullif(u.cancelled_at, '')::timestamptz, updated_at = now()
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS status,
+             unnest($3::integer[]) AS applied_event_id, unnest($4::text[]) AS items,
+             unnest($5::text[]) AS total, unnest($6::text[]) AS cancel_reason,
+             unnest($7::text[]) AS failure_reason, unnest($8::text[]) AS cancelled_at) AS u
+WHERE o.id = u.id
+RETURNING o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at
+`
+
+type SaveAppliedManyParams struct {
+	Ids             []int64
+	Statuses        []string
+	AppliedEventIds []int32
+	Items           []string
+	Totals          []string
+	CancelReasons   []string
+	FailureReasons  []string
+	CancelledAts    []string
+}
+
+// SaveAppliedMany stores the state of locked orders after the worker applied
+// their pending events; element i of each array belongs to order ids[i].
+// Empty cancelled_ats mean NULL.
+func (q *Queries) SaveAppliedMany(ctx context.Context, arg SaveAppliedManyParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, saveAppliedMany,
+		arg.Ids,
+		arg.Statuses,
+		arg.AppliedEventIds,
+		arg.Items,
+		arg.Totals,
+		arg.CancelReasons,
+		arg.FailureReasons,
+		arg.CancelledAts,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Order
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
