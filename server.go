@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -50,6 +51,9 @@ type apiConfig struct {
 	StartupTimeout    time.Duration // STARTUP_TIMEOUT
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT
 	LogLevel          string        // LOG_LEVEL
+	// Pprof serves net/http/pprof on /debug/pprof/ (PPROF=true; off by
+	// default: profiles reveal internals, keep them off public ports).
+	Pprof bool
 }
 
 // Defaults match `make infra`.
@@ -75,6 +79,7 @@ func loadAPIConfig() (apiConfig, error) {
 		CrashAfterCommits: e.Int("FAULT_CRASH_AFTER_COMMITS", 0),
 		StartupTimeout:    e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:          e.String("LOG_LEVEL", "info"),
+		Pprof:             e.String("PPROF", "false") == "true",
 	}
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
 	if c.InstanceID == "" {
@@ -150,8 +155,16 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	var draining atomic.Bool
+	mux := newMux(svc, pool, req, &draining, log)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		log.Warn("pprof enabled on /debug/pprof/")
+	}
 	srv := &http.Server{
-		Handler:           newMux(svc, pool, req, &draining, log),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
