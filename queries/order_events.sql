@@ -10,19 +10,6 @@ VALUES (@order_id, @event_id, @type, @payload, now() + interval '1 second' * sql
 SELECT * FROM order_events
 WHERE order_id = @order_id AND event_id = @event_id;
 
--- name: ListEventsAfter :many
--- ListEventsAfter returns the events of an order after event_id, in sequence.
-SELECT * FROM order_events
-WHERE order_id = @order_id AND event_id > @event_id
-ORDER BY event_id;
-
--- name: SaveOutcome :exec
--- SaveOutcome records that an event was applied and how it ended.
-UPDATE order_events
-SET applied_at = now(), outcome_code = @outcome_code, outcome_reason = @outcome_reason,
-    apply_count = apply_count + 1
-WHERE order_id = @order_id AND event_id = @event_id;
-
 -- name: ClaimDueEvents :many
 -- ClaimDueEvents picks up to max_events unapplied events whose publish is
 -- due, oldest first, and pushes their next publish back (doubling with each
@@ -43,10 +30,6 @@ SET next_publish_at  = now() + interval '1 second' * sqlc.arg(retry_seconds)::fl
 FROM due, orders o
 WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
 RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id;
-
--- name: CountUnappliedEvents :one
--- CountUnappliedEvents counts the events the worker has not applied yet.
-SELECT count(*) FROM order_events WHERE applied_at IS NULL;
 
 -- name: ListPendingEvents :many
 -- ListPendingEvents returns the unapplied events of the orders with these

@@ -1,10 +1,18 @@
--- name: InsertOrder :one
--- InsertOrder creates an order with status NEW and event 0 accepted. It
--- returns no row when the user already has an order with that external id.
-INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
-VALUES (@external_id, @user_id, 'NEW', 0, -1, 'create', @items, @total)
-ON CONFLICT (external_id, user_id) DO NOTHING
-RETURNING *;
+-- name: InsertOrderWithEvent :one
+-- InsertOrderWithEvent is InsertOrder and InsertEvent of event 0 in one
+-- statement (one round trip, one commit). It returns no row when the user
+-- already has an order with that external id.
+WITH o AS (
+    INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
+    VALUES (@external_id, @user_id, 'NEW', 0, -1, 'create', @items, @total)
+    ON CONFLICT (external_id, user_id) DO NOTHING
+    RETURNING *
+), e AS (
+    INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, 0, 'create', @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8
+    FROM o
+)
+SELECT * FROM o;
 
 -- name: GetOrderByExternalID :one
 -- GetOrderByExternalID returns the user's order with that external id.
@@ -16,12 +24,6 @@ WHERE external_id = @external_id AND user_id = @user_id;
 -- end of the transaction, so that events are numbered one at a time.
 SELECT * FROM orders
 WHERE external_id = @external_id AND user_id = @user_id
-FOR UPDATE;
-
--- name: LockOrder :one
--- LockOrder returns an order by id and locks its row.
-SELECT * FROM orders
-WHERE id = @id
 FOR UPDATE;
 
 -- name: AcceptEvent :one
@@ -38,16 +40,6 @@ RETURNING *;
 UPDATE orders
 SET status = 'PROCESSING', updated_at = now()
 WHERE id = @id AND applied_event_id < @event_id::integer AND status <> 'PROCESSING';
-
--- name: SaveApplied :one
--- SaveApplied stores the state of a locked order after the worker applied
--- its pending events.
-UPDATE orders
-SET status = @status, applied_event_id = @applied_event_id, items = @items, total = @total,
-    cancel_reason = @cancel_reason, failure_reason = @failure_reason, cancelled_at = @cancelled_at,
-    updated_at = now()
-WHERE id = @id
-RETURNING *;
 
 -- name: MarkFailed :execrows
 -- MarkFailed marks an order FAILED with a reason after an event of it could

@@ -61,42 +61,36 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 	if err != nil {
 		return o, ev, false, fmt.Errorf("encode event: %w", err)
 	}
-	err = s.inTx(ctx, func(q *db.Queries) error {
-		row, err := q.InsertOrder(ctx, db.InsertOrderParams{ExternalID: in.ExternalID, UserID: uid, Items: items, Total: numeric(total)})
-		if errors.Is(err, pgx.ErrNoRows) {
-			// It exists: return it with its create event, for the idempotency check.
-			row, err = q.GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: in.ExternalID, UserID: uid})
-			if err != nil {
-				return err
-			}
-			if o, err = toOrder(row); err != nil {
-				return err
-			}
-			evRow, err := q.GetEvent(ctx, db.GetEventParams{OrderID: row.ID, EventID: 0})
-			if err != nil {
-				return fmt.Errorf("read create event: %w", err)
-			}
-			ev = toEvent(o, evRow)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: 0, Type: string(order.EventCreate), Payload: pl,
-			RecoveryDelaySeconds: s.RecoveryDelay.Seconds()}); err != nil {
-			return err
-		}
-		if o, err = toOrder(row); err != nil {
-			return err
-		}
-		created = true
-		ev = order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: in.Items}
-		return nil
+	q := db.New(s.pool)
+	// One statement: the order and its create event, one round trip, one commit.
+	inserted, err := q.InsertOrderWithEvent(ctx, db.InsertOrderWithEventParams{
+		ExternalID: in.ExternalID, UserID: uid, Items: items, Total: numeric(total), Payload: pl,
+		RecoveryDelaySeconds: s.RecoveryDelay.Seconds(),
 	})
-	if err != nil {
+	switch {
+	case err == nil:
+		if o, err = toOrder(db.Order(inserted)); err != nil {
+			return order.Order{}, order.Event{}, false, err
+		}
+		ev = order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: in.Items}
+		return o, ev, true, nil
+	case !errors.Is(err, pgx.ErrNoRows):
 		return order.Order{}, order.Event{}, false, mapErr("insert order", err)
 	}
-	return o, ev, created, nil
+	// It exists (the unique index made us wait for a concurrent creator's
+	// commit): return it with its create event, for the idempotency check.
+	row, err := q.GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: in.ExternalID, UserID: uid})
+	if err != nil {
+		return order.Order{}, order.Event{}, false, mapErr("read existing order", err)
+	}
+	if o, err = toOrder(row); err != nil {
+		return order.Order{}, order.Event{}, false, err
+	}
+	evRow, err := q.GetEvent(ctx, db.GetEventParams{OrderID: row.ID, EventID: 0})
+	if err != nil {
+		return order.Order{}, order.Event{}, false, mapErr("read create event", err)
+	}
+	return o, toEvent(o, evRow), false, nil
 }
 
 // AppendEvent implements order.Store.

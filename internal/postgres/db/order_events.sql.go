@@ -76,18 +76,6 @@ func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) 
 	return items, nil
 }
 
-const countUnappliedEvents = `-- name: CountUnappliedEvents :one
-SELECT count(*) FROM order_events WHERE applied_at IS NULL
-`
-
-// CountUnappliedEvents counts the events the worker has not applied yet.
-func (q *Queries) CountUnappliedEvents(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countUnappliedEvents)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const getEvent = `-- name: GetEvent :one
 SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count FROM order_events
 WHERE order_id = $1 AND event_id = $2
@@ -189,50 +177,6 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error 
 	return err
 }
 
-const listEventsAfter = `-- name: ListEventsAfter :many
-SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count FROM order_events
-WHERE order_id = $1 AND event_id > $2
-ORDER BY event_id
-`
-
-type ListEventsAfterParams struct {
-	OrderID int64
-	EventID int32
-}
-
-// ListEventsAfter returns the events of an order after event_id, in sequence.
-func (q *Queries) ListEventsAfter(ctx context.Context, arg ListEventsAfterParams) ([]OrderEvent, error) {
-	rows, err := q.db.Query(ctx, listEventsAfter, arg.OrderID, arg.EventID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []OrderEvent
-	for rows.Next() {
-		var i OrderEvent
-		if err := rows.Scan(
-			&i.OrderID,
-			&i.EventID,
-			&i.Type,
-			&i.Payload,
-			&i.CreatedAt,
-			&i.AppliedAt,
-			&i.OutcomeCode,
-			&i.OutcomeReason,
-			&i.NextPublishAt,
-			&i.PublishAttempts,
-			&i.ApplyCount,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listPendingEvents = `-- name: ListPendingEvents :many
 SELECT e.order_id, e.event_id, e.type, e.payload, e.created_at, e.applied_at, e.outcome_code, e.outcome_reason, e.next_publish_at, e.publish_attempts, e.apply_count FROM order_events e
 JOIN orders o ON o.id = e.order_id
@@ -272,31 +216,6 @@ func (q *Queries) ListPendingEvents(ctx context.Context, ids []int64) ([]OrderEv
 		return nil, err
 	}
 	return items, nil
-}
-
-const saveOutcome = `-- name: SaveOutcome :exec
-UPDATE order_events
-SET applied_at = now(), outcome_code = $1, outcome_reason = $2,
-    apply_count = apply_count + 1
-WHERE order_id = $3 AND event_id = $4
-`
-
-type SaveOutcomeParams struct {
-	OutcomeCode   string
-	OutcomeReason string
-	OrderID       int64
-	EventID       int32
-}
-
-// SaveOutcome records that an event was applied and how it ended.
-func (q *Queries) SaveOutcome(ctx context.Context, arg SaveOutcomeParams) error {
-	_, err := q.db.Exec(ctx, saveOutcome,
-		arg.OutcomeCode,
-		arg.OutcomeReason,
-		arg.OrderID,
-		arg.EventID,
-	)
-	return err
 }
 
 const saveOutcomes = `-- name: SaveOutcomes :exec

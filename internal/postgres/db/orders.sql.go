@@ -82,59 +82,59 @@ func (q *Queries) GetOrderByExternalID(ctx context.Context, arg GetOrderByExtern
 	return i, err
 }
 
-const insertOrder = `-- name: InsertOrder :one
-INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
-VALUES ($1, $2, 'NEW', 0, -1, 'create', $3, $4)
-ON CONFLICT (external_id, user_id) DO NOTHING
-RETURNING id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at
+const insertOrderWithEvent = `-- name: InsertOrderWithEvent :one
+WITH o AS (
+    INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
+    VALUES ($1, $2, 'NEW', 0, -1, 'create', $3, $4)
+    ON CONFLICT (external_id, user_id) DO NOTHING
+    RETURNING id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at
+), e AS (
+    INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, 0, 'create', $5, now() + interval '1 second' * $6::float8
+    FROM o
+)
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM o
 `
 
-type InsertOrderParams struct {
-	ExternalID string
-	UserID     uuid.UUID
-	Items      []byte
-	Total      pgtype.Numeric
+type InsertOrderWithEventParams struct {
+	ExternalID           string
+	UserID               uuid.UUID
+	Items                []byte
+	Total                pgtype.Numeric
+	Payload              []byte
+	RecoveryDelaySeconds float64
 }
 
-// InsertOrder creates an order with status NEW and event 0 accepted. It
-// returns no row when the user already has an order with that external id.
-func (q *Queries) InsertOrder(ctx context.Context, arg InsertOrderParams) (Order, error) {
-	row := q.db.QueryRow(ctx, insertOrder,
+type InsertOrderWithEventRow struct {
+	ID             int64
+	ExternalID     string
+	UserID         uuid.UUID
+	Status         string
+	EventID        int32
+	AppliedEventID int32
+	LastEventType  string
+	Items          []byte
+	Total          pgtype.Numeric
+	CancelReason   string
+	FailureReason  string
+	CancelledAt    *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// InsertOrderWithEvent is InsertOrder and InsertEvent of event 0 in one
+// statement (one round trip, one commit). It returns no row when the user
+// already has an order with that external id.
+func (q *Queries) InsertOrderWithEvent(ctx context.Context, arg InsertOrderWithEventParams) (InsertOrderWithEventRow, error) {
+	row := q.db.QueryRow(ctx, insertOrderWithEvent,
 		arg.ExternalID,
 		arg.UserID,
 		arg.Items,
 		arg.Total,
+		arg.Payload,
+		arg.RecoveryDelaySeconds,
 	)
-	var i Order
-	err := row.Scan(
-		&i.ID,
-		&i.ExternalID,
-		&i.UserID,
-		&i.Status,
-		&i.EventID,
-		&i.AppliedEventID,
-		&i.LastEventType,
-		&i.Items,
-		&i.Total,
-		&i.CancelReason,
-		&i.FailureReason,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const lockOrder = `-- name: LockOrder :one
-SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
-WHERE id = $1
-FOR UPDATE
-`
-
-// LockOrder returns an order by id and locks its row.
-func (q *Queries) LockOrder(ctx context.Context, id int64) (Order, error) {
-	row := q.db.QueryRow(ctx, lockOrder, id)
-	var i Order
+	var i InsertOrderWithEventRow
 	err := row.Scan(
 		&i.ID,
 		&i.ExternalID,
@@ -303,59 +303,6 @@ func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingMany
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const saveApplied = `-- name: SaveApplied :one
-UPDATE orders
-SET status = $1, applied_event_id = $2, items = $3, total = $4,
-    cancel_reason = $5, failure_reason = $6, cancelled_at = $7,
-    updated_at = now()
-WHERE id = $8
-RETURNING id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at
-`
-
-type SaveAppliedParams struct {
-	Status         string
-	AppliedEventID int32
-	Items          []byte
-	Total          pgtype.Numeric
-	CancelReason   string
-	FailureReason  string
-	CancelledAt    *time.Time
-	ID             int64
-}
-
-// SaveApplied stores the state of a locked order after the worker applied
-// its pending events.
-func (q *Queries) SaveApplied(ctx context.Context, arg SaveAppliedParams) (Order, error) {
-	row := q.db.QueryRow(ctx, saveApplied,
-		arg.Status,
-		arg.AppliedEventID,
-		arg.Items,
-		arg.Total,
-		arg.CancelReason,
-		arg.FailureReason,
-		arg.CancelledAt,
-		arg.ID,
-	)
-	var i Order
-	err := row.Scan(
-		&i.ID,
-		&i.ExternalID,
-		&i.UserID,
-		&i.Status,
-		&i.EventID,
-		&i.AppliedEventID,
-		&i.LastEventType,
-		&i.Items,
-		&i.Total,
-		&i.CancelReason,
-		&i.FailureReason,
-		&i.CancelledAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
 }
 
 const saveAppliedMany = `-- name: SaveAppliedMany :many
