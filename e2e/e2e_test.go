@@ -134,7 +134,7 @@ func newEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
 	e := newInfra(t, extra...)
 	e.startWorker()
-	e.base = e.startAPI("api")
+	e.base, _ = e.startAPI("api")
 	return e
 }
 
@@ -156,12 +156,12 @@ func newInfra(t *testing.T, extra ...string) *env {
 }
 
 // startAPI starts an API instance and returns its base URL once it is ready.
-func (e *env) startAPI(name string) string {
+func (e *env) startAPI(name string) (string, *proc) {
 	t := e.t
 	t.Helper()
 	api, _ := binaries(t)
 	port := freePort(t)
-	start(t, name, api, append(e.common, "PORT="+port)...)
+	p := start(t, name, api, append(e.common, "PORT="+port)...)
 	base := "http://127.0.0.1:" + port
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -177,7 +177,7 @@ func (e *env) startAPI(name string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return base
+	return base, p
 }
 
 func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.common...) }
@@ -527,7 +527,9 @@ func TestSeveralInstances(t *testing.T) {
 	e := newInfra(t)
 	e.startWorker()
 	e.startWorker()
-	bases := []string{e.startAPI("api-1"), e.startAPI("api-2")}
+	base1, _ := e.startAPI("api-1")
+	base2, _ := e.startAPI("api-2")
+	bases := []string{base1, base2}
 	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { ` + orderFields + ` } } }`
 	update := `mutation($in: UpdateOrderInput!) { updateOrder(input: $in) { order { ` + orderFields + ` } } }`
 	user := uuid.NewString()
@@ -569,24 +571,7 @@ func TestSeveralInstances(t *testing.T) {
 // finish (here: once a worker runs again), then exits 0.
 func TestGracefulShutdown(t *testing.T) {
 	e := newInfra(t, "ACK_TIMEOUT=20s")
-	api, _ := binaries(t)
-	port := freePort(t)
-	p := start(t, "api", api, append(e.common, "PORT="+port)...)
-	base := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("API not ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, p := e.startAPI("api")
 	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { ` + orderFields + ` } } }`
 	in := map[string]any{"externalId": "in-flight", "userId": uuid.NewString(), "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}
 	result := make(chan gqlResult, 1)
