@@ -26,6 +26,7 @@ import (
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
 	"github.com/orderstream/orderstream/internal/rest"
@@ -110,11 +111,13 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 
+	m := metrics.New("api")
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	m.WatchPool(pool)
 	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
 		return err
 	}
@@ -126,7 +129,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	err = config.Retry(startCtx, log, "connect to kafka", func() (err error) {
 		req, err = kafka.NewRequester(kafka.RequesterConfig{
 			Brokers: cfg.Brokers, Topic: cfg.OrdersTopic, AckTopic: cfg.AcksTopic,
-			InstanceID: cfg.InstanceID, ReplyPartition: int32(cfg.ReplyPartition), Log: log,
+			InstanceID: cfg.InstanceID, ReplyPartition: int32(cfg.ReplyPartition), Log: log, Metrics: m,
 		})
 		return err
 	})
@@ -144,7 +147,8 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	}
 
 	// Publishes events whose publish was lost (crash, Kafka down) again.
-	recovery := &order.Recovery{Outbox: store, Publisher: req, Log: log, Interval: cfg.RecoveryEvery, Retry: cfg.RecoveryDelay}
+	recovery := &order.Recovery{Outbox: store, Publisher: req, Log: log, Interval: cfg.RecoveryEvery, Retry: cfg.RecoveryDelay,
+		Published: m.Republished}
 	rctx, stopRecovery := context.WithCancel(ctx)
 	recoveryDone := make(chan struct{})
 	go func() { defer close(recoveryDone); recovery.Run(rctx) }()
@@ -155,7 +159,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	var draining atomic.Bool
-	mux := newMux(svc, pool, req, &draining, log)
+	mux := newMux(svc, pool, req, &draining, m, log)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -164,7 +168,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		log.Warn("pprof enabled on /debug/pprof/")
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           m.Middleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
@@ -208,9 +212,11 @@ func crashAfter(n int, log *slog.Logger) func(order.Event) {
 	}
 }
 
-func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, draining *atomic.Bool, log *slog.Logger) *http.ServeMux {
+func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, draining *atomic.Bool,
+	m *metrics.Metrics, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graph.NewHandler(svc, log))
+	mux.Handle("/graphql", graph.NewHandler(svc, log, m))
+	mux.Handle("GET /metrics", m.Handler())
 	rest.Register(mux, svc, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -609,3 +609,55 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Error("the API did not exit after draining")
 	}
 }
+
+// TestMetrics checks that the API and the worker export what operators
+// watch: GraphQL operations by outcome, ACK waits, worker batches.
+func TestMetrics(t *testing.T) {
+	e := newInfra(t)
+	_, workerBin := binaries(t)
+	wport := freePort(t)
+	start(t, "worker", workerBin, append(e.common, "HEALTH_PORT="+wport)...)
+	e.base, _ = e.startAPI("api")
+	user := uuid.NewString()
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { id } } }`
+	decodeField[json.RawMessage](t, e.graphql(create, map[string]any{"in": map[string]any{"externalId": "m-1", "userId": user,
+		"items": []any{map[string]any{"name": "A", "quantity": 1, "price": 1}}}}), "createOrder")
+	e.graphql(create, map[string]any{"in": map[string]any{"externalId": "m-2", "userId": "bad", "items": []any{}}})
+
+	scrape := func(url string) string {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", url, resp.StatusCode)
+		}
+		return string(b)
+	}
+	api := scrape(e.base + "/metrics")
+	for _, want := range []string{
+		`orderstream_graphql_operations_total{operation="createOrder",outcome="OK",service="api"} 1`,
+		`orderstream_graphql_operations_total{operation="createOrder",outcome="BAD_USER_INPUT",service="api"} 1`,
+		`orderstream_ack_wait_seconds_count{result="ok",service="api"} 1`,
+		`orderstream_ack_waiters{service="api"} 0`,
+		`orderstream_http_requests_total{route="/graphql",service="api",status="200"}`,
+		`orderstream_db_pool_max_conns`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(api, want) {
+			t.Errorf("API /metrics lacks %s", want)
+		}
+	}
+	worker := scrape("http://127.0.0.1:" + wport + "/metrics")
+	for _, want := range []string{
+		`orderstream_worker_events_total{result="ok",service="worker"} 1`,
+		`orderstream_worker_batch_size_count{service="worker"} 1`,
+		`orderstream_consumer_lag{partition=`,
+	} {
+		if !strings.Contains(worker, want) {
+			t.Errorf("worker /metrics lacks %s", want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
@@ -24,7 +25,8 @@ const MaxBodyBytes = 1 << 20
 
 // NewHandler returns the GraphQL endpoint: POST with a JSON body, and GET
 // for queries only (gqlgen refuses mutations over GET).
-func NewHandler(svc *order.Service, log *slog.Logger) http.Handler {
+// m may be nil.
+func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Orders: svc}}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -33,6 +35,9 @@ func NewHandler(svc *order.Service, log *slog.Logger) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(500))
+	if m != nil {
+		srv.Use(opMetrics{m: m})
+	}
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.Error("graphql panic", "panic", p, "stack", string(debug.Stack()))

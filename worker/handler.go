@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
 )
@@ -46,6 +47,7 @@ type handler struct {
 	batchSize int
 	// messageTimeout bounds the work on one batch once started.
 	messageTimeout time.Duration
+	metrics        *metrics.Metrics
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
@@ -72,9 +74,11 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 			if err := h.handle(s.Context(), batch); err != nil {
 				return fmt.Errorf("handle %s/%d offsets %d-%d: %w", m.Topic, m.Partition, m.Offset, batch[len(batch)-1].Offset, err)
 			}
+			last := batch[len(batch)-1]
 			for _, m := range batch {
 				s.MarkMessage(m, "")
 			}
+			h.metrics.Lag(last.Topic, last.Partition, c.HighWaterMarkOffset()-last.Offset-1)
 		case <-s.Context().Done():
 			return nil
 		}
@@ -178,6 +182,7 @@ func (h *handler) detached(ctx context.Context) (context.Context, context.Cancel
 // started it is not interrupted by the end of the session, so a shutdown
 // does not cut a transaction.
 func (h *handler) process(ctx context.Context, items []item) error {
+	start := time.Now()
 	ctx, cancel := h.detached(ctx)
 	defer cancel()
 	keys := make([]postgres.EventKey, len(items))
@@ -195,6 +200,18 @@ func (h *handler) process(ctx context.Context, items []item) error {
 	if err := h.replier.ReplyMany(msgs, acks); err != nil {
 		return order.Unavailable("Kafka", err)
 	}
+	var ok, nack, dup int
+	for _, ack := range acks {
+		switch {
+		case ack.Duplicate:
+			dup++
+		case ack.Outcome.OK:
+			ok++
+		default:
+			nack++
+		}
+	}
+	h.metrics.Batch(len(acks), time.Since(start), ok, nack, dup)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		for i, ack := range acks {
 			h.log.Debug("event processed", "order_id", ack.OrderID, "event_id", ack.EventID, "ok", ack.Outcome.OK,
@@ -213,6 +230,7 @@ func (h *handler) poison(ctx context.Context, m *sarama.ConsumerMessage, orderID
 	if err := h.replier.DeadLetter(h.dlqTopic, m, reason); err != nil {
 		return err
 	}
+	h.metrics.DeadLetter()
 	ack := order.Ack{OrderID: orderID, Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "the event could not be processed"}}
 	if orderID > 0 {
 		dctx, cancel := h.detached(ctx)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/postgres"
 )
 
@@ -78,11 +79,13 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 
+	m := metrics.New("worker")
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	m.WatchPool(pool)
 	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
 		return err
 	}
@@ -93,6 +96,9 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	var replier *kafka.Replier
 	if err := config.Retry(startCtx, log, "connect ack producer", func() (err error) {
 		replier, err = kafka.NewReplier(cfg.Brokers, nil)
+		if err == nil {
+			replier.Metrics = m
+		}
 		return err
 	}); err != nil {
 		return err
@@ -109,14 +115,15 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	go func() {
 		for err := range group.Errors() {
 			log.Warn("consumer group", "err", err)
+			m.ConsumeError("event")
 		}
 	}()
 
 	if cfg.HealthPort != "" {
-		go serveHealth(ctx, cfg.HealthPort, pool, log)
+		go serveHealth(ctx, cfg.HealthPort, pool, m, log)
 	}
 
-	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize}
+	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m}
 	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
 	for ctx.Err() == nil {
 		// Consume returns at each rebalance; loop to rejoin.
@@ -139,10 +146,11 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	return nil
 }
 
-// serveHealth serves GET /healthz (the process runs) and GET /readyz (the
-// database answers) on port until ctx ends.
-func serveHealth(ctx context.Context, port string, pool *pgxpool.Pool, log *slog.Logger) {
+// serveHealth serves GET /healthz (the process runs), GET /readyz (the
+// database answers) and GET /metrics on port until ctx ends.
+func serveHealth(ctx context.Context, port string, pool *pgxpool.Pool, m *metrics.Metrics, log *slog.Logger) {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

@@ -6,12 +6,15 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
 // Replier produces the worker's ACKs to where each event asked for them.
 type Replier struct {
 	producer sarama.SyncProducer
+	// Metrics counts produce failures; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // NewReplier connects an ACK producer to brokers. cfg nil: NewConfig.
@@ -65,6 +68,7 @@ func (r *Replier) ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) er
 		return nil
 	}
 	if err := r.producer.SendMessages(msgs); err != nil {
+		r.Metrics.ProduceError("ack")
 		return fmt.Errorf("produce %d acks: %w", len(msgs), err)
 	}
 	return nil
@@ -100,6 +104,7 @@ func (r *Replier) DeadLetter(topic string, m *sarama.ConsumerMessage, reason str
 		Topic: topic, Partition: 0, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: headers,
 	})
 	if err != nil {
+		r.Metrics.ProduceError("dlq")
 		return fmt.Errorf("dead-letter %s/%d offset %d: %w", m.Topic, m.Partition, m.Offset, err)
 	}
 	return nil

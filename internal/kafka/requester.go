@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
@@ -28,6 +29,8 @@ type RequesterConfig struct {
 	// picks one from a hash of InstanceID. Instances may share a partition.
 	ReplyPartition int32
 	Log            *slog.Logger
+	// Metrics records ACK waits and Kafka errors; nil: none.
+	Metrics *metrics.Metrics
 	// Config overrides the sarama configuration (tests); nil: NewConfig.
 	Config *sarama.Config
 }
@@ -157,7 +160,9 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		{Key: []byte(HeaderReplyTopic), Value: []byte(r.cfg.AckTopic)},
 		{Key: []byte(HeaderReplyPartition), Value: []byte(strconv.Itoa(int(r.cfg.ReplyPartition)))},
 	})
+	done := r.cfg.Metrics.AckWaitStarted()
 	if err := r.send(ctx, msg); err != nil {
+		done("error")
 		return order.Ack{}, err
 	}
 	produced := w.produced
@@ -165,12 +170,19 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		select {
 		case err := <-produced:
 			if err != nil {
+				done("error")
 				return order.Ack{}, order.Unavailable("Kafka", fmt.Errorf("produce order %d event %d: %w", ev.OrderID, ev.EventID, err))
 			}
 			produced = nil
 		case ack := <-w.ack:
+			if ack.Outcome.OK {
+				done("ok")
+			} else {
+				done("nack")
+			}
 			return ack, nil
 		case <-ctx.Done():
+			done("timeout")
 			return order.Ack{}, ctx.Err()
 		}
 	}
@@ -235,6 +247,7 @@ func (r *Requester) readErrors() {
 	defer r.wg.Done()
 	for e := range r.producer.Errors() {
 		r.log.Error("produce order event", "err", e.Err)
+		r.cfg.Metrics.ProduceError("event")
 		if w, ok := e.Msg.Metadata.(*waiter); ok {
 			w.produced <- e.Err
 		}
@@ -246,6 +259,7 @@ func (r *Requester) readAcks() {
 	go func() {
 		for err := range r.pc.Errors() {
 			r.log.Warn("consume acks", "err", err)
+			r.cfg.Metrics.ConsumeError("ack")
 		}
 	}()
 	for m := range r.pc.Messages() {
@@ -262,6 +276,7 @@ func (r *Requester) readAcks() {
 		w := r.waiters[corr]
 		r.mu.Unlock()
 		if w == nil {
+			r.cfg.Metrics.LateAck()
 			r.log.Info("late ack dropped: nobody waits for it", "correlation_id", corr, "order_id", ack.OrderID, "event_id", ack.EventID)
 			continue
 		}

@@ -37,6 +37,8 @@ type Recovery struct {
 	Retry time.Duration
 	// Batch is how many events one check claims at most (default 200).
 	Batch int
+	// Published, when set, is told how many events each check published.
+	Published func(n int)
 }
 
 // Run checks the outbox every Interval until ctx ends.
@@ -48,12 +50,16 @@ func (r *Recovery) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if n, err := r.RunOnce(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		n, err := r.RunOnce(ctx)
+		if n > 0 && r.Published != nil {
+			r.Published(n)
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
 			r.Log.Warn("recovery: republish pending events", "republished", n, "err", err)
-		} else if n > 0 {
+		case n > 0:
 			r.Log.Info("recovery: republished pending events", "orders", n)
 		}
 		select {
