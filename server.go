@@ -45,6 +45,7 @@ type apiConfig struct {
 	AckTimeout     time.Duration // ACK_TIMEOUT
 	RecoveryDelay  time.Duration // RECOVERY_DELAY
 	RecoveryEvery  time.Duration // RECOVERY_INTERVAL
+	RecoveryMax    time.Duration // RECOVERY_MAX_BACKOFF
 	// CrashAfterCommits makes the API SIGKILL itself right after its n-th
 	// committed event, before sending it (FAULT_CRASH_AFTER_COMMITS; fault
 	// suite only; 0 = never).
@@ -77,6 +78,7 @@ func loadAPIConfig() (apiConfig, error) {
 		AckTimeout:        e.Duration("ACK_TIMEOUT", 30*time.Second),
 		RecoveryDelay:     e.Duration("RECOVERY_DELAY", 5*time.Second),
 		RecoveryEvery:     e.Duration("RECOVERY_INTERVAL", time.Second),
+		RecoveryMax:       e.Duration("RECOVERY_MAX_BACKOFF", 30*time.Second),
 		CrashAfterCommits: e.Int("FAULT_CRASH_AFTER_COMMITS", 0),
 		StartupTimeout:    e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:          e.String("LOG_LEVEL", "info"),
@@ -148,7 +150,8 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 
 	// Publishes events whose publish was lost (crash, Kafka down) again.
 	recovery := &order.Recovery{Outbox: store, Publisher: req, Log: log, Interval: cfg.RecoveryEvery, Retry: cfg.RecoveryDelay,
-		Published: m.Republished}
+		MaxBackoff: cfg.RecoveryMax,
+		Published:  m.Republished}
 	rctx, stopRecovery := context.WithCancel(ctx)
 	recoveryDone := make(chan struct{})
 	go func() { defer close(recoveryDone); recovery.Run(rctx) }()

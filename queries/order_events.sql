@@ -12,8 +12,8 @@ WHERE order_id = @order_id AND event_id = @event_id;
 
 -- name: ClaimDueEvents :many
 -- ClaimDueEvents picks up to max_events unapplied events whose publish is
--- due, oldest first, and pushes their next publish back (doubling with each
--- attempt, up to 32 times retry_seconds). SKIP LOCKED lets several API
+-- due, oldest first, and pushes their next publish back (retry_seconds,
+-- doubling with each attempt, at most max_backoff_seconds). SKIP LOCKED lets several API
 -- instances run the recovery loop without publishing the same event twice
 -- at once.
 WITH due AS (
@@ -25,7 +25,7 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE order_events e
-SET next_publish_at  = now() + interval '1 second' * sqlc.arg(retry_seconds)::float8 * least(power(2, e.publish_attempts), 32),
+SET next_publish_at  = now() + interval '1 second' * least(sqlc.arg(retry_seconds)::float8 * power(2, least(e.publish_attempts, 20)), sqlc.arg(max_backoff_seconds)::float8),
     publish_attempts = e.publish_attempts + 1
 FROM due, orders o
 WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id

@@ -133,15 +133,19 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 		return nil
 	}
 	backoff := 100 * time.Millisecond
+	failures := 0 // only failures that are not an unavailable database or broker count
 	for attempt := 1; ; attempt++ {
 		err := h.process(ctx, items)
 		if err == nil {
 			return nil
 		}
 		transient := order.ErrorCode(err) == order.EUNAVAILABLE
-		if !transient && attempt >= h.attempts() {
+		if !transient {
+			failures++
+		}
+		if !transient && failures >= h.attempts() {
 			if len(items) == 1 {
-				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", attempt, err))
+				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", failures, err))
 			}
 			h.log.Warn("batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
 			for _, it := range items {

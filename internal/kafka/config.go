@@ -38,6 +38,10 @@ func NewConfig(clientID string) *sarama.Config {
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.Consumer.Return.Errors = true
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	// A worker that dies keeps its partitions until its session times out:
+	// 6 s (Kafka's default group.min.session.timeout.ms) instead of 10 s.
+	c.Consumer.Group.Session.Timeout = 6 * time.Second
+	c.Consumer.Group.Heartbeat.Interval = 2 * time.Second
 
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond

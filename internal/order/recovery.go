@@ -10,9 +10,9 @@ import (
 // not applied yet.
 type Outbox interface {
 	// ClaimDueEvents returns up to max unapplied events whose publish is
-	// due and postpones their next publish by retry (with backoff).
-	// Concurrent callers never get the same event.
-	ClaimDueEvents(ctx context.Context, max int, retry time.Duration) ([]Event, error)
+	// due and postpones their next publish by retry, doubled with each
+	// attempt, at most maxBackoff. Concurrent callers never get the same event.
+	ClaimDueEvents(ctx context.Context, max int, retry, maxBackoff time.Duration) ([]Event, error)
 }
 
 // Publisher sends an event to the worker without waiting for an ACK.
@@ -33,8 +33,11 @@ type Recovery struct {
 	// Interval is how often the outbox is checked (default 1 s).
 	Interval time.Duration
 	// Retry is the delay before an event republished now is due again,
-	// doubled with each attempt (default 5 s).
-	Retry time.Duration
+	// doubled with each attempt (default 5 s) up to MaxBackoff (default 30 s):
+	// after a long Kafka outage, every pending event is sent again within
+	// MaxBackoff of Kafka's return.
+	Retry      time.Duration
+	MaxBackoff time.Duration
 	// Batch is how many events one check claims at most (default 200).
 	Batch int
 	// Published, when set, is told how many events each check published.
@@ -74,16 +77,19 @@ func (r *Recovery) Run(ctx context.Context) {
 // applies all of an order's pending events on any of them), and returns how
 // many messages it published.
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
-	batch, retry := r.Batch, r.Retry
+	batch, retry, maxBackoff := r.Batch, r.Retry, r.MaxBackoff
 	if batch <= 0 {
 		batch = 200
 	}
 	if retry <= 0 {
 		retry = 5 * time.Second
 	}
+	if maxBackoff <= 0 {
+		maxBackoff = 30 * time.Second
+	}
 	published := 0
 	for {
-		evs, err := r.Outbox.ClaimDueEvents(ctx, batch, retry)
+		evs, err := r.Outbox.ClaimDueEvents(ctx, batch, retry, maxBackoff)
 		if err != nil {
 			return published, err
 		}

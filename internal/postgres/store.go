@@ -326,10 +326,11 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 
 // ClaimDueEvents implements order.Outbox: it returns up to max unapplied
 // events whose publish is due and pushes their next publish back by retry,
-// doubled with each attempt (at most 32 times). Concurrent callers never get
-// the same event.
-func (s *Store) ClaimDueEvents(ctx context.Context, max int, retry time.Duration) ([]order.Event, error) {
-	rows, err := db.New(s.pool).ClaimDueEvents(ctx, db.ClaimDueEventsParams{MaxEvents: int32(max), RetrySeconds: retry.Seconds()})
+// doubled with each attempt, at most maxBackoff. Concurrent callers never
+// get the same event.
+func (s *Store) ClaimDueEvents(ctx context.Context, limit int, retry, maxBackoff time.Duration) ([]order.Event, error) {
+	rows, err := db.New(s.pool).ClaimDueEvents(ctx, db.ClaimDueEventsParams{
+		MaxEvents: int32(limit), RetrySeconds: retry.Seconds(), MaxBackoffSeconds: max(maxBackoff, retry).Seconds()})
 	if err != nil {
 		return nil, mapErr("claim due events", err)
 	}

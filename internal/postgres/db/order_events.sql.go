@@ -17,11 +17,11 @@ WITH due AS (
     FROM order_events e
     WHERE e.applied_at IS NULL AND e.next_publish_at <= now()
     ORDER BY e.next_publish_at
-    LIMIT $2
+    LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
 UPDATE order_events e
-SET next_publish_at  = now() + interval '1 second' * $1::float8 * least(power(2, e.publish_attempts), 32),
+SET next_publish_at  = now() + interval '1 second' * least($1::float8 * power(2, least(e.publish_attempts, 20)), $2::float8),
     publish_attempts = e.publish_attempts + 1
 FROM due, orders o
 WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
@@ -29,8 +29,9 @@ RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.exter
 `
 
 type ClaimDueEventsParams struct {
-	RetrySeconds float64
-	MaxEvents    int32
+	RetrySeconds      float64
+	MaxBackoffSeconds float64
+	MaxEvents         int32
 }
 
 type ClaimDueEventsRow struct {
@@ -44,12 +45,12 @@ type ClaimDueEventsRow struct {
 }
 
 // ClaimDueEvents picks up to max_events unapplied events whose publish is
-// due, oldest first, and pushes their next publish back (doubling with each
-// attempt, up to 32 times retry_seconds). SKIP LOCKED lets several API
+// due, oldest first, and pushes their next publish back (retry_seconds,
+// doubling with each attempt, at most max_backoff_seconds). SKIP LOCKED lets several API
 // instances run the recovery loop without publishing the same event twice
 // at once.
 func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) ([]ClaimDueEventsRow, error) {
-	rows, err := q.db.Query(ctx, claimDueEvents, arg.RetrySeconds, arg.MaxEvents)
+	rows, err := q.db.Query(ctx, claimDueEvents, arg.RetrySeconds, arg.MaxBackoffSeconds, arg.MaxEvents)
 	if err != nil {
 		return nil, err
 	}
