@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	defer cancel()
 
 	m := metrics.New("worker")
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns), postgres.WithCustomPlans())
 	if err != nil {
 		return err
 	}

@@ -24,9 +24,21 @@ import (
 	"github.com/orderstream/orderstream/migrations"
 )
 
+// Option adjusts the pool configuration of Open.
+type Option func(*pgxpool.Config)
+
+// WithCustomPlans makes PostgreSQL plan every execution of a prepared
+// statement for its actual parameters. The worker's batch statements take
+// arrays of ids; a generic plan made while a table was empty or not yet
+// analyzed would scan the whole table for every batch until the plan is
+// dropped, whatever the table grows to.
+func WithCustomPlans() Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan" }
+}
+
 // Open returns a connection pool for databaseURL. It does not connect yet:
 // use WaitReady to wait for the database.
-func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
@@ -35,6 +47,9 @@ func Open(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Poo
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	for _, o := range opts {
+		o(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
