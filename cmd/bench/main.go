@@ -1,0 +1,214 @@
+// Command bench measures OrderStream end to end and, in the same run, the
+// baselines its figures are compared with, so that ratios hold on a noisy
+// machine.
+//
+//	go run ./cmd/bench [flags]      (make bench: bin/bench after make build)
+//
+// Unless -api is given it starts the stack itself: PostgreSQL in a temporary
+// directory with normal durability (fsync on), the kfake broker with 8
+// partitions, and the worker and API binaries as child processes; with
+// DATABASE_URL or KAFKA_BROKERS set it uses those instead. This process is
+// the load generator: it talks to the API over real HTTP (keep-alive),
+// closed loop, N requests in flight. It measures
+//
+//   - createOrder over GraphQL at each -levels concurrency, and at the same
+//     levels the database floor: the naive per-order work (INSERT, UPDATE
+//     PROCESSING, UPDATE DONE, each its own commit) with pgx in a database of
+//     its own on the same server;
+//   - POST /orders (REST) at -rest-level;
+//   - orderByExternalId over GraphQL at -lookup-level on a table of 10,000
+//     orders, then on -rows orders, each followed by the same point select
+//     with pgx;
+//   - CPU seconds of the API, the worker, the broker, PostgreSQL and the load
+//     generator in each measurement window, and peak RSS of the API and the
+//     worker;
+//
+// and prints a markdown report (also to -out). Only 127.0.0.1 is targeted.
+// Ctrl-C stops the load, prints what was measured and stops the children.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	apiURL      string
+	apiBin      string
+	workerBin   string
+	apiPID      int
+	workerPID   int
+	levels      []int
+	duration    time.Duration
+	warmup      time.Duration
+	rows        int
+	lookupLevel int
+	restLevel   int
+	partitions  int
+	maxOps      int64
+	tmpDir      string
+	out         string
+	cpuProfile  string
+	coldTables  bool
+	args        []string // as given, for the report
+}
+
+func (c config) maxLevel() int {
+	return slices.Max(append([]int{c.lookupLevel, c.restLevel}, c.levels...))
+}
+
+const (
+	maxConcurrency = 1024
+	smallTableRows = 10_000
+)
+
+func parseConfig(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := config{args: args}
+	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
+	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one; needs DATABASE_URL")
+	fs.StringVar(&c.apiBin, "api-bin", "bin/orderstream", "API binary to start")
+	fs.StringVar(&c.workerBin, "worker-bin", "bin/orderstream-worker", "worker binary to start")
+	fs.IntVar(&c.apiPID, "api-pid", 0, "with -api: PID of the API, to measure its CPU and RSS")
+	fs.IntVar(&c.workerPID, "worker-pid", 0, "with -api: PID of the worker, to measure its CPU and RSS")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window of each phase")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
+	fs.IntVar(&c.rows, "rows", 1_000_000, "orders in the big lookup table")
+	fs.IntVar(&c.lookupLevel, "lookup-level", 16, "requests in flight of the lookup phases")
+	fs.IntVar(&c.restLevel, "rest-level", 64, "requests in flight of the REST create phase")
+	fs.IntVar(&c.partitions, "partitions", 8, "partitions of the Kafka topics when the bench starts the broker")
+	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of the operations started in one phase")
+	fs.StringVar(&c.tmpDir, "tmp", "", "parent directory of the throwaway PostgreSQL (default: the system's temporary directory)")
+	fs.StringVar(&c.out, "out", "", "also write the markdown report to this file")
+	fs.BoolVar(&c.coldTables, "cold-tables", false, "run the create phases on the empty, never analyzed tables (a new deployment's first minute) instead of warming them with 10,000 orders and ANALYZE")
+	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	var err error
+	if c.levels, err = parseLevels(*levels); err != nil {
+		return c, err
+	}
+	switch {
+	case c.duration <= 0 || c.duration > time.Hour:
+		return c, fmt.Errorf("-duration %s: must be above 0 and at most 1h", c.duration)
+	case c.warmup < 0 || c.warmup > 10*time.Minute:
+		return c, fmt.Errorf("-warmup %s: must be 0 to 10m", c.warmup)
+	case c.rows < 1 || c.rows > 50_000_000:
+		return c, fmt.Errorf("-rows %d: must be 1 to 50,000,000", c.rows)
+	case c.lookupLevel < 1 || c.lookupLevel > maxConcurrency, c.restLevel < 1 || c.restLevel > maxConcurrency:
+		return c, fmt.Errorf("-lookup-level and -rest-level must be 1 to %d", maxConcurrency)
+	case c.partitions < 1 || c.partitions > 1000:
+		return c, fmt.Errorf("-partitions %d: must be 1 to 1000", c.partitions)
+	case c.maxOps < 1:
+		return c, errors.New("-max-ops must be at least 1")
+	}
+	if c.apiURL != "" {
+		if err := checkLoopbackURL(c.apiURL); err != nil {
+			return c, fmt.Errorf("-api: %w", err)
+		}
+	} else if c.apiPID != 0 || c.workerPID != 0 {
+		return c, errors.New("-api-pid and -worker-pid go with -api")
+	}
+	return c, nil
+}
+
+// parseLevels parses "1,16,64": distinct positive levels, in the given order.
+func parseLevels(s string) ([]int, error) {
+	var levels []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > maxConcurrency {
+			return nil, fmt.Errorf("-levels: %q is not a level from 1 to %d", f, maxConcurrency)
+		}
+		if slices.Contains(levels, n) {
+			return nil, fmt.Errorf("-levels: %d given twice", n)
+		}
+		levels = append(levels, n)
+	}
+	if len(levels) == 0 {
+		return nil, errors.New("-levels: no level given")
+	}
+	return levels, nil
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == kafkaChildArg {
+		os.Exit(serveKafka(os.Args[2:]))
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cfg, err := parseConfig(args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	// Signals stay captured until we exit, so that a second Ctrl-C cannot
+	// cut the shutdown of the children short.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, fail := context.WithCancelCause(sigCtx)
+	defer fail(nil)
+
+	started := time.Now()
+	st, err := startStack(ctx, cfg, log, fail)
+	defer st.stop()
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	b := newBench(cfg, log, st)
+	runErr := b.run(ctx)
+	b.wall = time.Since(started)
+	if cause := context.Cause(ctx); cause != nil && runErr != nil {
+		runErr = cause
+	}
+	if errors.Is(runErr, context.Canceled) && sigCtx.Err() != nil {
+		runErr = errors.New("interrupted")
+	}
+
+	report := b.report(runErr)
+	fmt.Print(report)
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+			log.Error("write report", "file", cfg.out, "err", err)
+			return 1
+		}
+		log.Info("report written", "file", cfg.out)
+	}
+	if runErr != nil {
+		log.Error("benchmark incomplete", "err", runErr)
+		if sigCtx.Err() != nil {
+			return 130
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// report renders the run as markdown. runErr, when set, marks the report
+// incomplete.
+func (b *bench) report(runErr error) string {
+	b.computeRatios()
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+
+	p("# OrderStream benchmark\n\n")
+	if runErr != nil {
+		p("**INCOMPLETE: %v.** The phases below ran; the others did not.\n\n", runErr)
+	}
+	p("Run: %s, %s in all.  \n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), b.wall.Round(time.Second))
+	p("Command: `%s`\n\n", commandLine(b.cfg.args))
+	m := b.info
+	p("Machine: %d CPUs (%s), %s, Linux %s, %s.  \n", m.nproc, orUnknown(m.cpuModel), orUnknown(m.os), orUnknown(m.kernel), m.goVersion)
+	if len(m.pg) > 0 {
+		var parts []string
+		for _, kv := range m.pg {
+			if kv[0] == "server_version" {
+				continue
+			}
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+		fs := ""
+		if m.dataFS != "" {
+			fs = "; data on " + m.dataFS
+		}
+		p("PostgreSQL %s: %s%s.  \n", pgSetting(m.pg, "server_version"), strings.Join(parts, ", "), fs)
+	}
+	p("Load: closed loop from this process over HTTP/1.1 keep-alive; *level* = requests in flight (each client sends its next request when the previous one is answered); %s warm-up, then a %s window per phase. Latency is measured at the client, per request.\n\n",
+		b.cfg.warmup, b.cfg.duration)
+
+	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor |\n")
+	p("|---|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range b.results {
+		name := r.phase
+		if r.rows > 0 {
+			name += ", " + thousands(r.rows) + " rows"
+		}
+		if r.res.interrupted {
+			name += " (interrupted)"
+		} else if r.res.capped {
+			name += " (stopped at -max-ops)"
+		}
+		p("| %s | %d | %s | %s | %s | %s | %s | %s |\n", name, r.level, fmtRate(r.res.opsPerSec()),
+			fmtDur(percentile(r.res.lat, 50)), fmtDur(percentile(r.res.lat, 95)), fmtDur(percentile(r.res.lat, 99)),
+			fmtErrors(r.res.errors), fmtRatio(r.ratio, r.baseline))
+	}
+	p("\n")
+	b.reportSummary(&w)
+	b.reportCPU(&w)
+
+	if len(b.rss) > 0 {
+		var parts []string
+		for _, name := range procOrder {
+			if v, ok := b.rss[name]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.0f MiB", name, float64(v)/(1<<20)))
+			}
+		}
+		p("Peak RSS (VmHWM at the end of the run): %s.\n\n", strings.Join(parts, ", "))
+	}
+
+	p("Set-up:\n\n")
+	for _, n := range append(slices.Clone(b.st.notes), b.notes...) {
+		p("- %s\n", n)
+	}
+	p("- Floor: the same per-order database work without the API, Kafka or the worker: INSERT the order, UPDATE it to PROCESSING, UPDATE it to DONE, each statement its own transaction (three WAL flushes per order, like the product's create transaction, PROCESSING update and apply transaction), with pgx and a pool of exactly *level* connections, in database %s on the same server (same WAL and disk), created with the product's migrations.\n", floorDatabase)
+	p("- Created orders: a unique externalId per request, users from a pool of %d UUIDs, 1–3 items with decimal string prices. Lookup tables: orders over %s users, keys drawn uniformly from all rows, every lookup a hit; the small table is measured alone (same API process, pool, query and concurrency), then the rest is seeded for the big one; each GraphQL lookup run is followed by the pgx select (the API's query, every column) on the same table: its baseline.\n",
+		userPoolSize, thousands(seedUsers))
+	p("- Errors are counted by code (GraphQL extensions.code, REST error.code, HTTP_<status>, TRANSPORT, NOT_DONE) and left out of ops/s and the percentiles.\n")
+	return w.String()
+}
+
+// computeRatios sets each phase's ratio to its baseline measured in the
+// same run.
+func (b *bench) computeRatios() {
+	floor := map[int]*phaseResult{}
+	pointSelect := map[int64]*phaseResult{} // by table rows
+	for _, r := range b.results {
+		switch r.phase {
+		case phaseFloor:
+			floor[r.level] = r
+		case phasePointSelect:
+			pointSelect[r.rows] = r
+		}
+	}
+	for _, r := range b.results {
+		var base *phaseResult
+		switch r.phase {
+		case phaseGraphQLCreate, phaseREST:
+			base = floor[r.level]
+			r.baseline = "floor"
+		case phaseLookup:
+			base = pointSelect[r.rows]
+			r.baseline = "pgx select"
+		case phaseFloor, phasePointSelect:
+			r.baseline = "(baseline)"
+		}
+		if base != nil && base.res.opsPerSec() > 0 {
+			r.ratio = r.res.opsPerSec() / base.res.opsPerSec()
+		}
+	}
+}
+
+// reportSummary writes the comparisons in words.
+func (b *bench) reportSummary(w *strings.Builder) {
+	var lookups, selects []*phaseResult
+	for _, r := range b.results {
+		switch r.phase {
+		case phaseLookup:
+			lookups = append(lookups, r)
+		case phasePointSelect:
+			selects = append(selects, r)
+		}
+	}
+	if len(lookups) == 2 && lookups[0].res.opsPerSec() > 0 {
+		s, l := lookups[0], lookups[1]
+		fmt.Fprintf(w, "Lookup cost vs table size (GraphQL, %d in flight): %s rows %s ops/s, p50 %s, p99 %s; %s rows %s ops/s, p50 %s, p99 %s: big/small throughput %.2f×",
+			b.cfg.lookupLevel,
+			thousands(s.rows), fmtRate(s.res.opsPerSec()), fmtDur(percentile(s.res.lat, 50)), fmtDur(percentile(s.res.lat, 99)),
+			thousands(l.rows), fmtRate(l.res.opsPerSec()), fmtDur(percentile(l.res.lat, 50)), fmtDur(percentile(l.res.lat, 99)),
+			l.res.opsPerSec()/s.res.opsPerSec())
+		if s.ratio > 0 && l.ratio > 0 {
+			fmt.Fprintf(w, "; against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): %.2f× on the small table, %.2f× on the big one", s.ratio, l.ratio)
+		}
+		if len(selects) == 2 && selects[0].res.opsPerSec() > 0 {
+			fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", selects[1].res.opsPerSec()/selects[0].res.opsPerSec())
+		}
+		fmt.Fprintf(w, ".\n\n")
+	}
+}
+
+// reportCPU writes the CPU table.
+func (b *bench) reportCPU(w *strings.Builder) {
+	present := map[string]bool{}
+	any := false
+	for _, r := range b.results {
+		if r.cpu != nil {
+			any = true
+			for name := range r.cpu.procs {
+				present[name] = true
+			}
+		}
+	}
+	if !any {
+		return
+	}
+	var cols []string
+	for _, name := range procOrder {
+		if present[name] {
+			cols = append(cols, name)
+		}
+	}
+	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, whole server; seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all three approximate (backends report within about a second):\n\n",
+		b.info.nproc, b.cfg.duration, b.cfg.duration.Seconds()*float64(b.info.nproc))
+	fmt.Fprintf(w, "| phase | level | %s | ours | CPU ms/op | machine busy | iowait | WAL flushes/op | WAL kB/op | seq scans/op |\n", strings.Join(cols, " | "))
+	fmt.Fprintf(w, "|---|---:|%s---:|---:|---:|---:|---:|---:|---:|\n", strings.Repeat("---:|", len(cols)))
+	for _, r := range b.results {
+		if r.cpu == nil {
+			continue
+		}
+		name := r.phase
+		if r.rows > 0 {
+			name += ", " + thousands(r.rows) + " rows"
+		}
+		var cells []string
+		var ours float64
+		for _, c := range cols {
+			v, ok := r.cpu.procs[c]
+			if !ok {
+				cells = append(cells, "n/a")
+				continue
+			}
+			ours += v
+			cells = append(cells, fmt.Sprintf("%.2f", v))
+		}
+		perOp := "–"
+		if r.res.ok > 0 {
+			perOp = fmt.Sprintf("%.2f", ours/float64(r.res.ok)*1000)
+		}
+		busy, iowait := "n/a", "n/a"
+		if r.cpu.machine && r.cpu.wall > 0 {
+			capacity := r.cpu.wall.Seconds() * float64(b.info.nproc)
+			busy = fmt.Sprintf("%.0f %%", 100*r.cpu.busy/capacity)
+			iowait = fmt.Sprintf("%.0f %%", 100*r.cpu.iowait/capacity)
+		}
+		walSyncs, walKB, scans := "n/a", "n/a", "n/a"
+		if r.cpu.wal && r.res.ok > 0 {
+			walSyncs = fmt.Sprintf("%.2f", float64(r.cpu.walSyncs)/float64(r.res.ok))
+			walKB = fmt.Sprintf("%.1f", float64(r.cpu.walBytes)/float64(r.res.ok)/1024)
+			scans = fmt.Sprintf("%.2f", float64(r.cpu.seqScans)/float64(r.res.ok))
+			if r.phase == phaseFloor {
+				scans = "–" // the floor's tables are in another database
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", name, r.level, strings.Join(cells, " | "), ours, perOp, busy, iowait, walSyncs, walKB, scans)
+	}
+	fmt.Fprintf(w, "\n")
+}
+
+// fmtDur writes a latency in milliseconds with three significant digits.
+func fmtDur(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d == 0:
+		return "–"
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1f ms", ms)
+	default:
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+}
+
+// fmtRate writes operations per second with about three significant
+// digits.
+func fmtRate(r float64) string {
+	switch {
+	case r == 0:
+		return "0"
+	case r < 10:
+		return fmt.Sprintf("%.2f", r)
+	case r < 100:
+		return fmt.Sprintf("%.1f", r)
+	default:
+		return thousands(int64(r + 0.5))
+	}
+}
+
+func fmtRatio(ratio float64, baseline string) string {
+	switch {
+	case ratio > 0:
+		return fmt.Sprintf("%.2f× %s", ratio, baseline)
+	case baseline == "(baseline)":
+		return "baseline"
+	default:
+		return "–"
+	}
+}
+
+// fmtErrors writes "0" or the total with the codes, most frequent first:
+// "5 (ACK_TIMEOUT 3, TRANSPORT 2)".
+func fmtErrors(errs map[string]int) string {
+	total := 0
+	for _, n := range errs {
+		total += n
+	}
+	if total == 0 {
+		return "0"
+	}
+	codes := slices.Collect(maps.Keys(errs))
+	slices.SortFunc(codes, func(a, b string) int {
+		if errs[a] != errs[b] {
+			return errs[b] - errs[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = c + " " + strconv.Itoa(errs[c])
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+// thousands writes n with comma separators: 1000000 → "1,000,000".
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// commandLine is how this run was started, as a shell would take it.
+func commandLine(args []string) string {
+	prog := os.Args[0]
+	if strings.Contains(prog, "go-build") {
+		prog = "go run ./cmd/bench"
+	}
+	parts := []string{prog}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	line := strings.Join(parts, " ")
+	var env []string
+	for _, k := range []string{"DATABASE_URL", "KAFKA_BROKERS"} {
+		if os.Getenv(k) != "" {
+			env = append(env, k+"=…")
+		}
+	}
+	if len(env) > 0 {
+		line = strings.Join(env, " ") + " " + line
+	}
+	return line
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./,:=@%+", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func pgSetting(kvs [][2]string, name string) string {
+	for _, kv := range kvs {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return "?"
+}
+
+// filesystemOf names the file system type of path, with the path, or ""
+// when path is not visible here.
+func filesystemOf(path string) string {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(path, &s); err != nil {
+		return ""
+	}
+	names := map[int64]string{
+		0xEF53: "ext4", 0x01021994: "tmpfs (no real fsync!)", 0x58465342: "xfs", 0x9123683E: "btrfs",
+		0x794C7630: "overlayfs", 0x2FC12FC1: "zfs", 0x6969: "nfs",
+	}
+	name, ok := names[int64(s.Type)]
+	if !ok {
+		name = fmt.Sprintf("file system type %#x", s.Type)
+	}
+	return fmt.Sprintf("%s (%s)", name, filepath.Clean(path))
+}

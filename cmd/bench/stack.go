@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orderstream/orderstream/internal/devstack"
+)
+
+const (
+	databaseName     = "orderstream"
+	startTimeout     = 2 * time.Minute
+	childStopTimeout = 40 * time.Second
+	kafkaStopTimeout = 10 * time.Second
+	// kafkaChildArg makes this binary serve the kfake broker instead of
+	// benchmarking: the broker runs in a process of its own so that its CPU
+	// is counted apart from the load generator's.
+	kafkaChildArg = "-internal-kafka-broker"
+)
+
+// Names of the measured processes, in report order.
+const (
+	procAPI      = "API"
+	procWorker   = "worker"
+	procKafka    = "Kafka (kfake)"
+	procPostgres = "PostgreSQL"
+	procLoad     = "load generator"
+)
+
+var procOrder = []string{procAPI, procWorker, procKafka, procPostgres, procLoad}
+
+// watched is a process whose CPU is measured.
+type watched struct {
+	name string
+	pid  int
+	tree bool // add its live children (the postmaster's backends)
+}
+
+// stack is the system under test: what we started and what we were given.
+type stack struct {
+	log *slog.Logger
+
+	tmpDir string // removed by stop
+	pg     *devstack.Postgres
+	kafka  *devstack.Process
+	api    *devstack.Process
+	worker *devstack.Process
+
+	dbURL   string
+	brokers string
+	apiBase string // http://127.0.0.1:PORT
+
+	ownPG    bool // we started PostgreSQL: its database is ours to reset
+	ownKafka bool
+	ownAPI   bool
+
+	procs []watched
+	notes []string // facts about the set-up for the report
+
+	stopping atomic.Bool
+}
+
+// startStack starts what cfg does not point at. It always returns a stack,
+// which the caller must stop even when err is not nil. fail is called when a
+// child exits on its own while the benchmark runs.
+func startStack(ctx context.Context, cfg config, log *slog.Logger, fail context.CancelCauseFunc) (*stack, error) {
+	st := &stack{log: log}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+
+	if cfg.apiURL != "" {
+		st.apiBase = strings.TrimSuffix(cfg.apiURL, "/")
+		st.dbURL = os.Getenv("DATABASE_URL")
+		if st.dbURL == "" {
+			return st, errors.New("-api needs DATABASE_URL (the API's database) for the database floor and the lookup table")
+		}
+		if err := checkDatabaseURL(st.dbURL); err != nil {
+			return st, err
+		}
+		st.notes = append(st.notes, "API given with -api (not started by the bench); DATABASE_URL from the environment")
+		if cfg.apiPID > 0 {
+			st.procs = append(st.procs, watched{name: procAPI, pid: cfg.apiPID})
+		}
+		if cfg.workerPID > 0 {
+			st.procs = append(st.procs, watched{name: procWorker, pid: cfg.workerPID})
+		}
+	} else {
+		if err := st.startInfra(ctx, cfg); err != nil {
+			return st, err
+		}
+		if err := st.startServices(ctx, cfg, fail); err != nil {
+			return st, err
+		}
+	}
+
+	if pid, err := postmasterPID(ctx, st.dbURL); err != nil {
+		log.Warn("PostgreSQL CPU is not measured", "err", err)
+		st.notes = append(st.notes, "PostgreSQL CPU not measured: "+err.Error())
+	} else {
+		st.procs = append(st.procs, watched{name: procPostgres, pid: pid, tree: true})
+	}
+	st.procs = append(st.procs, watched{name: procLoad, pid: os.Getpid()})
+	return st, nil
+}
+
+// startInfra starts PostgreSQL and the broker unless DATABASE_URL and
+// KAFKA_BROKERS say where they are.
+func (st *stack) startInfra(ctx context.Context, cfg config) error {
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		if err := checkDatabaseURL(u); err != nil {
+			return err
+		}
+		st.dbURL = u
+		st.notes = append(st.notes, "PostgreSQL from DATABASE_URL (not started by the bench)")
+	} else if err := st.startPostgres(ctx, cfg); err != nil {
+		return err
+	}
+
+	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		for _, hp := range strings.Split(b, ",") {
+			host, _, err := net.SplitHostPort(strings.TrimSpace(hp))
+			if err != nil {
+				return fmt.Errorf("KAFKA_BROKERS: %w", err)
+			}
+			if err := checkLoopbackHost(host); err != nil {
+				return fmt.Errorf("KAFKA_BROKERS: %w", err)
+			}
+		}
+		st.brokers = b
+		st.notes = append(st.notes, "Kafka from KAFKA_BROKERS (not started by the bench)")
+		return nil
+	}
+	return st.startKafka(ctx, cfg.partitions)
+}
+
+func (st *stack) startPostgres(ctx context.Context, cfg config) error {
+	dir, err := os.MkdirTemp(cfg.tmpDir, "orderstream-bench-")
+	if err != nil {
+		return fmt.Errorf("create temporary directory: %w", err)
+	}
+	st.tmpDir = dir
+	// initdb and postgres run as the postgres user when we are root: it
+	// must reach the data directory (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	// Normal durability, not devstack's Fast mode: the floor must pay for
+	// real WAL flushes, as production does.
+	st.pg, err = devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(dir, "pg"), Log: st.log})
+	if err != nil {
+		return err
+	}
+	st.ownPG = true
+	// The floor at level N holds N connections besides the API's and the
+	// worker's pools; the default max_connections (100) is too small.
+	maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100)
+	if err := execOnce(ctx, st.pg.URL("postgres"), fmt.Sprintf("ALTER SYSTEM SET max_connections = %d", maxConns)); err != nil {
+		return err
+	}
+	if err := st.pg.Restart(ctx); err != nil {
+		return err
+	}
+	if err := st.pg.CreateDatabase(ctx, databaseName, ""); err != nil {
+		return err
+	}
+	st.dbURL = st.pg.URL(databaseName)
+	st.notes = append(st.notes, fmt.Sprintf(
+		"PostgreSQL started by the bench with its default settings and normal durability (NOT the tests' fast mode: fsync, synchronous_commit and full_page_writes stay on), except max_connections = %d (ALTER SYSTEM) so that the floor's pool fits; data in %s (server log: postgres.log there)",
+		maxConns, dir))
+	return nil
+}
+
+// startKafka runs the kfake broker in a child process: this binary with
+// kafkaChildArg, which prints the broker address on its stdout.
+func (st *stack) startKafka(ctx context.Context, partitions int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start kafka: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start kafka: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(self, kafkaChildArg, strconv.Itoa(partitions))
+	cmd.Stdout, cmd.Stderr = w, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start kafka: %w", err)
+	}
+	st.kafka = proc
+	deadline, _ := ctx.Deadline()
+	r.SetReadDeadline(deadline) //nolint:errcheck // a pipe supports deadlines; without one the child's exit ends the read
+	line, err := bufio.NewReader(r).ReadString('\n')
+	brokers, ok := strings.CutPrefix(strings.TrimSpace(line), "KAFKA_BROKERS=")
+	if err != nil || !ok || brokers == "" {
+		return fmt.Errorf("start kafka: no broker address from the child (read %q: %v)", line, err)
+	}
+	st.brokers = brokers
+	st.ownKafka = true
+	st.procs = append(st.procs, watched{name: procKafka, pid: proc.Pid()})
+	st.notes = append(st.notes, fmt.Sprintf("Kafka: kfake (franz-go's in-memory Kafka-protocol broker), %d partitions, in a child process of the bench", partitions))
+	return nil
+}
+
+// serveKafka is the kafkaChildArg mode: a kfake broker until SIGTERM,
+// SIGINT or the death of the parent.
+func serveKafka(args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	partitions := int(devstack.DefaultPartitions)
+	if len(args) > 0 {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench %s: bad partition count %q\n", kafkaChildArg, args[0])
+			return 2
+		}
+		partitions = n
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	k, err := devstack.StartKafka(devstack.KafkaOptions{Partitions: int32(partitions), Log: log})
+	if err != nil {
+		log.Error("start kafka", "err", err)
+		return 1
+	}
+	defer k.Close()
+	fmt.Printf("KAFKA_BROKERS=%s\n", strings.Join(k.Brokers(), ","))
+	<-ctx.Done()
+	return 0
+}
+
+// startServices starts the worker and the API and waits until the API is
+// ready and a first order went through the whole pipeline.
+func (st *stack) startServices(ctx context.Context, cfg config, fail context.CancelCauseFunc) error {
+	for name, path := range map[string]string{"API": cfg.apiBin, "worker": cfg.workerBin} {
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			return fmt.Errorf("%s binary %s not found: run 'make build' or pass its path", name, path)
+		}
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		return err
+	}
+	env := append(os.Environ(),
+		"DATABASE_URL="+st.dbURL,
+		"KAFKA_BROKERS="+st.brokers,
+		"LOG_LEVEL=warn",
+	)
+	if st.worker, err = startChild(cfg.workerBin, env); err != nil {
+		return err
+	}
+	st.procs = append(st.procs, watched{name: procWorker, pid: st.worker.Pid()})
+	apiEnv := append(env, "PORT="+strconv.Itoa(port))
+	if cfg.cpuProfile != "" {
+		apiEnv = append(apiEnv, "PPROF=true") // /debug/pprof/ on the API's port
+	}
+	if st.api, err = startChild(cfg.apiBin, apiEnv); err != nil {
+		return err
+	}
+	st.procs = append(st.procs, watched{name: procAPI, pid: st.api.Pid()})
+	st.ownAPI = true
+	st.apiBase = "http://127.0.0.1:" + strconv.Itoa(port)
+
+	for name, p := range map[string]*devstack.Process{"API": st.api, "worker": st.worker, "Kafka": st.kafka} {
+		if p == nil {
+			continue
+		}
+		go func() {
+			<-p.Done()
+			if !st.stopping.Load() {
+				fail(fmt.Errorf("%s exited on its own: %v", name, exitStatus(p.Err())))
+			}
+		}()
+	}
+	if err := waitReady(ctx, st.apiBase+"/readyz", st.api); err != nil {
+		return err
+	}
+	st.notes = append(st.notes, fmt.Sprintf("API (%s) and worker (%s) started by the bench with their default settings and LOG_LEVEL=warn", cfg.apiBin, cfg.workerBin))
+	return nil
+}
+
+func startChild(path string, env []string) (*devstack.Process, error) {
+	if !strings.ContainsRune(path, filepath.Separator) {
+		path = "." + string(filepath.Separator) + path // a file here, not a command on PATH
+	}
+	cmd := exec.Command(path)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Own process group: a Ctrl-C reaches the bench only, which then stops
+	// the children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return devstack.StartProcess(cmd, syscall.SIGTERM)
+}
+
+// waitReady polls url until it answers 200, ctx ends or proc exits.
+func waitReady(ctx context.Context, url string, proc *devstack.Process) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API not ready at %s: %w (last: %v)", url, ctx.Err(), last)
+		case <-proc.Done():
+			return fmt.Errorf("API exited during start-up: %v", exitStatus(proc.Err()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stop stops the children (API first, so that nothing sends to the worker),
+// the broker and PostgreSQL, and removes the temporary directory.
+func (st *stack) stop() {
+	st.stopping.Store(true)
+	for _, c := range []struct {
+		name    string
+		p       *devstack.Process
+		timeout time.Duration
+	}{{"API", st.api, childStopTimeout}, {"worker", st.worker, childStopTimeout}, {"Kafka", st.kafka, kafkaStopTimeout}} {
+		if c.p == nil || c.p.Exited() {
+			continue
+		}
+		if err := c.p.Stop(syscall.SIGTERM, c.timeout); err != nil {
+			st.log.Warn("stop "+c.name, "err", err)
+		}
+	}
+	if st.pg != nil {
+		if err := st.pg.Stop(); err != nil {
+			st.log.Warn("stop PostgreSQL", "err", err)
+		}
+	}
+	if st.tmpDir != "" {
+		if err := os.RemoveAll(st.tmpDir); err != nil {
+			st.log.Warn("remove temporary directory", "dir", st.tmpDir, "err", err)
+		}
+	}
+}
+
+func exitStatus(err error) string {
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ProcessState.String()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+// postmasterPID finds the PostgreSQL server process of dbURL: the parent of
+// our own backend. It fails when the server runs on another machine or in
+// another PID namespace.
+func postmasterPID(ctx context.Context, dbURL string) (int, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, err
+	}
+	st, err := readStat(backend)
+	if err != nil {
+		return 0, fmt.Errorf("backend %d is not visible in /proc (server in a container or elsewhere?): %w", backend, err)
+	}
+	if _, err := readStat(st.ppid); err != nil || st.ppid <= 1 {
+		return 0, fmt.Errorf("postmaster of backend %d not found", backend)
+	}
+	return st.ppid, nil
+}
+
+func execOnce(ctx context.Context, dbURL, sql string) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// checkLoopbackURL accepts only http URLs on this machine: the bench must
+// never load a remote service.
+func checkLoopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("bad URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("URL %q: only http:// is supported", raw)
+	}
+	return checkLoopbackHost(u.Hostname())
+}
+
+// checkLoopbackHost accepts 127.0.0.1 (and the rest of 127/8), ::1,
+// localhost, and Unix socket directories.
+func checkLoopbackHost(host string) error {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("host %q is not this machine: the bench only targets 127.0.0.1", host)
+}
+
+func checkDatabaseURL(dbURL string) error {
+	cfg, err := pgconn.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if err := checkLoopbackHost(cfg.Host); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return nil
+}
