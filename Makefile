@@ -6,7 +6,7 @@ BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
 
-.PHONY: all build devstack run infra test unit vet generate check-generated bench tools postgres clean
+.PHONY: all build devstack run infra test unit vet generate check-generated bench bench-smoke faults tools postgres clean
 
 all: build
 
@@ -48,9 +48,28 @@ check-generated: generate
 	@git diff --exit-code --stat -- graph internal/postgres/db || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- graph internal/postgres/db)" || { echo "untracked generated files:"; git status --porcelain -- graph internal/postgres/db; exit 1; }
 
-## bench: Go benchmarks (partitioner: modulo vs CRC32)
+## bench: Go benchmarks (partitioner: modulo vs CRC32), then the end-to-end
+## benchmark (cmd/bench): the stack on throwaway infrastructure (or DATABASE_URL /
+## KAFKA_BROKERS), loaded over HTTP, with the database floor measured in the same
+## run; a markdown table on stdout (BENCH_FLAGS='-out FILE' keeps it)
+BENCH_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/
+	$(MAKE) --no-print-directory postgres build
+	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker $(BENCH_FLAGS)
+
+## bench-smoke: the end-to-end benchmark with tiny durations (CI: it runs, it reports)
+bench-smoke: postgres build
+	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker \
+		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -rows 20000 $(BENCH_FLAGS)
+
+## faults: the fault suite in its long form, 60 s of load per case (docs/RELIABILITY.md);
+## FAULTS_RUN selects cases, e.g. make faults FAULTS_RUN='TestFaults/^WorkerSIGKILL$'
+FAULTS_RUN ?= .
+faults: postgres
+	FAULTS_DURATION=60s $(GO) test -count=1 -timeout 60m -v -run '$(FAULTS_RUN)' ./faults/
 
 ## postgres: install PostgreSQL server binaries if missing (Debian, as root)
 postgres:
