@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/cors"
 
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/config"
@@ -56,6 +57,12 @@ type apiConfig struct {
 	// Pprof serves net/http/pprof on /debug/pprof/ (PPROF=true; off by
 	// default: profiles reveal internals, keep them off public ports).
 	Pprof bool
+	// GraphQL bounds requests (GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_FIELDS,
+	// GRAPHQL_MAX_COMPLEXITY, GRAPHQL_TOKEN_LIMIT, GRAPHQL_INTROSPECTION).
+	GraphQL graph.Options
+	// CORSOrigins are the browser origins allowed to call the API
+	// (CORS_ALLOWED_ORIGINS, comma-separated; none by default).
+	CORSOrigins []string
 }
 
 // Defaults match `make infra`.
@@ -83,6 +90,14 @@ func loadAPIConfig() (apiConfig, error) {
 		StartupTimeout:    e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:          e.String("LOG_LEVEL", "info"),
 		Pprof:             e.String("PPROF", "false") == "true",
+		GraphQL: graph.Options{
+			MaxDepth:      e.Int("GRAPHQL_MAX_DEPTH", 10),
+			MaxFields:     e.Int("GRAPHQL_MAX_FIELDS", 200),
+			MaxComplexity: e.Int("GRAPHQL_MAX_COMPLEXITY", 500),
+			TokenLimit:    e.Int("GRAPHQL_TOKEN_LIMIT", 15000),
+			Introspection: e.String("GRAPHQL_INTROSPECTION", "true") == "true",
+		},
+		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
 	}
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
 	if c.InstanceID == "" {
@@ -162,7 +177,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	var draining atomic.Bool
-	mux := newMux(svc, pool, req, &draining, m, log)
+	mux := newMux(svc, pool, req, &draining, m, cfg.GraphQL, log)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -171,7 +186,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		log.Warn("pprof enabled on /debug/pprof/")
 	}
 	srv := &http.Server{
-		Handler:           m.Middleware(mux),
+		Handler:           m.Middleware(withCORS(cfg.CORSOrigins, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
@@ -201,6 +216,23 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	return nil
 }
 
+// withCORS lets the browser origins in allowed call the API (rs/cors):
+// preflights are answered, and the Authorization and Content-Type headers
+// are allowed. Credentials (cookies) are not: clients send tokens in
+// headers. With no origin configured, browsers only reach the API from its
+// own origin.
+func withCORS(allowed []string, next http.Handler) http.Handler {
+	if len(allowed) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: allowed,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Apollographql-Client-Name", "Apollographql-Client-Version"},
+		MaxAge:         600,
+	}).Handler(next)
+}
+
 // crashAfter returns an AfterCommit hook that kills the process with SIGKILL
 // after n events, to test that the recovery loop covers the gap.
 func crashAfter(n int, log *slog.Logger) func(order.Event) {
@@ -216,9 +248,9 @@ func crashAfter(n int, log *slog.Logger) func(order.Event) {
 }
 
 func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, draining *atomic.Bool,
-	m *metrics.Metrics, log *slog.Logger) *http.ServeMux {
+	m *metrics.Metrics, gql graph.Options, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graph.NewHandler(svc, log, m))
+	mux.Handle("/graphql", graph.NewHandler(svc, log, m, gql))
 	mux.Handle("GET /metrics", m.Handler())
 	rest.Register(mux, svc, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

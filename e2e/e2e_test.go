@@ -661,3 +661,60 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryLimitsAndCORS sends abusive queries and browser preflights.
+func TestQueryLimitsAndCORS(t *testing.T) {
+	e := newInfra(t, "CORS_ALLOWED_ORIGINS=https://shop.example", "GRAPHQL_INTROSPECTION=false")
+	e.startWorker()
+	e.base, _ = e.startAPI("api")
+	user := uuid.NewString()
+	var aliases, typenames strings.Builder
+	aliases.WriteString("{")
+	typenames.WriteString("{")
+	for i := range 500 {
+		fmt.Fprintf(&aliases, ` o%d: orderByExternalId(externalId: "x", userId: "%s") { id }`, i, user)
+		fmt.Fprintf(&typenames, ` t%d: __typename`, i)
+	}
+	aliases.WriteString("}")
+	typenames.WriteString("}")
+	deep := "{ __typename " + strings.Repeat("... on Query { ", 60) + "__typename" + strings.Repeat(" }", 60) + " }"
+	nested := `{ orderByExternalId(externalId: "x", userId: "` + user + `") { items { name } } }`
+	tokens := "{ " + strings.Repeat("__typename ", 20_000) + "}"
+	for _, tc := range []struct {
+		name, query string
+		code        string
+	}{
+		{"500LookupAliases", aliases.String(), "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"500TypenameAliases", typenames.String(), "QUERY_TOO_LARGE"},
+		{"20kTokens", tokens, "GRAPHQL_PARSE_FAILED"},
+		{"IntrospectionOff", `{ __schema { types { name } } }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"Allowed", nested, ""},
+		{"DeepFragments", deep, ""}, // inline fragments add no depth
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.graphql(tc.query, nil)
+			if r.code() != tc.code {
+				t.Errorf("got %+v; want code %q", r.Errors, tc.code)
+			}
+		})
+	}
+
+	preflight := func(origin string) http.Header {
+		req, _ := http.NewRequest(http.MethodOptions, e.base+"/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type") // as browsers send it
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	if h := preflight("https://shop.example"); h.Get("Access-Control-Allow-Origin") != "https://shop.example" || h.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("allowed origin: got headers %v; want it allowed, without credentials", h)
+	}
+	if h := preflight("https://evil.example"); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin: got Access-Control-Allow-Origin %q; want none", h.Get("Access-Control-Allow-Origin"))
+	}
+}

@@ -23,18 +23,44 @@ import (
 // MaxBodyBytes bounds a GraphQL request body.
 const MaxBodyBytes = 1 << 20
 
+// Options bound what one request may ask for.
+type Options struct {
+	MaxDepth      int  // deepest selection nesting (default 10)
+	MaxFields     int  // fields selected in all, aliases included (default 200)
+	MaxComplexity int  // gqlgen complexity, 1 per field (default 500)
+	TokenLimit    int  // parser tokens (default 15000)
+	Introspection bool // __schema and __type queries
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxDepth, 10)
+	def(&o.MaxFields, 200)
+	def(&o.MaxComplexity, 500)
+	def(&o.TokenLimit, 15000)
+	return o
+}
+
 // NewHandler returns the GraphQL endpoint: POST with a JSON body, and GET
-// for queries only (gqlgen refuses mutations over GET).
-// m may be nil.
-func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics) http.Handler {
+// for queries only (gqlgen refuses mutations over GET). m may be nil.
+func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
+	opts = opts.withDefaults()
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Orders: svc}}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	srv.SetParserTokenLimit(opts.TokenLimit)
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(500))
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields})
 	if m != nil {
 		srv.Use(opMetrics{m: m})
 	}
