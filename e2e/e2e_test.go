@@ -573,10 +573,22 @@ func TestGracefulShutdown(t *testing.T) {
 	e := newInfra(t, "ACK_TIMEOUT=20s")
 	base, p := e.startAPI("api")
 	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { ` + orderFields + ` } } }`
-	in := map[string]any{"externalId": "in-flight", "userId": uuid.NewString(), "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}
+	user := uuid.NewString()
+	in := map[string]any{"externalId": "in-flight", "userId": user, "items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}
 	result := make(chan gqlResult, 1)
 	go func() { result <- e.graphqlAt(base, create, map[string]any{"in": in}) }()
-	time.Sleep(500 * time.Millisecond) // the request is stored and waits: no worker runs
+	// Wait until the request is stored and waits for the ACK (no worker runs).
+	lookup := `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { id } }`
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		r := e.graphqlAt(base, lookup, map[string]any{"e": "in-flight", "u": user})
+		if len(r.Errors) == 0 && string(r.Data["orderByExternalId"]) != "null" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the in-flight order was never stored")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(300 * time.Millisecond)
 	if resp, err := http.Get(base + "/readyz"); err == nil {
