@@ -25,6 +25,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/orderstream/orderstream/graph"
+	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -63,6 +64,14 @@ type apiConfig struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// (CORS_ALLOWED_ORIGINS, comma-separated; none by default).
 	CORSOrigins []string
+	// Auth is how requests authenticate: bearer JWTs checked with a shared
+	// secret (AUTH_JWT_SECRET, HS256) and/or a JWKS file (AUTH_JWKS_FILE,
+	// RS256/ES256), with AUTH_ISSUER and AUTH_AUDIENCE when set.
+	Auth         auth.Config
+	AuthJWKSFile string
+	// AuthDisabled runs the API without authentication (AUTH_DISABLED=true;
+	// tests and benchmarks only). Ignored when a secret or JWKS is set.
+	AuthDisabled bool
 }
 
 // Defaults match `make infra`.
@@ -98,6 +107,13 @@ func loadAPIConfig() (apiConfig, error) {
 			Introspection: e.String("GRAPHQL_INTROSPECTION", "true") == "true",
 		},
 		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
+		Auth: auth.Config{
+			Secret:   []byte(e.String("AUTH_JWT_SECRET", "")),
+			Issuer:   e.String("AUTH_ISSUER", ""),
+			Audience: e.String("AUTH_AUDIENCE", ""),
+		},
+		AuthJWKSFile: e.String("AUTH_JWKS_FILE", ""),
+		AuthDisabled: e.String("AUTH_DISABLED", "false") == "true",
 	}
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
 	if c.InstanceID == "" {
@@ -114,17 +130,47 @@ func main() {
 		log.Error("start", "err", err)
 		os.Exit(2)
 	}
+	authn, err := newVerifier(cfg, log)
+	if err != nil {
+		log.Error("start", "err", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, cfg, authn, log); err != nil {
 		log.Error("exit", "err", err)
 		os.Exit(1)
 	}
 }
 
+// newVerifier returns the bearer-token verifier the configuration asks for,
+// or nil when authentication is explicitly disabled. With no key
+// configured and AUTH_DISABLED not true, the API refuses to start.
+func newVerifier(cfg apiConfig, log *slog.Logger) (*auth.Verifier, error) {
+	if len(cfg.Auth.Secret) == 0 && cfg.AuthJWKSFile == "" {
+		if !cfg.AuthDisabled {
+			return nil, errors.New("no authentication configured: set AUTH_JWT_SECRET (HS256 shared secret) and/or " +
+				"AUTH_JWKS_FILE (RS256/ES256 public keys), or AUTH_DISABLED=true to run without authentication (tests only)")
+		}
+		log.Warn("AUTHENTICATION DISABLED (AUTH_DISABLED=true): anyone who can reach this API can read and change every user's orders; never run like this in production")
+		return nil, nil
+	}
+	if cfg.AuthDisabled {
+		log.Warn("AUTH_DISABLED=true is ignored: AUTH_JWT_SECRET or AUTH_JWKS_FILE is set, so authentication is on")
+	}
+	v, err := auth.NewFromFiles(cfg.Auth, cfg.AuthJWKSFile)
+	if err != nil {
+		return nil, fmt.Errorf("authentication configuration (AUTH_JWT_SECRET, AUTH_JWKS_FILE): %w", err)
+	}
+	log.Info("authentication on", "hs256_secret", len(cfg.Auth.Secret) > 0, "jwks_file", cfg.AuthJWKSFile,
+		"issuer", cfg.Auth.Issuer, "audience", cfg.Auth.Audience)
+	return v, nil
+}
+
 // run starts the API and serves until ctx ends, then drains in-flight
-// requests (up to ShutdownTimeout) and closes everything.
-func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
+// requests (up to ShutdownTimeout) and closes everything. authn nil means
+// authentication is disabled.
+func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 
@@ -159,6 +205,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 	store.RecoveryDelay = cfg.RecoveryDelay
 	svc := order.NewService(store, req, log)
 	svc.AckTimeout = cfg.AckTimeout
+	svc.RequirePrincipal = authn != nil
 	if cfg.CrashAfterCommits > 0 {
 		svc.AfterCommit = crashAfter(cfg.CrashAfterCommits, log)
 	}
@@ -177,7 +224,7 @@ func run(ctx context.Context, cfg apiConfig, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	var draining atomic.Bool
-	mux := newMux(svc, pool, req, &draining, m, cfg.GraphQL, log)
+	mux := newMux(svc, authn, pool, req, &draining, m, cfg.GraphQL, log)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -247,12 +294,27 @@ func crashAfter(n int, log *slog.Logger) func(order.Event) {
 	}
 }
 
-func newMux(svc *order.Service, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error }, draining *atomic.Bool,
-	m *metrics.Metrics, gql graph.Options, log *slog.Logger) *http.ServeMux {
+// routerFunc adapts a function to rest.Router.
+type routerFunc func(pattern string, h http.Handler)
+
+func (f routerFunc) Handle(pattern string, h http.Handler) { f(pattern, h) }
+
+// newMux routes the API. GraphQL and REST require a bearer token when
+// authn is set (the middleware sits inside the mux, per route, so that the
+// metrics still see the route pattern); /healthz, /readyz and /metrics
+// never do.
+func newMux(svc *order.Service, authn *auth.Verifier, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error },
+	draining *atomic.Bool, m *metrics.Metrics, gql graph.Options, log *slog.Logger) *http.ServeMux {
+	protect := func(h http.Handler, graphQL bool) http.Handler {
+		if authn == nil {
+			return h
+		}
+		return authn.Middleware(h, graphQL, log)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", graph.NewHandler(svc, log, m, gql))
+	mux.Handle("/graphql", protect(graph.NewHandler(svc, log, m, gql), true))
 	mux.Handle("GET /metrics", m.Handler())
-	rest.Register(mux, svc, log)
+	rest.Register(routerFunc(func(pattern string, h http.Handler) { mux.Handle(pattern, protect(h, false)) }), svc, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

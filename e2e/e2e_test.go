@@ -128,6 +128,8 @@ type env struct {
 	workerB string
 	common  []string
 	worker  *proc
+	// token, when set, is sent as "Authorization: Bearer <token>".
+	token string
 }
 
 func newEnv(t *testing.T, extra ...string) *env {
@@ -150,6 +152,9 @@ func newInfra(t *testing.T, extra ...string) *env {
 		"KAFKA_ACKS_TOPIC=" + b.AcksTopic,
 		"KAFKA_GROUP=e2e-" + uuid.NewString()[:8],
 		"LOG_LEVEL=debug",
+		// Authentication is tested in auth_test.go; an AUTH_JWT_SECRET in
+		// extra turns it on (AUTH_DISABLED is then ignored).
+		"AUTH_DISABLED=true",
 	}}
 	e.common = append(e.common, extra...)
 	return e
@@ -209,7 +214,12 @@ func (e *env) graphql(query string, vars map[string]any) gqlResult {
 func (e *env) graphqlAt(base, query string, vars map[string]any) gqlResult {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(base+"/graphql", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -262,6 +272,9 @@ func (e *env) rest(method, path string, body any) (int, map[string]any) {
 	req, _ := http.NewRequest(method, e.base+path, rd)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -14,12 +14,20 @@
 // API's /healthz and runs until SIGINT or SIGTERM, or until a child exits on
 // its own (exit status 1).
 //
+// The API runs with authentication on. Unless AUTH_JWT_SECRET, AUTH_JWKS_FILE
+// or AUTH_DISABLED=true is set, run gives it a development HS256 secret
+// (random, kept in .data/dev-jwt-secret) and, once the API is up, prints a
+// bearer token valid 24 h for a demo user as USER_ID=... and TOKEN=... lines
+// on stdout, so that the README's examples work by copy-paste.
+//
 // Ports come from flags, defaulting to the environment variables PG_PORT
 // (55432), KAFKA_PORT (9092), KAFKA_PARTITIONS (8) and PORT (8080).
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/devstack"
 )
 
@@ -43,6 +52,9 @@ const (
 	healthTimeout     = 60 * time.Second
 	childStopTimeout  = 40 * time.Second
 	infraStartTimeout = 2 * time.Minute
+	// demoUserID is the user of the printed demo token (the README's USER_ID).
+	demoUserID   = "7f1d1d0e-5c3b-4a9e-9b7e-2f0d2b1c9a11"
+	demoTokenTTL = 24 * time.Hour
 )
 
 func main() {
@@ -309,6 +321,12 @@ func cmdRun(log *slog.Logger, args []string) int {
 		"KAFKA_BROKERS="+in.brokers,
 		"PORT="+strconv.Itoa(*port),
 	)
+	apiEnv, demoToken, err := apiAuthEnv(env, f.dataDir)
+	if err != nil {
+		log.Error("authentication set-up", "err", err)
+		in.stop()
+		return 1
+	}
 	var api, worker *child
 	shutdown := func() {
 		api.stop(log)
@@ -320,7 +338,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 		shutdown()
 		return 1
 	}
-	if api, err = startChild("api", *apiPath, env); err != nil {
+	if api, err = startChild("api", *apiPath, apiEnv); err != nil {
 		log.Error("start api", "err", err)
 		shutdown()
 		return 1
@@ -359,6 +377,10 @@ func cmdRun(log *slog.Logger, args []string) int {
 	}
 
 	fmt.Printf("OrderStream is up: GraphQL http://localhost:%d/graphql (REST http://localhost:%d/orders); Ctrl-C stops everything\n", *port, *port)
+	if demoToken != "" {
+		fmt.Printf("Demo bearer token (valid %s) for the demo user; paste these into your shell for the README examples:\nUSER_ID=%s\nTOKEN=%s\n",
+			demoTokenTTL, demoUserID, demoToken)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -370,6 +392,50 @@ func cmdRun(log *slog.Logger, args []string) int {
 	case <-worker.proc.Done():
 		return exited(worker)
 	}
+}
+
+// apiAuthEnv returns the API's environment with authentication on, and a
+// demo token when run knows the HS256 secret. An AUTH_JWT_SECRET in env is
+// used as it is; with AUTH_JWKS_FILE only, or AUTH_DISABLED=true, env is
+// left alone and there is no demo token; otherwise the development secret
+// of dataDir (created on first use) is added.
+func apiAuthEnv(env []string, dataDir string) (apiEnv []string, token string, err error) {
+	secret := os.Getenv("AUTH_JWT_SECRET")
+	if secret == "" {
+		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_DISABLED") == "true" {
+			return env, "", nil
+		}
+		if secret, err = devSecret(filepath.Join(dataDir, "dev-jwt-secret")); err != nil {
+			return nil, "", err
+		}
+		env = append(env[:len(env):len(env)], "AUTH_JWT_SECRET="+secret)
+	}
+	token, err = auth.Mint([]byte(secret), auth.MintOptions{
+		Subject: demoUserID, TTL: demoTokenTTL,
+		Issuer: os.Getenv("AUTH_ISSUER"), Audience: os.Getenv("AUTH_AUDIENCE"),
+	})
+	return env, token, err
+}
+
+// devSecret reads the development JWT secret at path, creating it (32
+// random bytes, hex, mode 0600) when missing.
+func devSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= auth.MinSecretLen {
+			return s, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read the dev JWT secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the dev JWT secret: %w", err)
+	}
+	return s, nil
 }
 
 // waitHealthy polls url until it answers 200 or ctx ends.

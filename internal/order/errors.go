@@ -14,6 +14,12 @@ const (
 	EPROCESSING  = "PROCESSING_FAILED"
 	EUNAVAILABLE = "UNAVAILABLE"
 	EINTERNAL    = "INTERNAL_SERVER_ERROR"
+	// EUNAUTHENTICATED: no valid credentials (missing, invalid or expired token).
+	EUNAUTHENTICATED = "UNAUTHENTICATED"
+	// EFORBIDDEN: the credentials do not allow the operation (creating an
+	// order for another user). Never used where it would reveal that an
+	// order exists: another user's order is ENOTFOUND.
+	EFORBIDDEN = "FORBIDDEN"
 )
 
 // Error is an error meant for the user of the API. Anything that is not an

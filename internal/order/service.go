@@ -47,6 +47,10 @@ type Service struct {
 	// AfterCommit, when set, runs after an event is committed and before it
 	// is sent: the fault suite's crash point between the two.
 	AfterCommit func(Event)
+	// RequirePrincipal refuses requests whose context carries no Principal
+	// (EUNAUTHENTICATED). Set when authentication is on, so that a route
+	// that forgot the authentication middleware fails closed.
+	RequirePrincipal bool
 }
 
 // NewService returns a Service with a 30 s ACK timeout.
@@ -57,10 +61,13 @@ func NewService(store Store, d Dispatcher, log *slog.Logger) *Service {
 // Create creates an order and waits until the worker has processed it.
 // created is false when an identical order existed already (idempotent
 // retry); then the existing order is returned, once its creation is processed.
-// Errors: EINVALID, ECONFLICT (same external id, other items), ETIMEOUT,
-// EPROCESSING, EUNAVAILABLE.
+// Errors: EINVALID, EFORBIDDEN (another user's userId), ECONFLICT (same
+// external id, other items), ETIMEOUT, EPROCESSING, EUNAVAILABLE.
 func (s *Service) Create(ctx context.Context, in CreateInput) (o Order, created bool, err error) {
 	if err := in.Validate(); err != nil {
+		return Order{}, false, err
+	}
+	if err := s.authorizeCreate(ctx, in.UserID); err != nil {
 		return Order{}, false, err
 	}
 	total, _ := Total(in.Items)
@@ -85,10 +92,13 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (o Order, created 
 }
 
 // Update replaces the items of an order and waits for the worker.
-// Errors: EINVALID, ENOTFOUND, ECONFLICT (stale expectedEventId, order
+// Errors: EINVALID, ENOTFOUND (also another user's order), ECONFLICT (stale expectedEventId, order
 // cancelled), ETIMEOUT, EPROCESSING, EUNAVAILABLE.
 func (s *Service) Update(ctx context.Context, in UpdateInput) (Order, error) {
 	if err := in.Validate(); err != nil {
+		return Order{}, err
+	}
+	if err := s.authorizeOrder(ctx, in.ExternalID, in.UserID); err != nil {
 		return Order{}, err
 	}
 	wctx, cancel := s.writeContext(ctx)
@@ -116,6 +126,9 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (Order, error) {
 	if err := in.Validate(); err != nil {
 		return Order{}, err
 	}
+	if err := s.authorizeOrder(ctx, in.ExternalID, in.UserID); err != nil {
+		return Order{}, err
+	}
 	wctx, cancel := s.writeContext(ctx)
 	o, ev, err := s.store.AppendEvent(wctx, in.ExternalID, in.UserID, func(cur Order) (*Event, error) {
 		if cur.Cancelled() && cur.CancelPending() && cur.Settled() {
@@ -137,10 +150,14 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (Order, error) {
 }
 
 // ByExternalID returns the user's order. Another user's order is ENOTFOUND,
-// exactly like a missing one. Errors: EINVALID, ENOTFOUND, EUNAVAILABLE.
+// exactly like a missing one, and so is any order of a user the caller's
+// Principal may not act for. Errors: EINVALID, ENOTFOUND, EUNAVAILABLE.
 func (s *Service) ByExternalID(ctx context.Context, externalID, userID string) (Order, error) {
 	uid, err := ValidateKey(externalID, userID)
 	if err != nil {
+		return Order{}, err
+	}
+	if err := s.authorizeOrder(ctx, externalID, uid); err != nil {
 		return Order{}, err
 	}
 	return s.store.OrderByExternalID(ctx, externalID, uid)

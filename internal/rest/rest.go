@@ -26,13 +26,19 @@ type Handler struct {
 	log    *slog.Logger
 }
 
+// Router is where Register adds its routes: an *http.ServeMux, or a
+// wrapper that puts middleware (authentication) in front of each route.
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
 // Register adds the REST routes to mux.
-func Register(mux *http.ServeMux, svc *order.Service, log *slog.Logger) {
+func Register(mux Router, svc *order.Service, log *slog.Logger) {
 	h := &Handler{orders: svc, log: log}
-	mux.HandleFunc("POST /orders", h.create)
-	mux.HandleFunc("GET /orders/by-external/{external_id}", h.get)
-	mux.HandleFunc("PUT /orders/by-external/{external_id}", h.update)
-	mux.HandleFunc("DELETE /orders/by-external/{external_id}", h.cancel)
+	mux.Handle("POST /orders", http.HandlerFunc(h.create))
+	mux.Handle("GET /orders/by-external/{external_id}", http.HandlerFunc(h.get))
+	mux.Handle("PUT /orders/by-external/{external_id}", http.HandlerFunc(h.update))
+	mux.Handle("DELETE /orders/by-external/{external_id}", http.HandlerFunc(h.cancel))
 }
 
 type itemsPayload struct {
@@ -196,12 +202,14 @@ func jsonErrorMessage(err error) string {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := order.ErrorCode(err)
 	status := map[string]int{
-		order.EINVALID:     http.StatusBadRequest,
-		order.ENOTFOUND:    http.StatusNotFound,
-		order.ECONFLICT:    http.StatusConflict,
-		order.ETIMEOUT:     http.StatusGatewayTimeout,
-		order.EPROCESSING:  http.StatusUnprocessableEntity,
-		order.EUNAVAILABLE: http.StatusServiceUnavailable,
+		order.EINVALID:         http.StatusBadRequest,
+		order.EUNAUTHENTICATED: http.StatusUnauthorized,
+		order.EFORBIDDEN:       http.StatusForbidden,
+		order.ENOTFOUND:        http.StatusNotFound,
+		order.ECONFLICT:        http.StatusConflict,
+		order.ETIMEOUT:         http.StatusGatewayTimeout,
+		order.EPROCESSING:      http.StatusUnprocessableEntity,
+		order.EUNAVAILABLE:     http.StatusServiceUnavailable,
 	}[code]
 	if status == 0 {
 		status = http.StatusInternalServerError
