@@ -63,7 +63,7 @@ type bench struct {
 	floorURL string
 	results  []*phaseResult
 	notes    []string
-	rss      map[string]int64
+	rss      map[string][]int64 // peak RSS of each process of a kind
 	wall     time.Duration
 
 	profileWanted bool
@@ -71,7 +71,7 @@ type bench struct {
 }
 
 func newBench(cfg config, log *slog.Logger, st *stack) *bench {
-	return &bench{cfg: cfg, log: log, st: st, gen: newOrderGen(), rss: map[string]int64{}}
+	return &bench{cfg: cfg, log: log, st: st, gen: newOrderGen(), rss: map[string][]int64{}}
 }
 
 func (b *bench) run(ctx context.Context) error {
@@ -84,93 +84,112 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.checkPipeline(ctx); err != nil {
 		return err
 	}
-	if err := b.setupFloor(ctx); err != nil {
-		return err
+	ph := b.cfg.phases
+	if ph.has(selFloor) {
+		if err := b.setupFloor(ctx); err != nil {
+			return err
+		}
+		defer b.dropFloor()
 	}
-	defer b.dropFloor()
-	if err := b.warmTables(ctx); err != nil {
-		return err
+	if ph.has(selCreate) || ph.has(selFloor) || ph.has(selREST) {
+		if err := b.warmTables(ctx); err != nil {
+			return err
+		}
 	}
-	b.probeProfile(ctx)
+	if ph.has(selCreate) {
+		b.probeProfile(ctx)
+	}
+	apis := len(b.st.apiBases)
 
 	// Creates: OrderStream and the floor at each level, one after the
 	// other, so that both see the same state of a noisy machine.
 	topLevel := slices.Max(b.cfg.levels)
 	for _, level := range b.cfg.levels {
-		client := newHTTPClient(level)
-		var profileDone <-chan struct{}
-		if b.profileWanted && level == topLevel {
-			profileDone = b.fetchProfile(ctx)
+		if ph.has(selCreate) {
+			client := newHTTPClient(level, apis)
+			var profileDone <-chan struct{}
+			if b.profileWanted && level == topLevel {
+				profileDone = b.fetchProfile(ctx)
+			}
+			b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBases, client, b.gen))
+			client.CloseIdleConnections()
+			if profileDone != nil {
+				<-profileDone
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBase, client, b.gen))
+		if ph.has(selFloor) {
+			if err := b.measureFloor(ctx, level); err != nil {
+				return err
+			}
+		}
+	}
+
+	if ph.has(selREST) {
+		client := newHTTPClient(b.cfg.restLevel, apis)
+		b.measure(ctx, phaseREST, b.cfg.restLevel, restCreate(b.st.apiBases, client, b.gen))
 		client.CloseIdleConnections()
-		if profileDone != nil {
-			<-profileDone
-		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pool, err := b.floorPool(ctx, level)
-		if err != nil {
-			return err
-		}
-		b.measure(ctx, phaseFloor, level, floorCreate(pool, b.gen))
-		pool.Close()
-		if err := ctx.Err(); err != nil {
-			return err
+		if ph.has(selFloor) && !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
+			// The REST phase's own baseline.
+			if err := b.measureFloor(ctx, b.cfg.restLevel); err != nil {
+				return err
+			}
 		}
 	}
 
-	client := newHTTPClient(b.cfg.restLevel)
-	b.measure(ctx, phaseREST, b.cfg.restLevel, restCreate(b.st.apiBase, client, b.gen))
-	client.CloseIdleConnections()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
-		// The REST phase's own baseline.
-		pool, err := b.floorPool(ctx, b.cfg.restLevel)
-		if err != nil {
+	if ph.lookups() {
+		if err := b.lookups(ctx); err != nil {
 			return err
 		}
-		b.measure(ctx, phaseFloor, b.cfg.restLevel, floorCreate(pool, b.gen))
-		pool.Close()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-
-	if err := b.lookups(ctx); err != nil {
-		return err
 	}
 	for _, p := range b.st.procs {
 		if p.name == procAPI || p.name == procWorker {
 			if v, ok := peakRSS(p.pid); ok {
-				b.rss[p.name] = v
+				b.rss[p.name] = append(b.rss[p.name], v)
 			}
 		}
 	}
 	return nil
 }
 
-// checkPipeline sends one order through the whole pipeline: it returns
-// once the worker has joined its group and processed it.
+// measureFloor measures the DB floor at level on a pool of its own.
+func (b *bench) measureFloor(ctx context.Context, level int) error {
+	pool, err := b.floorPool(ctx, level)
+	if err != nil {
+		return err
+	}
+	b.measure(ctx, phaseFloor, level, floorCreate(pool, b.gen))
+	pool.Close()
+	return ctx.Err()
+}
+
+// checkPipeline sends one order through the whole pipeline by each API
+// instance: it returns once a worker has joined its group and processed
+// them, and each instance got its ACK.
 func (b *bench) checkPipeline(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
-	op := graphqlCreate(b.st.apiBase, newHTTPClient(1), b.gen)
-	start := time.Now()
-	for {
-		code := op(ctx, 0, rand.New(rand.NewPCG(1, 2)))
-		if code == "" {
-			b.log.Info("pipeline ready: first order done", "took", time.Since(start).Round(time.Millisecond))
-			return nil
+	for i, base := range b.st.apiBases {
+		op := graphqlCreate([]string{base}, newHTTPClient(1, 1), b.gen)
+		start := time.Now()
+		for {
+			code := op(ctx, 0, rand.New(rand.NewPCG(1, 2)))
+			if code == "" {
+				b.log.Info("pipeline ready: first order done", "api", base, "took", time.Since(start).Round(time.Millisecond))
+				break
+			}
+			if ctx.Err() != nil || code != "ACK_TIMEOUT" && code != "UNAVAILABLE" {
+				return fmt.Errorf("first createOrder failed: %s", code)
+			}
+			b.log.Info("waiting for the pipeline", "api", i+1, "code", code)
 		}
-		if ctx.Err() != nil || code != "ACK_TIMEOUT" && code != "UNAVAILABLE" {
-			return fmt.Errorf("first createOrder failed: %s", code)
-		}
-		b.log.Info("waiting for the pipeline", "code", code)
 	}
+	return nil
 }
 
 // setupFloor creates the floor's database on the same server (same WAL,
@@ -217,6 +236,9 @@ func (b *bench) warmTables(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	for _, u := range []string{b.st.dbURL, b.floorURL} {
+		if u == "" {
+			continue // no floor phase
+		}
 		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
 			return err
@@ -233,8 +255,12 @@ func (b *bench) warmTables(ctx context.Context) error {
 			return fmt.Errorf("warm the orders tables: %w", err)
 		}
 	}
-	b.notes = append(b.notes, fmt.Sprintf("Before the create phases, orders and order_events of both databases got the first %s seeded orders with their applied create events, and ANALYZE (-cold-tables skips this): on tables that were (nearly) empty when analyzed or never analyzed, the worker's batched queries are planned as sequential scans, kept until autovacuum's next ANALYZE (up to a minute later), and each order then reads the whole table.",
-		thousands(smallTableRows)))
+	dbs := "both databases"
+	if b.floorURL == "" {
+		dbs = "the product's database"
+	}
+	b.notes = append(b.notes, fmt.Sprintf("Before the create phases, orders and order_events of %s got the first %s seeded orders with their applied create events, and ANALYZE (-cold-tables skips this): on tables that were (nearly) empty when analyzed or never analyzed, the worker's batched queries are planned as sequential scans, kept until autovacuum's next ANALYZE (up to a minute later), and each order then reads the whole table.",
+		dbs, thousands(smallTableRows)))
 	return nil
 }
 
@@ -391,14 +417,23 @@ func (b *bench) lookups(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := newHTTPClient(b.cfg.lookupLevel)
+	client := newHTTPClient(b.cfg.lookupLevel, len(b.st.apiBases))
 	defer client.CloseIdleConnections()
-	b.measure(ctx, phaseLookup, b.cfg.lookupLevel, graphqlLookup(b.st.apiBase, client, small, users)).rows = rows
-	if err := ctx.Err(); err != nil {
-		return err
+	// both measures the GraphQL lookup then the pgx select on the first n
+	// seeded orders, as -phases asks.
+	both := func(n int, rows int64) error {
+		if b.cfg.phases.has(selLookup) {
+			b.measure(ctx, phaseLookup, b.cfg.lookupLevel, graphqlLookup(b.st.apiBases, client, n, users)).rows = rows
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if b.cfg.phases.has(selSelect) {
+			b.measure(ctx, phasePointSelect, b.cfg.lookupLevel, pgxLookup(pool, n, users)).rows = rows
+		}
+		return ctx.Err()
 	}
-	b.measure(ctx, phasePointSelect, b.cfg.lookupLevel, pgxLookup(pool, small, users)).rows = rows
-	if err := ctx.Err(); err != nil {
+	if err := both(small, rows); err != nil {
 		return err
 	}
 	if b.cfg.rows > small {
@@ -406,12 +441,7 @@ func (b *bench) lookups(ctx context.Context) error {
 			return err
 		}
 	}
-	b.measure(ctx, phaseLookup, b.cfg.lookupLevel, graphqlLookup(b.st.apiBase, client, b.cfg.rows, users)).rows = rows
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.measure(ctx, phasePointSelect, b.cfg.lookupLevel, pgxLookup(pool, b.cfg.rows, users)).rows = rows
-	return ctx.Err()
+	return both(b.cfg.rows, rows)
 }
 
 // seed inserts seeded orders from to to-1 in chunks, then VACUUM ANALYZE,
@@ -472,6 +502,9 @@ func (b *bench) probeProfile(ctx context.Context) {
 		return
 	}
 	b.profileWanted = true
+	if len(b.st.apiBases) > 1 {
+		b.notes = append(b.notes, fmt.Sprintf("CPU profile (-cpuprofile-api): of the first API instance only (%s), which served 1/%d of the requests.", b.st.apiBase, len(b.st.apiBases)))
+	}
 }
 
 // fetchProfile fetches a CPU profile of the API covering the warm-up and
@@ -546,8 +579,13 @@ FROM pg_stat_wal`).Scan(&w.syncs, &w.bytes, &w.seqScans)
 	return w, err == nil
 }
 
+// sampleCPU reads the CPU used so far by each kind of process: the sum of
+// the processes with that name (several API instances, several workers).
+// A kind with a process that cannot be read is left out, rather than
+// counted in part.
 func sampleCPU(procs []watched) cpuSample {
 	s := cpuSample{at: time.Now(), procs: map[string]float64{}}
+	unreadable := map[string]bool{}
 	for _, p := range procs {
 		var v float64
 		var ok bool
@@ -556,9 +594,14 @@ func sampleCPU(procs []watched) cpuSample {
 		} else {
 			v, ok = processCPU(p.pid)
 		}
-		if ok {
-			s.procs[p.name] = v
+		if !ok {
+			unreadable[p.name] = true
+			continue
 		}
+		s.procs[p.name] += v
+	}
+	for name := range unreadable {
+		delete(s.procs, name)
 	}
 	s.machine, s.machOK = readMachineCPU()
 	return s

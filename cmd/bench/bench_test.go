@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,6 +183,194 @@ func TestParseConfig(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-api", "http://localhost:8080/", "-api-pid", "12"}, io.Discard); err != nil {
 		t.Errorf("-api on localhost: %v", err)
+	}
+}
+
+func TestParseConfigScaleOut(t *testing.T) {
+	c, err := parseConfig(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.apis != 1 || c.workers != 1 {
+		t.Errorf("defaults: -apis %d -workers %d, want 1 and 1", c.apis, c.workers)
+	}
+	for _, p := range allPhases {
+		if !c.phases.has(p) {
+			t.Errorf("default phases lack %s", p)
+		}
+	}
+	c, err = parseConfig([]string{"-apis", "2", "-workers", "3", "-phases", "create,floor", "-levels", "64"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.apis != 2 || c.workers != 3 || !c.phases.has(selCreate) || !c.phases.has(selFloor) ||
+		c.phases.has(selREST) || c.phases.lookups() || !slices.Equal(c.levels, []int{64}) {
+		t.Errorf("got -apis %d -workers %d phases %v levels %v", c.apis, c.workers, c.phases, c.levels)
+	}
+	for _, args := range [][]string{
+		{"-apis", "0"},
+		{"-apis", "17"},
+		{"-workers", "0"},
+		{"-workers", "-1"},
+		{"-phases", "create,bogus"},
+		{"-phases", ","},
+		{"-api", "http://127.0.0.1:8080", "-apis", "2"},
+		{"-api", "http://127.0.0.1:8080", "-workers", "2"},
+	} {
+		if _, err := parseConfig(args, io.Discard); err == nil {
+			t.Errorf("parseConfig(%q): no error", args)
+		}
+	}
+}
+
+func TestParsePhases(t *testing.T) {
+	p, err := parsePhases(" Create , select")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.has(selCreate) || !p.has(selSelect) || p.has(selFloor) || p.has(selLookup) || !p.lookups() {
+		t.Errorf("parsePhases = %v", p)
+	}
+	p, err = parsePhases("all")
+	if err != nil || len(p) != len(allPhases) {
+		t.Errorf("parsePhases(all) = %v, %v", p, err)
+	}
+	if p, err := parsePhases("floor"); err != nil || p.lookups() {
+		t.Errorf("parsePhases(floor) = %v, %v", p, err)
+	}
+	for _, bad := range []string{"", "creat", "create,,lookups"} {
+		if _, err := parsePhases(bad); err == nil {
+			t.Errorf("parsePhases(%q): no error", bad)
+		}
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	one := roundRobin([]string{"http://127.0.0.1:1"}, "/graphql")
+	for range 3 {
+		if got := one(); got != "http://127.0.0.1:1/graphql" {
+			t.Fatalf("one base: %s", got)
+		}
+	}
+	next := roundRobin([]string{"http://a", "http://b", "http://c"}, "/orders")
+	if got := []string{next(), next(), next(), next()}; !slices.Equal(got, []string{"http://a/orders", "http://b/orders", "http://c/orders", "http://a/orders"}) {
+		t.Errorf("sequence %v", got)
+	}
+	// Concurrent callers: each base gets its exact share.
+	next = roundRobin([]string{"x", "y"}, "")
+	var mu sync.Mutex
+	count := map[string]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				u := next()
+				mu.Lock()
+				count[u]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if count["x"] != 4000 || count["y"] != 4000 {
+		t.Errorf("shares %v, want 4000 each", count)
+	}
+}
+
+// TestGraphQLCreateSpreadsOverAPIs runs the create load against two fake
+// API instances: both get half the requests.
+func TestGraphQLCreateSpreadsOverAPIs(t *testing.T) {
+	var hits [2]atomic.Int64
+	var bases []string
+	for i := range hits {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, `{"data":{"createOrder":{"created":true,"order":{"id":"1","status":"DONE","eventId":0,"total":"1.00"}}}}`)
+		}))
+		t.Cleanup(srv.Close)
+		bases = append(bases, srv.URL)
+	}
+	client := newHTTPClient(4, len(bases))
+	defer client.CloseIdleConnections()
+	op := graphqlCreate(bases, client, newOrderGen())
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10 {
+		if code := op(context.Background(), 0, rng); code != "" {
+			t.Fatalf("op: %s", code)
+		}
+	}
+	if hits[0].Load() != 5 || hits[1].Load() != 5 {
+		t.Errorf("hits %d and %d, want 5 and 5", hits[0].Load(), hits[1].Load())
+	}
+}
+
+func TestSampleCPUSumsEachKind(t *testing.T) {
+	// Burn some CPU so that this process has used more than a tick.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	self := os.Getpid()
+	s := sampleCPU([]watched{
+		{name: "one", pid: self},
+		{name: "two", pid: self}, {name: "two", pid: self},
+		{name: "partial", pid: self}, {name: "partial", pid: -1}, // unreadable
+	})
+	one, ok1 := s.procs["one"]
+	two, ok2 := s.procs["two"]
+	if !ok1 || !ok2 || one <= 0 {
+		t.Fatalf("procs = %v", s.procs)
+	}
+	// Read a moment apart: two is about twice one, never less.
+	if two < 2*one || two > 2*one+0.5 {
+		t.Errorf("two processes sum to %.2f, one is %.2f", two, one)
+	}
+	if _, ok := s.procs["partial"]; ok {
+		t.Errorf("a kind with an unreadable process is reported: %v", s.procs["partial"])
+	}
+}
+
+func TestReplyPartition(t *testing.T) {
+	// FNV-1a of the INSTANCE_ID modulo the partitions, as
+	// kafka.NewRequester computes it: the two default bench instances read
+	// different partitions of the 8.
+	if a, b := replyPartition(instanceID(0), 8), replyPartition(instanceID(1), 8); a != 6 || b != 3 {
+		t.Errorf("bench-api-1 → %d, bench-api-2 → %d; want 6 and 3", a, b)
+	}
+	if instanceID(0) != "bench-api-1" || numbered("API", 1, 2) != "API 2" || numbered("worker", 0, 1) != "worker" {
+		t.Error("names")
+	}
+}
+
+func TestScaleNote(t *testing.T) {
+	cfg := config{apis: 2, workers: 2}
+	note := scaleNote(cfg, "g", "orders", "order-acks", groupState{ordersPartitions: 8, acksPartitions: 8,
+		assignments: [][]int32{{0, 1, 2, 3}, {4, 5, 6, 7}}})
+	for _, want := range []string{"2 API instance(s) and 2 worker(s)", "bench-api-1 → 6", "bench-api-2 → 3", "[0 1 2 3] [4 5 6 7]", "consumer group g"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q: %s", want, note)
+		}
+	}
+	if strings.Contains(note, "SHARE") {
+		t.Errorf("distinct ACK partitions reported as shared: %s", note)
+	}
+	shared := scaleNote(config{apis: 2, workers: 1}, "g", "orders", "order-acks", groupState{ordersPartitions: 1, acksPartitions: 1, assignments: [][]int32{{0}}})
+	if !strings.Contains(shared, "SHARE") || strings.Contains(shared, "consumer group") {
+		t.Errorf("one ACK partition, one worker: %s", shared)
+	}
+}
+
+func TestReportLabels(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{procLabel("API", 1), "API"},
+		{procLabel("API", 2), "API ×2"},
+		{fmtRSS("API", []int64{46 << 20}), "API 46 MiB"},
+		{fmtRSS("worker", []int64{26 << 20, 25 << 20}), "worker 26 / 25 MiB"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
 	}
 }
 

@@ -24,6 +24,14 @@
 //     worker;
 //
 // and prints a markdown report (also to -out). Only 127.0.0.1 is targeted.
+//
+// -apis N and -workers M start N API instances (each on its own port, with
+// INSTANCE_ID bench-api-1 … bench-api-N) and M workers in one consumer
+// group, all on the same PostgreSQL and broker; the load is spread over the
+// API instances round-robin, request by request, and the CPU columns sum
+// the processes of each kind. -phases runs only some phases (create, floor,
+// rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
+// set-ups quickly.
 // Ctrl-C stops the load, prints what was measured and stops the children.
 package main
 
@@ -62,6 +70,9 @@ type config struct {
 	out         string
 	cpuProfile  string
 	coldTables  bool
+	apis        int      // API instances to start
+	workers     int      // workers to start, in one consumer group
+	phases      phaseSet // the phases to run
 	args        []string // as given, for the report
 }
 
@@ -72,14 +83,58 @@ func (c config) maxLevel() int {
 const (
 	maxConcurrency = 1024
 	smallTableRows = 10_000
+	maxProcesses   = 16 // of each kind: -apis and -workers
 )
+
+// Phase selectors of -phases, in run order.
+const (
+	selCreate = "create" // GraphQL createOrder at each -levels
+	selFloor  = "floor"  // the DB floor at each -levels (and at -rest-level with rest)
+	selREST   = "rest"   // POST /orders at -rest-level
+	selLookup = "lookup" // GraphQL orderByExternalId on both tables
+	selSelect = "select" // the pgx point select (lookup floor) on both tables
+)
+
+var allPhases = []string{selCreate, selFloor, selREST, selLookup, selSelect}
+
+// phaseSet is the phases a run does.
+type phaseSet map[string]bool
+
+func (p phaseSet) has(name string) bool { return p[name] }
+
+// lookups reports whether the lookup tables are needed.
+func (p phaseSet) lookups() bool { return p[selLookup] || p[selSelect] }
+
+// parsePhases parses "create,floor" or "all".
+func parsePhases(s string) (phaseSet, error) {
+	set := phaseSet{}
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		switch {
+		case f == "":
+			continue
+		case f == "all":
+			for _, p := range allPhases {
+				set[p] = true
+			}
+		case slices.Contains(allPhases, f):
+			set[f] = true
+		default:
+			return nil, fmt.Errorf("-phases: unknown phase %q (known: all, %s)", f, strings.Join(allPhases, ", "))
+		}
+	}
+	if len(set) == 0 {
+		return nil, errors.New("-phases: no phase given")
+	}
+	return set, nil
+}
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := config{args: args}
 	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
-	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one; needs DATABASE_URL")
+	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one, run with AUTH_DISABLED=true (the bench sends no token); needs DATABASE_URL")
 	fs.StringVar(&c.apiBin, "api-bin", "bin/orderstream", "API binary to start")
 	fs.StringVar(&c.workerBin, "worker-bin", "bin/orderstream-worker", "worker binary to start")
 	fs.IntVar(&c.apiPID, "api-pid", 0, "with -api: PID of the API, to measure its CPU and RSS")
@@ -94,7 +149,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.tmpDir, "tmp", "", "parent directory of the throwaway PostgreSQL (default: the system's temporary directory)")
 	fs.StringVar(&c.out, "out", "", "also write the markdown report to this file")
 	fs.BoolVar(&c.coldTables, "cold-tables", false, "run the create phases on the empty, never analyzed tables (a new deployment's first minute) instead of warming them with 10,000 orders and ANALYZE")
-	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API; with -apis N, of the first instance)")
+	fs.IntVar(&c.apis, "apis", 1, "API instances to start (each on its own port, INSTANCE_ID bench-api-1 …); the load goes round-robin over them")
+	fs.IntVar(&c.workers, "workers", 1, "workers to start, in one consumer group (they share the partitions of the orders topic)")
+	phases := fs.String("phases", "all", "phases to run, comma-separated: all, or some of "+strings.Join(allPhases, ", "))
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -103,6 +161,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	}
 	var err error
 	if c.levels, err = parseLevels(*levels); err != nil {
+		return c, err
+	}
+	if c.phases, err = parsePhases(*phases); err != nil {
 		return c, err
 	}
 	switch {
@@ -118,10 +179,17 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-partitions %d: must be 1 to 1000", c.partitions)
 	case c.maxOps < 1:
 		return c, errors.New("-max-ops must be at least 1")
+	case c.apis < 1 || c.apis > maxProcesses:
+		return c, fmt.Errorf("-apis %d: must be 1 to %d", c.apis, maxProcesses)
+	case c.workers < 1 || c.workers > maxProcesses:
+		return c, fmt.Errorf("-workers %d: must be 1 to %d", c.workers, maxProcesses)
 	}
 	if c.apiURL != "" {
 		if err := checkLoopbackURL(c.apiURL); err != nil {
 			return c, fmt.Errorf("-api: %w", err)
+		}
+		if c.apis != 1 || c.workers != 1 {
+			return c, errors.New("-apis and -workers start processes: they do not go with -api")
 		}
 	} else if c.apiPID != 0 || c.workerPID != 0 {
 		return c, errors.New("-api-pid and -worker-pid go with -api")

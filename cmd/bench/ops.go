@@ -126,14 +126,31 @@ func (o genOrder) storedItems() []byte {
 	return b
 }
 
+// roundRobin returns the URLs path on each of bases in turn, one per call:
+// how the load spreads its requests over several API instances, like a
+// round-robin load balancer in front of them. It is safe for concurrent use.
+func roundRobin(bases []string, path string) func() string {
+	urls := make([]string, len(bases))
+	for i, b := range bases {
+		urls[i] = b + path
+	}
+	if len(urls) == 1 {
+		u := urls[0]
+		return func() string { return u }
+	}
+	var n atomic.Uint64
+	return func() string { return urls[(n.Add(1)-1)%uint64(len(urls))] }
+}
+
 // newHTTPClient returns a keep-alive client that keeps a connection per
-// client of a load at level.
-func newHTTPClient(level int) *http.Client {
+// client of a load at level, for each of hosts API instances (with
+// round-robin, a client's next request may go to another instance).
+func newHTTPClient(level, hosts int) *http.Client {
 	return &http.Client{
 		Timeout: requestTimeout,
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        level + 8,
+			MaxIdleConns:        (level + 8) * max(1, hosts),
 			MaxIdleConnsPerHost: level + 8,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
@@ -196,11 +213,12 @@ func gqlCode(status int, errs []gqlError) string {
 
 const createMutation = `mutation($in: CreateOrderInput!) { createOrder(input: $in) { created order { id status eventId total } } }`
 
-// graphqlCreate is createOrder over GraphQL; success means a new order
-// that is DONE.
-func graphqlCreate(apiBase string, client *http.Client, gen *orderGen) opFunc {
-	url := apiBase + "/graphql"
+// graphqlCreate is createOrder over GraphQL on the API instances of
+// apiBases in turn; success means a new order that is DONE.
+func graphqlCreate(apiBases []string, client *http.Client, gen *orderGen) opFunc {
+	next := roundRobin(apiBases, "/graphql")
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
+		url := next()
 		o := gen.next(rng)
 		body, _ := json.Marshal(map[string]any{
 			"query": createMutation,
@@ -236,10 +254,12 @@ func graphqlCreate(apiBase string, client *http.Client, gen *orderGen) opFunc {
 	}
 }
 
-// restCreate is POST /orders; success is 201 with status "done".
-func restCreate(apiBase string, client *http.Client, gen *orderGen) opFunc {
-	url := apiBase + "/orders"
+// restCreate is POST /orders on the API instances in turn; success is 201
+// with status "done".
+func restCreate(apiBases []string, client *http.Client, gen *orderGen) opFunc {
+	next := roundRobin(apiBases, "/orders")
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
+		url := next()
 		o := gen.next(rng)
 		body, _ := json.Marshal(map[string]any{
 			"external_id": o.externalID, "user_id": o.userID,
@@ -356,10 +376,11 @@ ON CONFLICT (order_id, event_id) DO NOTHING`
 const lookupQuery = `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { id externalId status eventId total items { name quantity price } createdAt } }`
 
 // graphqlLookup is orderByExternalId of a random seeded order among the
-// first n; success means the order was found.
-func graphqlLookup(apiBase string, client *http.Client, n int, users []string) opFunc {
-	url := apiBase + "/graphql"
+// first n, on the API instances in turn; success means the order was found.
+func graphqlLookup(apiBases []string, client *http.Client, n int, users []string) opFunc {
+	next := roundRobin(apiBases, "/graphql")
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
+		url := next()
 		ext, user := seedKey(rng.IntN(n), users)
 		body, _ := json.Marshal(map[string]any{"query": lookupQuery, "variables": map[string]any{"e": ext, "u": user}})
 		status, b, code := post(ctx, client, url, body)

@@ -43,6 +43,9 @@ func (b *bench) report(runErr error) string {
 	}
 	p("Load: closed loop from this process over HTTP/1.1 keep-alive; *level* = requests in flight (each client sends its next request when the previous one is answered); %s warm-up, then a %s window per phase. Latency is measured at the client, per request.\n\n",
 		b.cfg.warmup, b.cfg.duration)
+	if n, m := b.procCount(procAPI), b.procCount(procWorker); n > 1 || m > 1 {
+		p("Processes: **%d API instance(s), %d worker(s)** (requests round-robin over the API instances; the workers in one consumer group); the CPU columns sum each kind.\n\n", n, m)
+	}
 
 	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor |\n")
 	p("|---|---:|---:|---:|---:|---:|---|---|\n")
@@ -67,8 +70,8 @@ func (b *bench) report(runErr error) string {
 	if len(b.rss) > 0 {
 		var parts []string
 		for _, name := range procOrder {
-			if v, ok := b.rss[name]; ok {
-				parts = append(parts, fmt.Sprintf("%s %.0f MiB", name, float64(v)/(1<<20)))
+			if v, ok := b.rss[name]; ok && len(v) > 0 {
+				parts = append(parts, fmtRSS(name, v))
 			}
 		}
 		p("Peak RSS (VmHWM at the end of the run): %s.\n\n", strings.Join(parts, ", "))
@@ -78,7 +81,9 @@ func (b *bench) report(runErr error) string {
 	for _, n := range append(slices.Clone(b.st.notes), b.notes...) {
 		p("- %s\n", n)
 	}
-	p("- Floor: the same per-order database work without the API, Kafka or the worker: INSERT the order, UPDATE it to PROCESSING, UPDATE it to DONE, each statement its own transaction (three WAL flushes per order, like the product's create transaction, PROCESSING update and apply transaction), with pgx and a pool of exactly *level* connections, in database %s on the same server (same WAL and disk), created with the product's migrations.\n", floorDatabase)
+	if b.cfg.phases.has(selFloor) {
+		p("- Floor: the same per-order database work without the API, Kafka or the worker: INSERT the order, UPDATE it to PROCESSING, UPDATE it to DONE, each statement its own transaction (three WAL flushes per order, like the product's create transaction, PROCESSING update and apply transaction), with pgx and a pool of exactly *level* connections, in database %s on the same server (same WAL and disk), created with the product's migrations.\n", floorDatabase)
+	}
 	p("- Created orders: a unique externalId per request, users from a pool of %d UUIDs, 1–3 items with decimal string prices. Lookup tables: orders over %s users, keys drawn uniformly from all rows, every lookup a hit; the small table is measured alone (same API process, pool, query and concurrency), then the rest is seeded for the big one; each GraphQL lookup run is followed by the pgx select (the API's query, every column) on the same table: its baseline.\n",
 		userPoolSize, thousands(seedUsers))
 	p("- Errors are counted by code (GraphQL extensions.code, REST error.code, HTTP_<status>, TRANSPORT, NOT_DONE) and left out of ops/s and the percentiles.\n")
@@ -167,7 +172,11 @@ func (b *bench) reportCPU(w *strings.Builder) {
 	}
 	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, whole server; seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all three approximate (backends report within about a second):\n\n",
 		b.info.nproc, b.cfg.duration, b.cfg.duration.Seconds()*float64(b.info.nproc))
-	fmt.Fprintf(w, "| phase | level | %s | ours | CPU ms/op | machine busy | iowait | WAL flushes/op | WAL kB/op | seq scans/op |\n", strings.Join(cols, " | "))
+	labels := make([]string, len(cols))
+	for i, c := range cols {
+		labels[i] = procLabel(c, b.procCount(c))
+	}
+	fmt.Fprintf(w, "| phase | level | %s | ours | CPU ms/op | machine busy | iowait | WAL flushes/op | WAL kB/op | seq scans/op |\n", strings.Join(labels, " | "))
 	fmt.Fprintf(w, "|---|---:|%s---:|---:|---:|---:|---:|---:|---:|\n", strings.Repeat("---:|", len(cols)))
 	for _, r := range b.results {
 		if r.cpu == nil {
@@ -210,6 +219,36 @@ func (b *bench) reportCPU(w *strings.Builder) {
 		fmt.Fprintf(w, "| %s | %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", name, r.level, strings.Join(cells, " | "), ours, perOp, busy, iowait, walSyncs, walKB, scans)
 	}
 	fmt.Fprintf(w, "\n")
+}
+
+// procCount is how many watched processes have this name.
+func (b *bench) procCount(name string) int {
+	n := 0
+	for _, p := range b.st.procs {
+		if p.name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// procLabel is the CPU column of a kind of process: its name, with the
+// count when the column sums several ("API ×2").
+func procLabel(name string, n int) string {
+	if n > 1 {
+		return fmt.Sprintf("%s ×%d", name, n)
+	}
+	return name
+}
+
+// fmtRSS writes the peak RSS of the processes of a kind: "API 46 MiB", or
+// "API 46 / 45 MiB" for two instances.
+func fmtRSS(name string, v []int64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", float64(x)/(1<<20))
+	}
+	return fmt.Sprintf("%s %s MiB", name, strings.Join(parts, " / "))
 }
 
 // fmtDur writes a latency in milliseconds with three significant digits.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -14,16 +15,20 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 const (
@@ -59,15 +64,16 @@ type watched struct {
 type stack struct {
 	log *slog.Logger
 
-	tmpDir string // removed by stop
-	pg     *devstack.Postgres
-	kafka  *devstack.Process
-	api    *devstack.Process
-	worker *devstack.Process
+	tmpDir  string // removed by stop
+	pg      *devstack.Postgres
+	kafka   *devstack.Process
+	apis    []*devstack.Process
+	workers []*devstack.Process
 
-	dbURL   string
-	brokers string
-	apiBase string // http://127.0.0.1:PORT
+	dbURL    string
+	brokers  string
+	apiBase  string   // the first API instance: http://127.0.0.1:PORT
+	apiBases []string // every API instance, apiBase first
 
 	ownPG    bool // we started PostgreSQL: its database is ours to reset
 	ownKafka bool
@@ -89,6 +95,7 @@ func startStack(ctx context.Context, cfg config, log *slog.Logger, fail context.
 
 	if cfg.apiURL != "" {
 		st.apiBase = strings.TrimSuffix(cfg.apiURL, "/")
+		st.apiBases = []string{st.apiBase}
 		st.dbURL = os.Getenv("DATABASE_URL")
 		if st.dbURL == "" {
 			return st, errors.New("-api needs DATABASE_URL (the API's database) for the database floor and the lookup table")
@@ -172,7 +179,7 @@ func (st *stack) startPostgres(ctx context.Context, cfg config) error {
 	st.ownPG = true
 	// The floor at level N holds N connections besides the API's and the
 	// worker's pools; the default max_connections (100) is too small.
-	maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100)
+	maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100+cfg.apis*apiPoolSize+cfg.workers*workerPoolSize)
 	if err := execOnce(ctx, st.pg.URL("postgres"), fmt.Sprintf("ALTER SYSTEM SET max_connections = %d", maxConns)); err != nil {
 		return err
 	}
@@ -250,54 +257,282 @@ func serveKafka(args []string) int {
 	return 0
 }
 
-// startServices starts the worker and the API and waits until the API is
-// ready and a first order went through the whole pipeline.
+// Default pool sizes (DB_MAX_CONNS) of the API and the worker: what each
+// process may hold of max_connections.
+const (
+	apiPoolSize    = 32
+	workerPoolSize = 16
+)
+
+// startServices starts the workers and the API instances and waits until
+// every API is ready and the workers' consumer group is stable.
 func (st *stack) startServices(ctx context.Context, cfg config, fail context.CancelCauseFunc) error {
 	for name, path := range map[string]string{"API": cfg.apiBin, "worker": cfg.workerBin} {
 		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
 			return fmt.Errorf("%s binary %s not found: run 'make build' or pass its path", name, path)
 		}
 	}
-	port, err := devstack.FreePort()
+	ports, err := freePorts(cfg.apis)
 	if err != nil {
 		return err
 	}
+	group := envOr("KAFKA_GROUP", "orderstream-worker")
 	env := append(os.Environ(),
 		"DATABASE_URL="+st.dbURL,
 		"KAFKA_BROKERS="+st.brokers,
 		"LOG_LEVEL=warn",
 	)
-	if st.worker, err = startChild(cfg.workerBin, env); err != nil {
-		return err
+	workerEnv := env
+	if cfg.workers > 1 {
+		workerEnv = append(slices.Clone(env), "KAFKA_GROUP="+group)
 	}
-	st.procs = append(st.procs, watched{name: procWorker, pid: st.worker.Pid()})
-	apiEnv := append(env, "PORT="+strconv.Itoa(port))
-	if cfg.cpuProfile != "" {
-		apiEnv = append(apiEnv, "PPROF=true") // /debug/pprof/ on the API's port
+	for range cfg.workers {
+		w, err := startChild(cfg.workerBin, workerEnv)
+		if err != nil {
+			return err
+		}
+		st.workers = append(st.workers, w)
+		st.procs = append(st.procs, watched{name: procWorker, pid: w.Pid()})
 	}
-	if st.api, err = startChild(cfg.apiBin, apiEnv); err != nil {
-		return err
+	// The bench sends no bearer token: the API runs without authentication
+	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this
+	// process was given, since a secret or JWKS would switch it back on.
+	baseAPIEnv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
+	})
+	baseAPIEnv = append(baseAPIEnv, "AUTH_DISABLED=true")
+	for i, port := range ports {
+		apiEnv := append(slices.Clone(baseAPIEnv), "PORT="+strconv.Itoa(port))
+		if cfg.apis > 1 {
+			apiEnv = append(apiEnv, "INSTANCE_ID="+instanceID(i))
+		}
+		if cfg.cpuProfile != "" {
+			apiEnv = append(apiEnv, "PPROF=true") // /debug/pprof/ on the API's port
+		}
+		a, err := startChild(cfg.apiBin, apiEnv)
+		if err != nil {
+			return err
+		}
+		st.apis = append(st.apis, a)
+		st.procs = append(st.procs, watched{name: procAPI, pid: a.Pid()})
+		st.apiBases = append(st.apiBases, "http://127.0.0.1:"+strconv.Itoa(port))
 	}
-	st.procs = append(st.procs, watched{name: procAPI, pid: st.api.Pid()})
 	st.ownAPI = true
-	st.apiBase = "http://127.0.0.1:" + strconv.Itoa(port)
+	st.apiBase = st.apiBases[0]
 
-	for name, p := range map[string]*devstack.Process{"API": st.api, "worker": st.worker, "Kafka": st.kafka} {
-		if p == nil {
+	type child struct {
+		name string
+		p    *devstack.Process
+	}
+	children := []child{{"Kafka", st.kafka}}
+	for i, p := range st.apis {
+		children = append(children, child{numbered("API", i, cfg.apis), p})
+	}
+	for i, p := range st.workers {
+		children = append(children, child{numbered("worker", i, cfg.workers), p})
+	}
+	for _, c := range children {
+		if c.p == nil {
 			continue
 		}
 		go func() {
-			<-p.Done()
+			<-c.p.Done()
 			if !st.stopping.Load() {
-				fail(fmt.Errorf("%s exited on its own: %v", name, exitStatus(p.Err())))
+				fail(fmt.Errorf("%s exited on its own: %v", c.name, exitStatus(c.p.Err())))
 			}
 		}()
 	}
-	if err := waitReady(ctx, st.apiBase+"/readyz", st.api); err != nil {
-		return err
+	for i, base := range st.apiBases {
+		if err := waitReady(ctx, base+"/readyz", st.apis[i]); err != nil {
+			return err
+		}
 	}
-	st.notes = append(st.notes, fmt.Sprintf("API (%s) and worker (%s) started by the bench with their default settings and LOG_LEVEL=warn", cfg.apiBin, cfg.workerBin))
+	if cfg.apis == 1 && cfg.workers == 1 {
+		st.notes = append(st.notes, fmt.Sprintf("API (%s) and worker (%s) started by the bench with their default settings, LOG_LEVEL=warn and, for the API, AUTH_DISABLED=true (the bench sends no bearer token: JWT verification is not measured)", cfg.apiBin, cfg.workerBin))
+	}
+
+	// Measure a stable group only: a worker that joins late makes the
+	// group rebalance, and the partitions stop while it does.
+	orders := envOr("KAFKA_ORDERS_TOPIC", devstack.DefaultOrdersTopic)
+	acks := envOr("KAFKA_ACKS_TOPIC", devstack.DefaultAcksTopic)
+	gs, err := waitGroupStable(ctx, st.brokers, group, orders, acks, cfg.workers)
+	if err != nil {
+		st.log.Warn("consumer group", "err", err)
+		st.notes = append(st.notes, "Consumer group not confirmed stable before the load: "+err.Error())
+	}
+	if cfg.apis > 1 || cfg.workers > 1 {
+		st.notes = append(st.notes, scaleNote(cfg, group, orders, acks, gs))
+	}
 	return nil
+}
+
+// instanceID is the INSTANCE_ID of API instance i (from 0) when the bench
+// starts several.
+func instanceID(i int) string { return "bench-api-" + strconv.Itoa(i+1) }
+
+// numbered names process i of n of a kind: "API" alone, "API 2" of several.
+func numbered(kind string, i, n int) string {
+	if n == 1 {
+		return kind
+	}
+	return kind + " " + strconv.Itoa(i+1)
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// freePorts returns n distinct free ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10*n {
+			return nil, errors.New("no distinct free ports found")
+		}
+		p, err := devstack.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
+}
+
+// replyPartition is the ACK partition an API instance reads when
+// REPLY_PARTITION is not set: the FNV-1a hash of its INSTANCE_ID modulo the
+// partition count, as kafka.NewRequester computes it.
+func replyPartition(instanceID string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(instanceID))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// groupState is what waitGroupStable found.
+type groupState struct {
+	ordersPartitions int
+	acksPartitions   int
+	assignments      [][]int32 // partitions of the orders topic held by each member
+}
+
+// waitGroupStable waits until the consumer group is stable with members
+// members holding every partition of the orders topic between them, and
+// returns its assignment. It gives up after groupWait: the run goes on.
+func waitGroupStable(ctx context.Context, brokers, group, orders, acks string, members int) (groupState, error) {
+	ctx, cancel := context.WithTimeout(ctx, groupWait)
+	defer cancel()
+	cfg := sarama.NewConfig()
+	cfg.Version = kafka.Version
+	cfg.ClientID = "orderstream-bench"
+	cfg.Net.DialTimeout = 2 * time.Second
+	cfg.Net.ReadTimeout = 5 * time.Second
+	var gs groupState
+	last := errors.New("not checked")
+	for {
+		gs, last = describeGroup(cfg, strings.Split(brokers, ","), group, orders, acks, members)
+		if last == nil {
+			return gs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return gs, fmt.Errorf("group %s not stable with %d members holding all partitions of %s: %w", group, members, orders, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+const groupWait = time.Minute
+
+func describeGroup(cfg *sarama.Config, brokers []string, group, orders, acks string, members int) (groupState, error) {
+	var gs groupState
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return gs, err
+	}
+	defer admin.Close()
+	topics, err := admin.DescribeTopics([]string{orders, acks})
+	if err != nil {
+		return gs, fmt.Errorf("describe topics: %w", err)
+	}
+	for _, t := range topics {
+		switch t.Name {
+		case orders:
+			gs.ordersPartitions = len(t.Partitions)
+		case acks:
+			gs.acksPartitions = len(t.Partitions)
+		}
+	}
+	groups, err := admin.DescribeConsumerGroups([]string{group})
+	if err != nil || len(groups) != 1 {
+		return gs, fmt.Errorf("describe group: %v", err)
+	}
+	g := groups[0]
+	held := 0
+	for _, m := range g.Members {
+		a, err := m.GetMemberAssignment()
+		if err != nil || a == nil {
+			return gs, fmt.Errorf("member %s has no assignment yet (%v)", m.ClientHost, err)
+		}
+		parts := slices.Clone(a.Topics[orders])
+		slices.Sort(parts)
+		gs.assignments = append(gs.assignments, parts)
+		held += len(parts)
+	}
+	slices.SortFunc(gs.assignments, func(a, b []int32) int {
+		if len(a) == 0 || len(b) == 0 {
+			return len(a) - len(b)
+		}
+		return int(a[0] - b[0])
+	})
+	if g.State != "Stable" || len(g.Members) != members || gs.ordersPartitions == 0 || held != gs.ordersPartitions {
+		return gs, fmt.Errorf("state %s, %d members, %d of %d partitions assigned", g.State, len(g.Members), held, gs.ordersPartitions)
+	}
+	return gs, nil
+}
+
+// scaleNote describes the processes of a scale-out run for the report.
+func scaleNote(cfg config, group, orders, acks string, gs groupState) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Scale-out: %d API instance(s) and %d worker(s) started by the bench with their default settings (DB pools %d and %d each), LOG_LEVEL=warn and, for the API instances, AUTH_DISABLED=true (no bearer token: JWT verification not measured), on the same PostgreSQL and broker.",
+		cfg.apis, cfg.workers, apiPoolSize, workerPoolSize)
+	if cfg.apis > 1 {
+		fmt.Fprintf(&b, " API instances: INSTANCE_ID %s to %s, each on its own port; the load sends its requests to them in turn (round-robin per request, one keep-alive pool per instance).",
+			instanceID(0), instanceID(cfg.apis-1))
+		if gs.acksPartitions > 0 {
+			var parts []string
+			seen := map[int]int{}
+			shared := false
+			for i := range cfg.apis {
+				p := replyPartition(instanceID(i), gs.acksPartitions)
+				parts = append(parts, fmt.Sprintf("%s → %d", instanceID(i), p))
+				seen[p]++
+				if seen[p] > 1 {
+					shared = true
+				}
+			}
+			fmt.Fprintf(&b, " Each reads one partition of %s (%d partitions, hashed from INSTANCE_ID): %s", acks, gs.acksPartitions, strings.Join(parts, ", "))
+			if shared {
+				b.WriteString("; some instances SHARE an ACK partition: each also reads and drops the other's ACKs")
+			}
+			b.WriteString(".")
+		}
+	}
+	if cfg.workers > 1 || len(gs.assignments) > 1 {
+		fmt.Fprintf(&b, " Workers: consumer group %s", group)
+		if len(gs.assignments) > 0 {
+			var parts []string
+			for _, a := range gs.assignments {
+				parts = append(parts, fmt.Sprint(a))
+			}
+			fmt.Fprintf(&b, ", %d members, partitions of %s (%d) held as %s (sticky strategy), stable before the load", len(gs.assignments), orders, gs.ordersPartitions, strings.Join(parts, " "))
+		}
+		b.WriteString(".")
+	}
+	return b.String()
 }
 
 func startChild(path string, env []string) (*devstack.Process, error) {
@@ -342,21 +577,38 @@ func waitReady(ctx context.Context, url string, proc *devstack.Process) error {
 	}
 }
 
-// stop stops the children (API first, so that nothing sends to the worker),
-// the broker and PostgreSQL, and removes the temporary directory.
+// stop stops the children (the APIs first, so that nothing sends to the
+// workers), the broker and PostgreSQL, and removes the temporary directory.
+// The processes of one kind stop together.
 func (st *stack) stop() {
 	st.stopping.Store(true)
-	for _, c := range []struct {
-		name    string
-		p       *devstack.Process
-		timeout time.Duration
-	}{{"API", st.api, childStopTimeout}, {"worker", st.worker, childStopTimeout}, {"Kafka", st.kafka, kafkaStopTimeout}} {
-		if c.p == nil || c.p.Exited() {
-			continue
+	type child struct {
+		name string
+		p    *devstack.Process
+	}
+	var apis, workers []child
+	for i, p := range st.apis {
+		apis = append(apis, child{numbered("API", i, len(st.apis)), p})
+	}
+	for i, p := range st.workers {
+		workers = append(workers, child{numbered("worker", i, len(st.workers)), p})
+	}
+	for _, kind := range []struct {
+		children []child
+		timeout  time.Duration
+	}{{apis, childStopTimeout}, {workers, childStopTimeout}, {[]child{{"Kafka", st.kafka}}, kafkaStopTimeout}} {
+		var wg sync.WaitGroup
+		for _, c := range kind.children {
+			if c.p == nil || c.p.Exited() {
+				continue
+			}
+			wg.Go(func() {
+				if err := c.p.Stop(syscall.SIGTERM, kind.timeout); err != nil {
+					st.log.Warn("stop "+c.name, "err", err)
+				}
+			})
 		}
-		if err := c.p.Stop(syscall.SIGTERM, c.timeout); err != nil {
-			st.log.Warn("stop "+c.name, "err", err)
-		}
+		wg.Wait()
 	}
 	if st.pg != nil {
 		if err := st.pg.Stop(); err != nil {
