@@ -56,6 +56,11 @@ func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 }
 
 func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
+	for topic, partitions := range s.Claims() {
+		for _, p := range partitions {
+			h.metrics.ForgetLag(topic, p)
+		}
+	}
 	h.log.Info("partitions released", "generation", s.GenerationID())
 	return nil
 }

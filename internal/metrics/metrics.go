@@ -210,6 +210,14 @@ func (m *Metrics) DeadLetter() {
 	}
 }
 
+// ForgetLag drops the lag of a partition this process no longer consumes,
+// so that it does not keep reporting a stale value after a rebalance.
+func (m *Metrics) ForgetLag(topic string, partition int32) {
+	if m != nil {
+		m.lag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+	}
+}
+
 // Lag records how far behind a partition's high-water mark the worker is.
 func (m *Metrics) Lag(topic string, partition int32, lag int64) {
 	if m != nil {
