@@ -31,6 +31,7 @@ import (
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/ratelimit"
 	"github.com/orderstream/orderstream/internal/rest"
 )
 
@@ -64,6 +65,10 @@ type apiConfig struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// (CORS_ALLOWED_ORIGINS, comma-separated; none by default).
 	CORSOrigins []string
+	// RateLimit is each authenticated user's average requests per second
+	// (RATE_LIMIT_RPS; 0 = no limit), RateBurst the burst (RATE_LIMIT_BURST).
+	RateLimit float64
+	RateBurst int
 	// Auth is how requests authenticate: bearer JWTs checked with a shared
 	// secret (AUTH_JWT_SECRET, HS256) and/or a JWKS file (AUTH_JWKS_FILE,
 	// RS256/ES256), with AUTH_ISSUER and AUTH_AUDIENCE when set.
@@ -107,6 +112,8 @@ func loadAPIConfig() (apiConfig, error) {
 			Introspection: e.String("GRAPHQL_INTROSPECTION", "true") == "true",
 		},
 		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
+		RateLimit:   float64(e.Int("RATE_LIMIT_RPS", 20)),
+		RateBurst:   e.Int("RATE_LIMIT_BURST", 40),
 		Auth: auth.Config{
 			Secret:   []byte(e.String("AUTH_JWT_SECRET", "")),
 			Issuer:   e.String("AUTH_ISSUER", ""),
@@ -224,7 +231,11 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		return fmt.Errorf("listen: %w", err)
 	}
 	var draining atomic.Bool
-	mux := newMux(svc, authn, pool, req, &draining, m, cfg.GraphQL, log)
+	var limiter *ratelimit.Limiter
+	if cfg.RateLimit > 0 {
+		limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst)
+	}
+	mux := newMux(svc, authn, pool, req, &draining, m, cfg.GraphQL, limiter, log)
 	if cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -304,10 +315,13 @@ func (f routerFunc) Handle(pattern string, h http.Handler) { f(pattern, h) }
 // metrics still see the route pattern); /healthz, /readyz and /metrics
 // never do.
 func newMux(svc *order.Service, authn *auth.Verifier, pool *pgxpool.Pool, kafkaReady interface{ Ready(context.Context) error },
-	draining *atomic.Bool, m *metrics.Metrics, gql graph.Options, log *slog.Logger) *http.ServeMux {
+	draining *atomic.Bool, m *metrics.Metrics, gql graph.Options, limiter *ratelimit.Limiter, log *slog.Logger) *http.ServeMux {
 	protect := func(h http.Handler, graphQL bool) http.Handler {
 		if authn == nil {
 			return h
+		}
+		if limiter != nil {
+			h = limiter.Middleware(h, graphQL) // inside: it keys on the authenticated user
 		}
 		return authn.Middleware(h, graphQL, log)
 	}

@@ -287,3 +287,40 @@ func TestAuthRequiredToStart(t *testing.T) {
 		})
 	}
 }
+
+// TestRateLimit: each authenticated user has a token bucket; over it the
+// API answers 429 RATE_LIMITED with Retry-After, other users are not
+// affected, and the bucket refills.
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, "AUTH_JWT_SECRET="+e2eSecret, "AUTH_ISSUER=e2e", "AUTH_AUDIENCE=orderstream",
+		"RATE_LIMIT_RPS=2", "RATE_LIMIT_BURST=3")
+	alice, bob := mint(t, e2eSecret, uuid.NewString(), "", time.Hour), mint(t, e2eSecret, uuid.NewString(), "", time.Hour)
+	body := `{"query": "{ __typename }"}`
+	for i := range 3 {
+		if status, _, b := e.raw("POST", "/graphql", alice, body); status != 200 {
+			t.Fatalf("request %d of the burst: got %d %s; want 200", i+1, status, b)
+		}
+	}
+	req, _ := http.NewRequest("POST", e.base+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(b), `"RATE_LIMITED"`) {
+		t.Fatalf("4th request: got %d Retry-After %q %s; want 429 RATE_LIMITED with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if status, _, b := e.raw("GET", "/orders/by-external/x?user_id="+uuid.NewString(), alice, ""); status != http.StatusTooManyRequests {
+		t.Errorf("REST over the limit: got %d %s; want 429", status, b)
+	}
+	if status, _, b := e.raw("POST", "/graphql", bob, body); status != 200 {
+		t.Errorf("another user: got %d %s; want 200", status, b)
+	}
+	time.Sleep(600 * time.Millisecond) // 2 per second: a token is back
+	if status, _, b := e.raw("POST", "/graphql", alice, body); status != 200 {
+		t.Errorf("after the refill: got %d %s; want 200", status, b)
+	}
+}
