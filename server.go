@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -87,6 +88,7 @@ const (
 
 func loadAPIConfig() (apiConfig, error) {
 	var e config.Env
+	production := e.String("APP_ENV", "development") == "production"
 	c := apiConfig{
 		Port:              e.String("PORT", "8080"),
 		DatabaseURL:       e.String("DATABASE_URL", defaultDatabaseURL),
@@ -109,7 +111,9 @@ func loadAPIConfig() (apiConfig, error) {
 			MaxFields:     e.Int("GRAPHQL_MAX_FIELDS", 200),
 			MaxComplexity: e.Int("GRAPHQL_MAX_COMPLEXITY", 500),
 			TokenLimit:    e.Int("GRAPHQL_TOKEN_LIMIT", 15000),
-			Introspection: e.String("GRAPHQL_INTROSPECTION", "true") == "true",
+			// Production (APP_ENV=production) hides the schema unless asked.
+			Introspection: e.String("GRAPHQL_INTROSPECTION", strconv.FormatBool(!production)) == "true",
+			Suggestions:   !production,
 		},
 		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
 		RateLimit:   float64(e.Int("RATE_LIMIT_RPS", 20)),

@@ -689,7 +689,7 @@ func TestMetrics(t *testing.T) {
 
 // TestQueryLimitsAndCORS sends abusive queries and browser preflights.
 func TestQueryLimitsAndCORS(t *testing.T) {
-	e := newInfra(t, "CORS_ALLOWED_ORIGINS=https://shop.example", "GRAPHQL_INTROSPECTION=false")
+	e := newInfra(t, "CORS_ALLOWED_ORIGINS=https://shop.example", "APP_ENV=production")
 	e.startWorker()
 	e.base, _ = e.startAPI("api")
 	user := uuid.NewString()
@@ -715,11 +715,17 @@ func TestQueryLimitsAndCORS(t *testing.T) {
 		{"IntrospectionOff", `{ __schema { types { name } } }`, "GRAPHQL_VALIDATION_FAILED"},
 		{"Allowed", nested, ""},
 		{"DeepFragments", deep, ""}, // inline fragments add no depth
+		{"NoSuggestions", `{ orderByExternalID(externalId: "x", userId: "` + user + `") { id } }`, "GRAPHQL_VALIDATION_FAILED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.graphql(tc.query, nil)
 			if r.code() != tc.code {
 				t.Errorf("got %+v; want code %q", r.Errors, tc.code)
+			}
+			for _, err := range r.Errors {
+				if strings.Contains(err.Message, "Did you mean") {
+					t.Errorf("production leaks the schema in a suggestion: %q", err.Message)
+				}
 			}
 		})
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	MaxComplexity int  // gqlgen complexity, 1 per field (default 500)
 	TokenLimit    int  // parser tokens (default 15000)
 	Introspection bool // __schema and __type queries
+	// Suggestions adds "did you mean …" hints to validation errors; they
+	// reveal the schema, so production turns them off with introspection.
+	Suggestions bool
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +61,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	srv.SetDisableSuggestion(!opts.Suggestions)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields})
