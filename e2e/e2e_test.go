@@ -749,3 +749,58 @@ func TestQueryLimitsAndCORS(t *testing.T) {
 		t.Errorf("other origin: got Access-Control-Allow-Origin %q; want none", h.Get("Access-Control-Allow-Origin"))
 	}
 }
+
+// TestListing pages through a user's orders and reads one by id.
+func TestListing(t *testing.T) {
+	e := newEnv(t)
+	user, other := uuid.NewString(), uuid.NewString()
+	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { id } } }`
+	var ids []string
+	for i := range 3 {
+		r := e.graphql(create, map[string]any{"in": map[string]any{"externalId": fmt.Sprintf("l-%d", i), "userId": user,
+			"items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}})
+		p := decodeField[struct{ Order gqlOrder }](t, r, "createOrder")
+		ids = append(ids, p.Order.ID)
+	}
+	e.graphql(create, map[string]any{"in": map[string]any{"externalId": "l-x", "userId": other,
+		"items": []any{map[string]any{"name": "A", "quantity": 1, "price": "1.00"}}}})
+	e.graphql(`mutation($u: ID!) { cancelOrder(input: {externalId: "l-0", userId: $u}) { order { id } } }`, map[string]any{"u": user})
+
+	type conn struct {
+		Edges []struct {
+			Cursor string
+			Node   gqlOrder
+		}
+		PageInfo struct {
+			HasNextPage bool
+			EndCursor   *string
+		}
+	}
+	list := `query($u: ID!, $first: Int, $after: String, $status: OrderStatus) {
+		orders(userId: $u, first: $first, after: $after, status: $status) { edges { cursor node { id status } } pageInfo { hasNextPage endCursor } } }`
+	page1 := decodeField[conn](t, e.graphql(list, map[string]any{"u": user, "first": 2}), "orders")
+	if len(page1.Edges) != 2 || page1.Edges[0].Node.ID != ids[2] || page1.Edges[1].Node.ID != ids[1] || !page1.PageInfo.HasNextPage {
+		t.Fatalf("page 1: got %+v; want orders %s, %s and a next page", page1, ids[2], ids[1])
+	}
+	page2 := decodeField[conn](t, e.graphql(list, map[string]any{"u": user, "first": 2, "after": *page1.PageInfo.EndCursor}), "orders")
+	if len(page2.Edges) != 1 || page2.Edges[0].Node.ID != ids[0] || page2.PageInfo.HasNextPage {
+		t.Fatalf("page 2: got %+v; want order %s and no next page", page2, ids[0])
+	}
+	cancelled := decodeField[conn](t, e.graphql(list, map[string]any{"u": user, "status": "CANCELLED"}), "orders")
+	if len(cancelled.Edges) != 1 || cancelled.Edges[0].Node.ID != ids[0] {
+		t.Errorf("status CANCELLED: got %+v; want order %s", cancelled, ids[0])
+	}
+	if r := e.graphql(list, map[string]any{"u": user, "first": 1000}); r.code() != "BAD_USER_INPUT" {
+		t.Errorf("first 1000: got %+v; want BAD_USER_INPUT", r.Errors)
+	}
+	if r := e.graphql(list, map[string]any{"u": user, "after": "garbage!"}); r.code() != "BAD_USER_INPUT" {
+		t.Errorf("bad cursor: got %+v; want BAD_USER_INPUT", r.Errors)
+	}
+	byID := `query($id: ID!, $u: ID!) { order(id: $id, userId: $u) { id externalId } }`
+	if got := decodeField[*gqlOrder](t, e.graphql(byID, map[string]any{"id": ids[1], "u": user}), "order"); got == nil || got.ExternalID != "l-1" {
+		t.Errorf("order by id: got %+v; want l-1", got)
+	}
+	if got := decodeField[*gqlOrder](t, e.graphql(byID, map[string]any{"id": ids[1], "u": other}), "order"); got != nil {
+		t.Errorf("another user's order by id: got %+v; want null", got)
+	}
+}

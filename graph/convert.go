@@ -51,3 +51,13 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+func toConnection(p order.Page) *model.OrderConnection {
+	c := &model.OrderConnection{Edges: make([]*model.OrderEdge, len(p.Orders)), PageInfo: &model.PageInfo{HasNextPage: p.HasMore}}
+	for i, o := range p.Orders {
+		cursor := order.Cursor{CreatedAt: o.CreatedAt, ID: o.ID}.String()
+		c.Edges[i] = &model.OrderEdge{Cursor: cursor, Node: toOrder(o)}
+		c.PageInfo.EndCursor = &cursor
+	}
+	return c
+}

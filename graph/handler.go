@@ -52,7 +52,7 @@ func (o Options) withDefaults() Options {
 // for queries only (gqlgen refuses mutations over GET). m may be nil.
 func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
 	opts = opts.withDefaults()
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Orders: svc}}))
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Service: svc}}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

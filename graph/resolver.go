@@ -9,5 +9,5 @@ import "github.com/orderstream/orderstream/internal/order"
 
 // Resolver is the root resolver: the dependencies of all resolvers.
 type Resolver struct {
-	Orders *order.Service
+	Service *order.Service
 }

@@ -14,7 +14,7 @@ import (
 
 // CreateOrder is the resolver for the createOrder field.
 func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOrderInput) (*model.CreateOrderPayload, error) {
-	o, created, err := r.Orders.Create(ctx, order.CreateInput{
+	o, created, err := r.Service.Create(ctx, order.CreateInput{
 		ExternalID: input.ExternalID, UserID: input.UserID, Items: fromItemInputs(input.Items),
 	})
 	if err != nil {
@@ -25,7 +25,7 @@ func (r *mutationResolver) CreateOrder(ctx context.Context, input model.CreateOr
 
 // UpdateOrder is the resolver for the updateOrder field.
 func (r *mutationResolver) UpdateOrder(ctx context.Context, input model.UpdateOrderInput) (*model.UpdateOrderPayload, error) {
-	o, err := r.Orders.Update(ctx, order.UpdateInput{
+	o, err := r.Service.Update(ctx, order.UpdateInput{
 		ExternalID: input.ExternalID, UserID: input.UserID, Items: fromItemInputs(input.Items),
 		ExpectedEventID: input.ExpectedEventID,
 	})
@@ -37,7 +37,7 @@ func (r *mutationResolver) UpdateOrder(ctx context.Context, input model.UpdateOr
 
 // CancelOrder is the resolver for the cancelOrder field.
 func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOrderInput) (*model.CancelOrderPayload, error) {
-	o, err := r.Orders.Cancel(ctx, order.CancelInput{
+	o, err := r.Service.Cancel(ctx, order.CancelInput{
 		ExternalID: input.ExternalID, UserID: input.UserID, Reason: deref(input.Reason),
 		ExpectedEventID: input.ExpectedEventID,
 	})
@@ -49,7 +49,7 @@ func (r *mutationResolver) CancelOrder(ctx context.Context, input model.CancelOr
 
 // OrderByExternalID is the resolver for the orderByExternalId field.
 func (r *queryResolver) OrderByExternalID(ctx context.Context, externalID string, userID string) (*model.Order, error) {
-	o, err := r.Orders.ByExternalID(ctx, externalID, userID)
+	o, err := r.Service.ByExternalID(ctx, externalID, userID)
 	if order.ErrorCode(err) == order.ENOTFOUND {
 		return nil, nil // another user's order is null too
 	}
@@ -57,6 +57,31 @@ func (r *queryResolver) OrderByExternalID(ctx context.Context, externalID string
 		return nil, err
 	}
 	return toOrder(o), nil
+}
+
+// Order is the resolver for the order field.
+func (r *queryResolver) Order(ctx context.Context, id string, userID string) (*model.Order, error) {
+	o, err := r.Service.ByID(ctx, id, userID)
+	if order.ErrorCode(err) == order.ENOTFOUND {
+		return nil, nil // another user's order is null too
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toOrder(o), nil
+}
+
+// Orders is the resolver for the orders field.
+func (r *queryResolver) Orders(ctx context.Context, userID string, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error) {
+	var st order.Status
+	if status != nil {
+		st = order.Status(*status)
+	}
+	page, err := r.Service.List(ctx, userID, st, first, deref(after))
+	if err != nil {
+		return nil, err
+	}
+	return toConnection(page), nil
 }
 
 // Mutation returns MutationResolver implementation.

@@ -86,3 +86,19 @@ FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@statuses::text[]) AS status,
              unnest(@failure_reasons::text[]) AS failure_reason, unnest(@cancelled_ats::text[]) AS cancelled_at) AS u
 WHERE o.id = u.id
 RETURNING o.*;
+
+-- name: ListOrders :many
+-- ListOrders returns up to lim of the user's orders, newest first, after
+-- the (created_at, id) keyset cursor when given, with the status when given.
+SELECT * FROM orders
+WHERE user_id = @user_id
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT @lim;
+
+-- name: GetOrderByID :one
+-- GetOrderByID returns the user's order with that id.
+SELECT * FROM orders
+WHERE id = @id AND user_id = @user_id;

@@ -64,6 +64,18 @@ type Order struct {
 	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
+// A page of orders.
+type OrderConnection struct {
+	Edges    []*OrderEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type OrderEdge struct {
+	// Pass it as after to get the orders after this one.
+	Cursor string `json:"cursor"`
+	Node   *Order `json:"node"`
+}
+
 type OrderItem struct {
 	Name     string        `json:"name"`
 	Quantity int           `json:"quantity"`
@@ -77,6 +89,12 @@ type OrderItemInput struct {
 	Quantity int `json:"quantity"`
 	// 0 or more, at most 2 decimal places.
 	Price order.Decimal `json:"price"`
+}
+
+type PageInfo struct {
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last edge, null on an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
 type Query struct {

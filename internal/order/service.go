@@ -24,6 +24,10 @@ type Store interface {
 	AppendEvent(ctx context.Context, externalID, userID string, decide func(Order) (*Event, error)) (Order, *Event, error)
 	// OrderByExternalID returns the user's order; ENOTFOUND when the user has none.
 	OrderByExternalID(ctx context.Context, externalID, userID string) (Order, error)
+	// OrderByID returns the user's order with that id; ENOTFOUND when the user has none.
+	OrderByID(ctx context.Context, id int64, userID string) (Order, error)
+	// ListOrders returns up to q.Limit of the user's orders, newest first.
+	ListOrders(ctx context.Context, q ListQuery) ([]Order, error)
 }
 
 // Dispatcher sends an order event to the worker and blocks until it ACKs.

@@ -87,6 +87,32 @@ func (s *fakeStore) AppendEvent(ctx context.Context, externalID, userID string, 
 	return o, &stored, nil
 }
 
+func (s *fakeStore) OrderByID(ctx context.Context, id int64, userID string) (order.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	k, ok := s.byID[id]
+	if !ok || k.userID != userID {
+		return order.Order{}, order.Errorf(order.ENOTFOUND, "order %d not found", id)
+	}
+	return s.orders[k], nil
+}
+
+// ListOrders returns the user's orders, newest (highest id) first; the
+// fake ignores cursors and statuses: the real store's tests cover them.
+func (s *fakeStore) ListOrders(ctx context.Context, q order.ListQuery) ([]order.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	var out []order.Order
+	for id := s.nextID; id > 0 && len(out) < q.Limit; id-- {
+		if k, ok := s.byID[id]; ok && k.userID == q.UserID {
+			out = append(out, s.orders[k])
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeStore) OrderByExternalID(ctx context.Context, externalID, userID string) (order.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/order"
@@ -348,4 +349,48 @@ func (s *Store) ClaimDueEvents(ctx context.Context, limit int, retry, maxBackoff
 func (s *Store) MarkFailed(ctx context.Context, orderID int64, reason string) error {
 	_, err := db.New(s.pool).MarkFailed(ctx, db.MarkFailedParams{ID: orderID, Reason: reason})
 	return mapErr("mark order failed", err)
+}
+
+// ListOrders implements order.Store.
+func (s *Store) ListOrders(ctx context.Context, q order.ListQuery) ([]order.Order, error) {
+	uid, err := userUUID(q.UserID)
+	if err != nil {
+		return nil, err
+	}
+	p := db.ListOrdersParams{UserID: uid, Lim: int32(q.Limit)}
+	if q.Status != "" {
+		p.Status = pgtype.Text{String: string(q.Status), Valid: true}
+	}
+	if q.After != nil {
+		t := q.After.CreatedAt
+		p.AfterCreatedAt = &t
+		p.AfterID = pgtype.Int8{Int64: q.After.ID, Valid: true}
+	}
+	rows, err := db.New(s.pool).ListOrders(ctx, p)
+	if err != nil {
+		return nil, mapErr("list orders", err)
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		if out[i], err = toOrder(r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// OrderByID implements order.Store.
+func (s *Store) OrderByID(ctx context.Context, id int64, userID string) (order.Order, error) {
+	uid, err := userUUID(userID)
+	if err != nil {
+		return order.Order{}, err
+	}
+	row, err := db.New(s.pool).GetOrderByID(ctx, db.GetOrderByIDParams{ID: id, UserID: uid})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return order.Order{}, order.Errorf(order.ENOTFOUND, "order %d not found", id)
+	}
+	if err != nil {
+		return order.Order{}, mapErr("get order", err)
+	}
+	return toOrder(row)
 }

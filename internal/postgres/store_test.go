@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -371,5 +372,49 @@ func TestApplyMany(t *testing.T) {
 	}
 	if n := count(t, pool, "select count(*) from order_events where apply_count <> 1"); n != 0 {
 		t.Errorf("after redelivery: %d events not applied exactly once; want 0", n)
+	}
+}
+
+func TestListOrders(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	alice, bob := uuid.NewString(), uuid.NewString()
+	var ids []int64
+	for i := range 5 {
+		o, _, _ := create(t, s, fmt.Sprintf("a-%d", i), alice, items("1.00"))
+		ids = append(ids, o.ID)
+	}
+	create(t, s, "b-0", bob, items("1.00"))
+	if _, err := s.ApplyEvents(ctx, ids[1], 0); err != nil { // a-1 becomes DONE
+		t.Fatal(err)
+	}
+
+	var got []int64
+	var after *order.Cursor
+	for page := 0; page < 4; page++ {
+		orders, err := s.ListOrders(ctx, order.ListQuery{UserID: alice, Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(orders) == 0 {
+			break
+		}
+		for _, o := range orders {
+			got = append(got, o.ID)
+		}
+		last := orders[len(orders)-1]
+		after = &order.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	want := []int64{ids[4], ids[3], ids[2], ids[1], ids[0]}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages of 2: got ids %v; want %v (newest first, each once)", got, want)
+	}
+	done, err := s.ListOrders(ctx, order.ListQuery{UserID: alice, Status: order.StatusDone, Limit: 10})
+	if err != nil || len(done) != 1 || done[0].ID != ids[1] {
+		t.Errorf("status DONE: got %v, %v; want only order %d", done, err, ids[1])
+	}
+	o, err := s.OrderByID(ctx, ids[0], bob)
+	if order.ErrorCode(err) != order.ENOTFOUND {
+		t.Errorf("bob reads alice's order by id: got %+v, %v; want NOT_FOUND", o, err)
 	}
 }

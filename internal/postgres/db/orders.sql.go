@@ -82,6 +82,39 @@ func (q *Queries) GetOrderByExternalID(ctx context.Context, arg GetOrderByExtern
 	return i, err
 }
 
+const getOrderByID = `-- name: GetOrderByID :one
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
+WHERE id = $1 AND user_id = $2
+`
+
+type GetOrderByIDParams struct {
+	ID     int64
+	UserID uuid.UUID
+}
+
+// GetOrderByID returns the user's order with that id.
+func (q *Queries) GetOrderByID(ctx context.Context, arg GetOrderByIDParams) (Order, error) {
+	row := q.db.QueryRow(ctx, getOrderByID, arg.ID, arg.UserID)
+	var i Order
+	err := row.Scan(
+		&i.ID,
+		&i.ExternalID,
+		&i.UserID,
+		&i.Status,
+		&i.EventID,
+		&i.AppliedEventID,
+		&i.LastEventType,
+		&i.Items,
+		&i.Total,
+		&i.CancelReason,
+		&i.FailureReason,
+		&i.CancelledAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const insertOrderWithEvent = `-- name: InsertOrderWithEvent :one
 WITH o AS (
     INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
@@ -152,6 +185,67 @@ func (q *Queries) InsertOrderWithEvent(ctx context.Context, arg InsertOrderWithE
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const listOrders = `-- name: ListOrders :many
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
+WHERE user_id = $1
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::timestamptz IS NULL
+       OR (created_at, id) < ($3::timestamptz, $4::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT $5
+`
+
+type ListOrdersParams struct {
+	UserID         uuid.UUID
+	Status         pgtype.Text
+	AfterCreatedAt *time.Time
+	AfterID        pgtype.Int8
+	Lim            int32
+}
+
+// ListOrders returns up to lim of the user's orders, newest first, after
+// the (created_at, id) keyset cursor when given, with the status when given.
+func (q *Queries) ListOrders(ctx context.Context, arg ListOrdersParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, listOrders,
+		arg.UserID,
+		arg.Status,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Order
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const lockOrderByExternalID = `-- name: LockOrderByExternalID :one
