@@ -332,6 +332,7 @@ func newMux(svc *order.Service, authn *auth.Verifier, pool *pgxpool.Pool, kafkaR
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", protect(graph.NewHandler(svc, log, m, gql), true))
 	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /graphql/schema.graphql", graph.SDLHandler())
 	rest.Register(routerFunc(func(pattern string, h http.Handler) { mux.Handle(pattern, protect(h, false)) }), svc, log)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -804,3 +804,17 @@ func TestListing(t *testing.T) {
 		t.Errorf("another user's order by id: got %+v; want null", got)
 	}
 }
+
+// TestPublishedSDL: partners fetch the schema they integrate against.
+func TestPublishedSDL(t *testing.T) {
+	e := newEnv(t, "APP_ENV=production")
+	resp, err := http.Get(e.base + "/graphql/schema.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "orderByExternalId(externalId: String!, userId: ID!): Order") {
+		t.Errorf("GET /graphql/schema.graphql: got %d %.200s; want the SDL", resp.StatusCode, b)
+	}
+}
