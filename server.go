@@ -70,6 +70,9 @@ type apiConfig struct {
 	// (RATE_LIMIT_RPS; 0 = no limit), RateBurst the burst (RATE_LIMIT_BURST).
 	RateLimit float64
 	RateBurst int
+	// ReadTimeout bounds reading a whole request, so that slow clients
+	// cannot hold connections (HTTP_READ_TIMEOUT).
+	ReadTimeout time.Duration
 	// Auth is how requests authenticate: bearer JWTs checked with a shared
 	// secret (AUTH_JWT_SECRET, HS256) and/or a JWKS file (AUTH_JWKS_FILE,
 	// RS256/ES256), with AUTH_ISSUER and AUTH_AUDIENCE when set.
@@ -118,6 +121,7 @@ func loadAPIConfig() (apiConfig, error) {
 		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
 		RateLimit:   float64(e.Int("RATE_LIMIT_RPS", 20)),
 		RateBurst:   e.Int("RATE_LIMIT_BURST", 40),
+		ReadTimeout: e.Duration("HTTP_READ_TIMEOUT", 30*time.Second),
 		Auth: auth.Config{
 			Secret:   []byte(e.String("AUTH_JWT_SECRET", "")),
 			Issuer:   e.String("AUTH_ISSUER", ""),
@@ -249,8 +253,8 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	}
 	srv := &http.Server{
 		Handler:           m.Middleware(withCORS(cfg.CORSOrigins, mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -101,5 +104,28 @@ func TestHostileInput(t *testing.T) {
 	deep := "{ __schema { types { fields { type " + strings.Repeat("{ ofType ", 45) + "{ name }" + strings.Repeat(" }", 45) + " } } } }"
 	if r := e.graphql(deep, nil); r.code() != "QUERY_TOO_DEEP" {
 		t.Errorf("depth 50: got %+v; want QUERY_TOO_DEEP", r.Errors)
+	}
+}
+
+// TestSlowBody: a client that sends its body slower than HTTP_READ_TIMEOUT
+// is cut off instead of holding a connection.
+func TestSlowBody(t *testing.T) {
+	e := newEnv(t, "HTTP_READ_TIMEOUT=1s")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break // closed by the server (or our 10 s deadline)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the server kept a slow client for %v; want it cut off after about 1 s", d)
 	}
 }
