@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/migrations"
 )
@@ -57,24 +58,14 @@ func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Optio
 	return pool, nil
 }
 
-// WaitReady pings the database with backoff until it answers or ctx ends.
+// WaitReady pings the database until it answers or ctx ends, with the
+// start-up backoff of config.Retry.
 func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	backoff := 100 * time.Millisecond
-	for {
+	return config.Retry(ctx, log, "ping database", func() error {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := pool.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		log.Warn("database not ready, retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for database: %w", err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+		defer cancel()
+		return pool.Ping(pctx)
+	})
 }
 
 // Migrate applies the embedded migrations to databaseURL. It is safe to run
