@@ -34,13 +34,6 @@ SET event_id = event_id + 1, status = 'NEW', last_event_type = @last_event_type,
 WHERE id = @id
 RETURNING *;
 
--- name: MarkProcessing :execrows
--- MarkProcessing shows that the worker has picked up an order whose events
--- up to event_id are not all applied. It changes nothing otherwise.
-UPDATE orders
-SET status = 'PROCESSING', updated_at = now()
-WHERE id = @id AND applied_event_id < @event_id::integer AND status <> 'PROCESSING';
-
 -- name: MarkFailed :execrows
 -- MarkFailed marks an order FAILED with a reason after an event of it could
 -- not be processed (dead-lettered). Its pending events count as applied, so
@@ -65,7 +58,7 @@ ORDER BY id
 FOR UPDATE;
 
 -- name: MarkProcessingMany :execrows
--- MarkProcessingMany is MarkProcessing for a batch: order ids[i] is marked
+-- MarkProcessingMany shows that the worker has picked up a batch: order ids[i] is marked PROCESSING
 -- when its events up to event_ids[i] are not all applied.
 UPDATE orders o
 SET status = 'PROCESSING', updated_at = now()

@@ -162,13 +162,6 @@ func errNotFound(externalID string) error {
 	return order.Errorf(order.ENOTFOUND, "order %q not found", externalID)
 }
 
-// MarkProcessing sets PROCESSING on an order whose events up to eventID are
-// not all applied yet, so that clients see the worker has picked it up.
-func (s *Store) MarkProcessing(ctx context.Context, orderID int64, eventID int) error {
-	_, err := db.New(s.pool).MarkProcessing(ctx, db.MarkProcessingParams{ID: orderID, EventID: int32(eventID)})
-	return mapErr("mark order processing", err)
-}
-
 // ApplyEvents applies every pending event of one order and returns the ACK
 // for event eventID: ApplyMany for one message.
 func (s *Store) ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
@@ -185,7 +178,9 @@ type EventKey struct {
 	EventID int
 }
 
-// MarkProcessingMany is MarkProcessing for a batch of messages, in one statement.
+// MarkProcessingMany sets PROCESSING, in one statement, on each order of keys whose
+// events up to the key's event are not all applied yet, so that clients see the
+// worker has picked it up; it changes nothing otherwise.
 func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
 	ids := make([]int64, len(keys))
 	evs := make([]int32, len(keys))

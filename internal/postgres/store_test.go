@@ -270,7 +270,7 @@ func TestMarkProcessing(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)
 	o, _, _ := create(t, s, "proc", uuid.NewString(), items("1.00"))
-	if err := s.MarkProcessing(ctx, o.ID, 0); err != nil {
+	if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.OrderByExternalID(ctx, o.ExternalID, o.UserID)
@@ -280,7 +280,7 @@ func TestMarkProcessing(t *testing.T) {
 	if _, err := s.ApplyEvents(ctx, o.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkProcessing(ctx, o.ID, 0); err != nil { // redelivery: no change
+	if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil { // redelivery: no change
 		t.Fatal(err)
 	}
 	got, _ = s.OrderByExternalID(ctx, o.ExternalID, o.UserID)

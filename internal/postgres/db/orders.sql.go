@@ -356,27 +356,6 @@ func (q *Queries) MarkFailed(ctx context.Context, arg MarkFailedParams) (int64, 
 	return result.RowsAffected(), nil
 }
 
-const markProcessing = `-- name: MarkProcessing :execrows
-UPDATE orders
-SET status = 'PROCESSING', updated_at = now()
-WHERE id = $1 AND applied_event_id < $2::integer AND status <> 'PROCESSING'
-`
-
-type MarkProcessingParams struct {
-	ID      int64
-	EventID int32
-}
-
-// MarkProcessing shows that the worker has picked up an order whose events
-// up to event_id are not all applied. It changes nothing otherwise.
-func (q *Queries) MarkProcessing(ctx context.Context, arg MarkProcessingParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markProcessing, arg.ID, arg.EventID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
 const markProcessingMany = `-- name: MarkProcessingMany :execrows
 UPDATE orders o
 SET status = 'PROCESSING', updated_at = now()
@@ -389,7 +368,7 @@ type MarkProcessingManyParams struct {
 	EventIds []int32
 }
 
-// MarkProcessingMany is MarkProcessing for a batch: order ids[i] is marked
+// MarkProcessingMany shows that the worker has picked up a batch: order ids[i] is marked PROCESSING
 // when its events up to event_ids[i] are not all applied.
 func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingManyParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markProcessingMany, arg.Ids, arg.EventIds)
