@@ -105,7 +105,8 @@ func (d Decimal) String() string {
 // MarshalJSON writes d as a JSON number with two decimal places, exactly.
 func (d Decimal) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
 
-// UnmarshalJSON accepts a JSON number (29.99) or a string ("29.99").
+// UnmarshalJSON accepts a JSON number (29.99) or a string ("29.99"). Errors
+// are EINVALID on the field "price", the only money clients send.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
 	s := string(b)
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
@@ -113,7 +114,7 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	}
 	v, err := ParseDecimal(s)
 	if err != nil {
-		return err
+		return Invalid("price", "%s", err.Error())
 	}
 	*d = v
 	return nil

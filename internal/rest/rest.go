@@ -189,11 +189,8 @@ func jsonErrorMessage(err error) string {
 		return strings.TrimPrefix(err.Error(), "json: ")
 	default:
 		var oe *order.Error
-		if errors.As(err, &oe) {
-			return oe.Message
-		}
-		if m := err.Error(); strings.HasPrefix(m, "must ") || strings.HasPrefix(m, "is too") {
-			return "price " + m // order.Decimal's own messages
+		if errors.As(err, &oe) { // from order.Decimal's UnmarshalJSON
+			return strings.TrimSpace(oe.Field + " " + oe.Message)
 		}
 		return "malformed JSON"
 	}
