@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,37 +23,13 @@ import (
 
 	"github.com/orderstream/orderstream/internal/kafkatest"
 	"github.com/orderstream/orderstream/internal/pgtest"
+	"github.com/orderstream/orderstream/internal/testbin"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
+func TestMain(m *testing.M) { pgtest.Main(m, testbin.Cleanup) }
 
 // binaries builds the API and the worker once per test run.
-func binaries(t *testing.T) (api, worker string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "orderstream-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		for pkg, out := range map[string]string{"..": "orderstream", "../worker": "orderstream-worker"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "orderstream"), filepath.Join(binDir, "orderstream-worker")
-}
+func binaries(t *testing.T) (api, worker string) { return testbin.Build(t) }
 
 func freePort(t *testing.T) string {
 	t.Helper()

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/testbin"
 )
 
 // Topics every stack creates, with devstack.DefaultPartitions partitions.
@@ -63,9 +64,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
@@ -112,34 +111,9 @@ func caseRand(name string) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // binaries builds the API and the worker once per test run, from the
 // working tree as it is now.
-func binaries(t *testing.T) (api, worker string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "orderstream-faults-bin-")
-		if buildErr != nil {
-			return
-		}
-		for pkg, out := range map[string]string{"..": "orderstream", "../worker": "orderstream-worker"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "orderstream"), filepath.Join(binDir, "orderstream-worker")
-}
+func binaries(t *testing.T) (api, worker string) { return testbin.Build(t) }
 
 // stack is one OrderStream with infrastructure of its own: a PostgreSQL
 // cluster and a kfake broker that the case may restart without disturbing

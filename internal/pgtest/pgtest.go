@@ -65,11 +65,15 @@ var state struct {
 	template     string
 }
 
-// Main runs the tests of a package, then stops the throwaway cluster if one
-// was started (or drops the template database on a DATABASE_URL server),
-// and exits with the tests' exit code. Call it from TestMain.
-func Main(m *testing.M) {
+// Main runs the tests of a package, then the cleanups, then stops the
+// throwaway cluster if one was started (or drops the template database on a
+// DATABASE_URL server), and exits with the tests' exit code. Call it from
+// TestMain.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if err := shutdown(); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		if code == 0 {
