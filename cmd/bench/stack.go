@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -338,7 +336,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 		go func() {
 			<-c.p.Done()
 			if !st.stopping.Load() {
-				fail(fmt.Errorf("%s exited on its own: %v", c.name, exitStatus(c.p.Err())))
+				fail(fmt.Errorf("%s exited on its own: %v", c.name, c.p.ExitStatus()))
 			}
 		}()
 	}
@@ -550,31 +548,14 @@ func startChild(path string, env []string) (*devstack.Process, error) {
 
 // waitReady polls url until it answers 200, ctx ends or proc exits.
 func waitReady(ctx context.Context, url string, proc *devstack.Process) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("API not ready at %s: %w (last: %v)", url, ctx.Err(), last)
-		case <-proc.Done():
-			return fmt.Errorf("API exited during start-up: %v", exitStatus(proc.Err()))
-		case <-time.After(200 * time.Millisecond):
-		}
+	err := devstack.WaitHTTP(ctx, url, proc.Done())
+	if err != nil && proc.Exited() {
+		return fmt.Errorf("API exited during start-up: %v", proc.ExitStatus())
 	}
+	if err != nil {
+		return fmt.Errorf("API not ready: %w", err)
+	}
+	return nil
 }
 
 // stop stops the children (the APIs first, so that nothing sends to the
@@ -620,17 +601,6 @@ func (st *stack) stop() {
 			st.log.Warn("remove temporary directory", "dir", st.tmpDir, "err", err)
 		}
 	}
-}
-
-func exitStatus(err error) string {
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ProcessState.String()
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return "exit status 0"
 }
 
 // postmasterPID finds the PostgreSQL server process of dbURL: the parent of

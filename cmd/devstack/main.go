@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -346,7 +345,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 
 	// exited reports a child that ended on its own.
 	exited := func(c *child) int {
-		log.Error(c.name+" exited on its own; stopping everything", "path", c.path, "status", exitStatus(c.proc.Err()))
+		log.Error(c.name+" exited on its own; stopping everything", "path", c.path, "status", c.proc.ExitStatus())
 		shutdown()
 		return 1
 	}
@@ -354,7 +353,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 	healthURL := fmt.Sprintf("http://127.0.0.1:%d/healthz", *port)
 	healthCtx, cancelHealth := context.WithTimeout(ctx, healthTimeout)
 	healthy := make(chan error, 1)
-	go func() { healthy <- waitHealthy(healthCtx, healthURL) }()
+	go func() { healthy <- devstack.WaitHTTP(healthCtx, healthURL, nil) }()
 	select {
 	case err := <-healthy:
 		cancelHealth()
@@ -436,42 +435,4 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("write the dev JWT secret: %w", err)
 	}
 	return s, nil
-}
-
-// waitHealthy polls url until it answers 200 or ctx ends.
-func waitHealthy(ctx context.Context, url string) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no 200 from %s: %w (last: %v)", url, ctx.Err(), last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func exitStatus(err error) string {
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		return exitErr.ProcessState.String()
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return "exit status 0"
 }

@@ -1,9 +1,12 @@
 package devstack
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -128,3 +131,50 @@ func FreePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// ExitStatus describes how the process ended ("exit status 3", "signal:
+// killed"), for messages; "exit status 0" when it ended cleanly.
+func (p *Process) ExitStatus() string {
+	err := p.Err()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ProcessState.String()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+// WaitHTTP polls url until it answers 200, ctx ends, or stop is closed
+// (pass a Process's Done to give up when it exits; nil waits on).
+func WaitHTTP(ctx context.Context, url string, stop <-chan struct{}) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no 200 from %s: %w (last: %v)", url, ctx.Err(), last)
+		case <-stop:
+			return errStopped
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// errStopped is WaitHTTP's error when stop closed first.
+var errStopped = errors.New("stopped waiting: the process exited")
