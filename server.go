@@ -190,18 +190,12 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	defer cancel()
 
 	m := metrics.New("api")
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns))
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, int32(cfg.DBMaxConns), log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	m.WatchPool(pool)
-	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
-		return err
-	}
-	if err := config.Retry(startCtx, log, "apply migrations", func() error { return postgres.Migrate(cfg.DatabaseURL) }); err != nil {
-		return err
-	}
 
 	var req *kafka.Requester
 	err = config.Retry(startCtx, log, "connect to kafka", func() (err error) {

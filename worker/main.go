@@ -80,18 +80,12 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	defer cancel()
 
 	m := metrics.New("worker")
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, int32(cfg.DBMaxConns), postgres.WithCustomPlans())
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, int32(cfg.DBMaxConns), log, postgres.WithCustomPlans())
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	m.WatchPool(pool)
-	if err := postgres.WaitReady(startCtx, pool, log); err != nil {
-		return err
-	}
-	if err := config.Retry(startCtx, log, "apply migrations", func() error { return postgres.Migrate(cfg.DatabaseURL) }); err != nil {
-		return err
-	}
 
 	var replier *kafka.Replier
 	if err := config.Retry(startCtx, log, "connect ack producer", func() (err error) {

@@ -68,6 +68,25 @@ func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 	})
 }
 
+// Start is the start-up of a process that uses the database: Open, wait
+// until the database answers, apply the migrations, retrying with backoff
+// until startCtx ends. The pool lives on ctx.
+func Start(ctx, startCtx context.Context, databaseURL string, maxConns int32, log *slog.Logger, opts ...Option) (*pgxpool.Pool, error) {
+	pool, err := Open(ctx, databaseURL, maxConns, opts...)
+	if err != nil {
+		return nil, err
+	}
+	err = WaitReady(startCtx, pool, log)
+	if err == nil {
+		err = config.Retry(startCtx, log, "apply migrations", func() error { return Migrate(databaseURL) })
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
 // Migrate applies the embedded migrations to databaseURL. It is safe to run
 // from several processes at once: golang-migrate holds an advisory lock.
 func Migrate(databaseURL string) error {
