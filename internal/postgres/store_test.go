@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,17 +291,47 @@ func TestMarkProcessing(t *testing.T) {
 	}
 }
 
+// TestMigrateConcurrently starts four migrations of an empty database at
+// once, as several instances starting together do: one applies them, the
+// others wait on golang-migrate's lock and find nothing to do.
 func TestMigrateConcurrently(t *testing.T) {
-	_, _, url := newStore(t)
+	_, pool, url := newStore(t)
+	ctx := context.Background()
+	name := "empty_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	if _, err := pool.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = postgres.Migrate(url) }()
+		go func() { defer wg.Done(); errs[i] = postgres.Migrate(u.String()) }()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
+	}
+	empty, err := postgres.Open(ctx, u.String(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	var version int
+	var dirty bool
+	if err := empty.QueryRow(ctx, "SELECT version, dirty FROM schema_migrations").Scan(&version, &dirty); err != nil {
+		t.Fatal(err)
+	}
+	if version < 3 || dirty {
+		t.Errorf("got schema version %d dirty=%v; want every migration applied, clean", version, dirty)
+	}
+	if n := count(t, empty, "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('orders', 'order_events')"); n != 2 {
+		t.Errorf("got %d of the 2 tables; want both", n)
 	}
 }
 
