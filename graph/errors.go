@@ -65,11 +65,6 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": "BAD_REQUEST"}}
 		}
-		if strings.HasSuffix(err.Error(), "introspection disabled") {
-			// As Apollo Server reports it when introspection is off.
-			return &gqlerror.Error{Message: "introspection is disabled", Path: gqlErr.Path, Locations: gqlErr.Locations,
-				Extensions: map[string]any{"code": errcode.ValidationFailed}}
-		}
 		if errors.Is(err, context.Canceled) {
 			return &gqlerror.Error{Message: "request cancelled", Path: gqlErr.Path, Extensions: map[string]any{"code": "CANCELLED"}}
 		}

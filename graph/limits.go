@@ -5,11 +5,13 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// Limits bound the shape of an operation, on top of gqlgen's complexity
+// Limits refuse introspection when it is off (with a validation code rather
+// than the resolvers' internal error) and bound the shape of an operation, on top of gqlgen's complexity
 // limit and the parser's token limit: a deep query or one with hundreds of
 // aliases (each alias of orderByExternalId is a database lookup) is refused
 // before it runs.
@@ -35,6 +37,15 @@ func (Limits) Validate(schema graphql.ExecutableSchema) error { return nil }
 func (l Limits) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
+	}
+	if oc.DisableIntrospection {
+		for _, sel := range oc.Operation.SelectionSet {
+			if f, ok := sel.(*ast.Field); ok && (f.Name == "__schema" || f.Name == "__type") {
+				// As Apollo Server reports it when introspection is off.
+				return &gqlerror.Error{Message: "introspection is disabled", Locations: []gqlerror.Location{{Line: f.Position.Line, Column: f.Position.Column}},
+					Extensions: map[string]any{"code": errcode.ValidationFailed}}
+			}
+		}
 	}
 	depth, fields := measure(oc.Operation.SelectionSet, 1)
 	if l.MaxDepth > 0 && depth > l.MaxDepth {
