@@ -31,24 +31,8 @@ FROM due, orders o
 WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
 RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id;
 
--- name: ListPendingEvents :many
--- ListPendingEvents returns the unapplied events of the orders with these
--- ids, in order id and event sequence order.
-SELECT e.* FROM order_events e
-JOIN orders o ON o.id = e.order_id
-WHERE e.order_id = ANY(@ids::bigint[]) AND e.event_id > o.applied_event_id
-ORDER BY e.order_id, e.event_id;
-
 -- name: GetEvents :many
 -- GetEvents returns the events (order_ids[i], event_ids[i]).
 SELECT e.* FROM order_events e
 JOIN (SELECT unnest(@order_ids::bigint[]) AS order_id, unnest(@event_ids::integer[]) AS event_id) AS k
   ON e.order_id = k.order_id AND e.event_id = k.event_id;
-
--- name: SaveOutcomes :exec
--- SaveOutcomes is SaveOutcome for a batch of events.
-UPDATE order_events e
-SET applied_at = now(), outcome_code = u.code, outcome_reason = u.reason, apply_count = e.apply_count + 1
-FROM (SELECT unnest(@order_ids::bigint[]) AS order_id, unnest(@event_ids::integer[]) AS event_id,
-             unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason) AS u
-WHERE e.order_id = u.order_id AND e.event_id = u.event_id;

@@ -49,13 +49,19 @@ SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = @re
 FROM failed
 WHERE e.order_id = failed.id AND e.applied_at IS NULL;
 
--- name: LockOrders :many
--- LockOrders returns the orders with these ids and locks their rows, in id
--- order so that concurrent batches cannot deadlock.
-SELECT * FROM orders
-WHERE id = ANY(@ids::bigint[])
-ORDER BY id
-FOR UPDATE;
+-- name: LockOrdersWithPendingEvents :many
+-- LockOrdersWithPendingEvents locks the orders with these ids, in id order
+-- so that concurrent batches cannot deadlock, and returns each with its
+-- unapplied events in event_id order (one row per event; an order with none
+-- comes once with a NULL pending_event_id). One statement instead of a lock
+-- and a read: a row updated while we waited for its lock is rechecked, so
+-- events applied meanwhile do not come back.
+SELECT sqlc.embed(o), e.event_id AS pending_event_id, e.type AS pending_type, e.payload AS pending_payload
+FROM orders o
+LEFT JOIN order_events e ON e.order_id = o.id AND e.event_id > o.applied_event_id
+WHERE o.id = ANY(@ids::bigint[])
+ORDER BY o.id, e.event_id
+FOR UPDATE OF o;
 
 -- name: MarkProcessingMany :execrows
 -- MarkProcessingMany shows that the worker has picked up a batch: order ids[i] is marked PROCESSING
@@ -65,10 +71,19 @@ SET status = 'PROCESSING', updated_at = now()
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@event_ids::integer[]) AS event_id) AS m
 WHERE o.id = m.id AND o.applied_event_id < m.event_id AND o.status <> 'PROCESSING';
 
--- name: SaveAppliedMany :many
--- SaveAppliedMany stores the state of locked orders after the worker applied
--- their pending events; element i of each array belongs to order ids[i].
--- Empty cancelled_ats mean NULL.
+-- name: SaveApplied :many
+-- SaveApplied stores what the worker did with a batch, in one statement:
+-- the outcome of each applied event (order_ids[i], event_ids[i], codes[i],
+-- reasons[i]) and the new state of each changed order (element i of the
+-- other arrays belongs to order ids[i]; empty cancelled_ats mean NULL). It
+-- returns the saved orders.
+WITH outcomes AS (
+    UPDATE order_events e
+    SET applied_at = now(), outcome_code = u.code, outcome_reason = u.reason, apply_count = e.apply_count + 1
+    FROM (SELECT unnest(@order_ids::bigint[]) AS order_id, unnest(@event_ids::integer[]) AS event_id,
+                 unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason) AS u
+    WHERE e.order_id = u.order_id AND e.event_id = u.event_id
+)
 UPDATE orders o
 SET status = u.status, applied_event_id = u.applied_event_id, items = u.items::jsonb, total = u.total::numeric,
     cancel_reason = u.cancel_reason, failure_reason = u.failure_reason,

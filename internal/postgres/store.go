@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -187,8 +188,34 @@ func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
 	for i, k := range keys {
 		ids[i], evs[i] = k.OrderID, int32(k.EventID)
 	}
-	_, err := db.New(s.pool).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
+	_, err := db.New(asyncCommit{s.pool}).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
 	return mapErr("mark orders processing", err)
+}
+
+// asyncCommit runs each Exec in its own transaction with synchronous_commit
+// off: the statement and a set_config go as one pgx batch, which PostgreSQL
+// runs as one implicit transaction, so it costs no extra round trip. The
+// commit then does not wait for the WAL flush. Only for writes that may be
+// lost in a crash of PostgreSQL: PROCESSING is shown to clients but nothing
+// depends on it (after such a crash the order is NEW again and the worker,
+// which redelivers from Kafka, processes it). A later synchronous commit
+// flushes it anyway, as WAL is written in order.
+type asyncCommit struct{ *pgxpool.Pool }
+
+func (a asyncCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+	b.Queue(sql, args...)
+	br := a.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 // ApplyMany applies, in one transaction, every accepted event not applied
@@ -210,18 +237,25 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 	slices.Sort(ids)
 	acks := make([]order.Ack, len(keys))
 	err := s.inTx(ctx, func(q *db.Queries) error {
-		locked, err := q.LockOrders(ctx, ids)
+		locked, err := q.LockOrdersWithPendingEvents(ctx, ids)
 		if err != nil {
 			return err
 		}
-		orders := make(map[int64]order.Order, len(locked))
-		appliedBefore := make(map[int64]int, len(locked))
+		orders := make(map[int64]order.Order, len(ids))
+		appliedBefore := make(map[int64]int, len(ids))
+		var pending []db.OrderEvent
 		for _, r := range locked {
-			o, err := toOrder(r)
-			if err != nil {
-				return err
+			if _, ok := orders[r.Order.ID]; !ok {
+				o, err := toOrder(r.Order)
+				if err != nil {
+					return err
+				}
+				orders[o.ID], appliedBefore[o.ID] = o, o.AppliedEventID
 			}
-			orders[o.ID], appliedBefore[o.ID] = o, o.AppliedEventID
+			if r.PendingEventID.Valid {
+				pending = append(pending, db.OrderEvent{OrderID: r.Order.ID, EventID: r.PendingEventID.Int32,
+					Type: r.PendingType.String, Payload: r.PendingPayload})
+			}
 		}
 
 		// Outcomes of events applied before this batch: their messages are redeliveries.
@@ -243,13 +277,9 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 			}
 		}
 
-		pending, err := q.ListPendingEvents(ctx, ids)
-		if err != nil {
-			return err
-		}
 		if len(pending) > 0 {
 			now := s.now()
-			var so db.SaveOutcomesParams
+			var sa db.SaveAppliedParams
 			changed := map[int64]bool{}
 			for _, r := range pending {
 				o := orders[r.OrderID]
@@ -257,13 +287,9 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 				o, out = order.Apply(o, toEvent(o, r), now)
 				orders[r.OrderID], changed[r.OrderID] = o, true
 				outcomes[EventKey{r.OrderID, int(r.EventID)}] = out
-				so.OrderIds, so.EventIds = append(so.OrderIds, r.OrderID), append(so.EventIds, r.EventID)
-				so.Codes, so.Reasons = append(so.Codes, out.Code), append(so.Reasons, out.Reason)
+				sa.OrderIds, sa.EventIds = append(sa.OrderIds, r.OrderID), append(sa.EventIds, r.EventID)
+				sa.Codes, sa.Reasons = append(sa.Codes, out.Code), append(sa.Reasons, out.Reason)
 			}
-			if err := q.SaveOutcomes(ctx, so); err != nil {
-				return err
-			}
-			var sa db.SaveAppliedManyParams
 			for _, id := range ids {
 				if !changed[id] {
 					continue
@@ -282,7 +308,7 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 				sa.Totals, sa.CancelReasons = append(sa.Totals, o.Total.String()), append(sa.CancelReasons, o.CancelReason)
 				sa.FailureReasons, sa.CancelledAts = append(sa.FailureReasons, o.FailureReason), append(sa.CancelledAts, cancelledAt)
 			}
-			saved, err := q.SaveAppliedMany(ctx, sa)
+			saved, err := q.SaveApplied(ctx, sa)
 			if err != nil {
 				return err
 			}

@@ -283,39 +283,55 @@ func (q *Queries) LockOrderByExternalID(ctx context.Context, arg LockOrderByExte
 	return i, err
 }
 
-const lockOrders = `-- name: LockOrders :many
-SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
-WHERE id = ANY($1::bigint[])
-ORDER BY id
-FOR UPDATE
+const lockOrdersWithPendingEvents = `-- name: LockOrdersWithPendingEvents :many
+SELECT o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at, e.event_id AS pending_event_id, e.type AS pending_type, e.payload AS pending_payload
+FROM orders o
+LEFT JOIN order_events e ON e.order_id = o.id AND e.event_id > o.applied_event_id
+WHERE o.id = ANY($1::bigint[])
+ORDER BY o.id, e.event_id
+FOR UPDATE OF o
 `
 
-// LockOrders returns the orders with these ids and locks their rows, in id
-// order so that concurrent batches cannot deadlock.
-func (q *Queries) LockOrders(ctx context.Context, ids []int64) ([]Order, error) {
-	rows, err := q.db.Query(ctx, lockOrders, ids)
+type LockOrdersWithPendingEventsRow struct {
+	Order          Order
+	PendingEventID pgtype.Int4
+	PendingType    pgtype.Text
+	PendingPayload []byte
+}
+
+// LockOrdersWithPendingEvents locks the orders with these ids, in id order
+// so that concurrent batches cannot deadlock, and returns each with its
+// unapplied events in event_id order (one row per event; an order with none
+// comes once with a NULL pending_event_id). One statement instead of a lock
+// and a read: a row updated while we waited for its lock is rechecked, so
+// events applied meanwhile do not come back.
+func (q *Queries) LockOrdersWithPendingEvents(ctx context.Context, ids []int64) ([]LockOrdersWithPendingEventsRow, error) {
+	rows, err := q.db.Query(ctx, lockOrdersWithPendingEvents, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Order
+	var items []LockOrdersWithPendingEventsRow
 	for rows.Next() {
-		var i Order
+		var i LockOrdersWithPendingEventsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.ExternalID,
-			&i.UserID,
-			&i.Status,
-			&i.EventID,
-			&i.AppliedEventID,
-			&i.LastEventType,
-			&i.Items,
-			&i.Total,
-			&i.CancelReason,
-			&i.FailureReason,
-			&i.CancelledAt,
-			&i.CreatedAt,
-			&i.UpdatedAt,
+			&i.Order.ID,
+			&i.Order.ExternalID,
+			&i.Order.UserID,
+			&i.Order.Status,
+			&i.Order.EventID,
+			&i.Order.AppliedEventID,
+			&i.Order.LastEventType,
+			&i.Order.Items,
+			&i.Order.Total,
+			&i.Order.CancelReason,
+			&i.Order.FailureReason,
+			&i.Order.CancelledAt,
+			&i.Order.CreatedAt,
+			&i.Order.UpdatedAt,
+			&i.PendingEventID,
+			&i.PendingType,
+			&i.PendingPayload,
 		); err != nil {
 			return nil, err
 		}
@@ -378,7 +394,14 @@ func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingMany
 	return result.RowsAffected(), nil
 }
 
-const saveAppliedMany = `-- name: SaveAppliedMany :many
+const saveApplied = `-- name: SaveApplied :many
+WITH outcomes AS (
+    UPDATE order_events e
+    SET applied_at = now(), outcome_code = u.code, outcome_reason = u.reason, apply_count = e.apply_count + 1
+    FROM (SELECT unnest($9::bigint[]) AS order_id, unnest($10::integer[]) AS event_id,
+                 unnest($11::text[]) AS code, unnest($12::text[]) AS reason) AS u
+    WHERE e.order_id = u.order_id AND e.event_id = u.event_id
+)
 UPDATE orders o
 SET status = u.status, applied_event_id = u.applied_event_id, items = u.items::jsonb, total = u.total::numeric,
     cancel_reason = u.cancel_reason, failure_reason = u.failure_reason,
@@ -391,7 +414,7 @@ WHERE o.id = u.id
 RETURNING o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at
 `
 
-type SaveAppliedManyParams struct {
+type SaveAppliedParams struct {
 	Ids             []int64
 	Statuses        []string
 	AppliedEventIds []int32
@@ -400,13 +423,19 @@ type SaveAppliedManyParams struct {
 	CancelReasons   []string
 	FailureReasons  []string
 	CancelledAts    []string
+	OrderIds        []int64
+	EventIds        []int32
+	Codes           []string
+	Reasons         []string
 }
 
-// SaveAppliedMany stores the state of locked orders after the worker applied
-// their pending events; element i of each array belongs to order ids[i].
-// Empty cancelled_ats mean NULL.
-func (q *Queries) SaveAppliedMany(ctx context.Context, arg SaveAppliedManyParams) ([]Order, error) {
-	rows, err := q.db.Query(ctx, saveAppliedMany,
+// SaveApplied stores what the worker did with a batch, in one statement:
+// the outcome of each applied event (order_ids[i], event_ids[i], codes[i],
+// reasons[i]) and the new state of each changed order (element i of the
+// other arrays belongs to order ids[i]; empty cancelled_ats mean NULL). It
+// returns the saved orders.
+func (q *Queries) SaveApplied(ctx context.Context, arg SaveAppliedParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, saveApplied,
 		arg.Ids,
 		arg.Statuses,
 		arg.AppliedEventIds,
@@ -415,6 +444,10 @@ func (q *Queries) SaveAppliedMany(ctx context.Context, arg SaveAppliedManyParams
 		arg.CancelReasons,
 		arg.FailureReasons,
 		arg.CancelledAts,
+		arg.OrderIds,
+		arg.EventIds,
+		arg.Codes,
+		arg.Reasons,
 	)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,43 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/orderstream/orderstream/internal/pgtest"
+)
+
+// TestAsyncCommitIsLocal checks that asyncCommit turns synchronous_commit off
+// for its own statement only: the setting holds within the batch's implicit
+// transaction and is gone afterwards on the same connection.
+func TestAsyncCommitIsLocal(t *testing.T) {
+	ctx := context.Background()
+	pool, err := Open(ctx, pgtest.NewDB(t), 1) // one connection: the next query reuses it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+
+	// The test cluster runs with synchronous_commit off; make the session's
+	// setting on, as in production.
+	if _, err := pool.Exec(ctx, "SET synchronous_commit = on; CREATE TABLE probe (setting text)"); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := asyncCommit{pool}.Exec(ctx, "INSERT INTO probe SELECT current_setting('synchronous_commit')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != 1 {
+		t.Fatalf("rows affected %d; want 1", tag.RowsAffected())
+	}
+	var during, after string
+	if err := pool.QueryRow(ctx, "SELECT setting FROM probe").Scan(&during); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit')").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if during != "off" || after != "on" {
+		t.Errorf("synchronous_commit during the statement %q, after %q; want off, on", during, after)
+	}
+}
