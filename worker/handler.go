@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -48,6 +49,10 @@ type handler struct {
 	// messageTimeout bounds the work on one batch once started.
 	messageTimeout time.Duration
 	metrics        *metrics.Metrics
+	// combiner, when set, merges the batches of several partitions into one
+	// transaction; a merged batch that fails is retried partition by
+	// partition below, with the failure handling of a single batch.
+	combiner *combiner
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
@@ -93,10 +98,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 // collect returns first and the messages already waiting behind it, up to
 // batchSize: a batch never waits for more messages to come.
 func (h *handler) collect(first *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) []*sarama.ConsumerMessage {
-	size := h.batchSize
-	if size <= 0 {
-		size = 256
-	}
+	size := h.maxBatch()
 	batch := []*sarama.ConsumerMessage{first}
 	for len(batch) < size {
 		select {
@@ -110,6 +112,14 @@ func (h *handler) collect(first *sarama.ConsumerMessage, more <-chan *sarama.Con
 		}
 	}
 	return batch
+}
+
+// maxBatch is the most messages in a batch (batchSize, default 256).
+func (h *handler) maxBatch() int {
+	if h.batchSize <= 0 {
+		return 256
+	}
+	return h.batchSize
 }
 
 type item struct {
@@ -136,6 +146,15 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 	}
 	if len(items) == 0 {
 		return nil
+	}
+	if h.combiner != nil {
+		err := h.combiner.submit(ctx, items)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errCombinerStopped) {
+			h.log.Warn("merged batch failed, processing this partition's batch alone", "size", len(items), "err", err)
+		}
 	}
 	backoff := 100 * time.Millisecond
 	failures := 0 // only failures that are not an unavailable database or broker count

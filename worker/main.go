@@ -35,6 +35,7 @@ type workerConfig struct {
 	DLQTopic       string        // KAFKA_DLQ_TOPIC
 	MaxAttempts    int           // MAX_ATTEMPTS
 	BatchSize      int           // WORKER_BATCH_SIZE
+	MergeLoops     int           // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
 	HealthPort     string        // HEALTH_PORT ("" = no health endpoint)
 	StartupTimeout time.Duration // STARTUP_TIMEOUT
 	LogLevel       string        // LOG_LEVEL
@@ -51,6 +52,7 @@ func loadWorkerConfig() (workerConfig, error) {
 		DLQTopic:       e.String("KAFKA_DLQ_TOPIC", "orders-dlq"),
 		MaxAttempts:    e.Int("MAX_ATTEMPTS", 5),
 		BatchSize:      e.Int("WORKER_BATCH_SIZE", 256),
+		MergeLoops:     e.Int("WORKER_MERGE_LOOPS", 2),
 		HealthPort:     e.String("HEALTH_PORT", ""),
 		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
 		LogLevel:       e.String("LOG_LEVEL", "info"),
@@ -118,6 +120,9 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	}
 
 	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m}
+	if cfg.MergeLoops > 0 {
+		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops)
+	}
 	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
 	for ctx.Err() == nil {
 		// Consume returns at each rebalance; loop to rejoin.

@@ -54,7 +54,7 @@ func newStack(t *testing.T) *stack {
 		done <- run(ctx, workerConfig{
 			DatabaseURL: st.url, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic,
 			Group: "test-" + uuid.NewString()[:8], StartupTimeout: 30 * time.Second, LogLevel: "debug",
-			DLQTopic: st.broker.DLQTopic, MaxAttempts: 3,
+			DLQTopic: st.broker.DLQTopic, MaxAttempts: 3, MergeLoops: 2,
 		}, testLogger())
 	}()
 	t.Cleanup(func() {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func batchOf(n int, partition int32) []item {
+	out := make([]item, n)
+	for i := range out {
+		out[i].m = &sarama.ConsumerMessage{Partition: partition, Offset: int64(i)}
+	}
+	return out
+}
+
+// recorder is a process func that records the batches it gets. While gate
+// is open it blocks the first call until gate is closed.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]item
+	started chan struct{}
+	gate    chan struct{}
+	err     error
+}
+
+func (r *recorder) process(its []item) error {
+	r.mu.Lock()
+	first := len(r.batches) == 0
+	r.batches = append(r.batches, its)
+	r.mu.Unlock()
+	if first && r.gate != nil {
+		close(r.started)
+		<-r.gate
+	}
+	return r.err
+}
+
+// submitWhileBusy hands in a batch of 1 from partition 0, waits until the
+// combiner's only loop is busy with it, then hands in the others concurrently
+// and releases the loop. It returns the error each submit got.
+func submitWhileBusy(t *testing.T, c *combiner, r *recorder, others ...[]item) []error {
+	t.Helper()
+	errs := make([]error, 1+len(others))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = c.submit(context.Background(), batchOf(1, 0)) }()
+	<-r.started
+	for i, its := range others {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i+1] = c.submit(context.Background(), its) }()
+	}
+	// The loop is blocked in process: the others wait in the channel.
+	for deadline := time.Now().Add(10 * time.Second); len(c.reqs) < len(others); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d batches handed in", len(c.reqs), len(others))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(r.gate)
+	wg.Wait()
+	return errs
+}
+
+func partitions(batch []item) []int32 {
+	var ps []int32
+	for _, it := range batch {
+		if !slices.Contains(ps, it.m.Partition) {
+			ps = append(ps, it.m.Partition)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+func TestCombinerMergesWaitingBatches(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
+	c := newCombiner(ctx, r.process, 256, 1)
+	errs := submitWhileBusy(t, c, r, batchOf(3, 1), batchOf(2, 2))
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("submit %d: %v", i, err)
+		}
+	}
+	if len(r.batches) != 2 {
+		t.Fatalf("got %d batches; want 2 (the first alone, then the two that waited, merged)", len(r.batches))
+	}
+	if got := partitions(r.batches[1]); len(r.batches[1]) != 5 || !slices.Equal(got, []int32{1, 2}) {
+		t.Errorf("second batch: %d items of partitions %v; want 5 of [1 2]", len(r.batches[1]), got)
+	}
+	// Within a merged batch, each partition's items keep their order.
+	for _, p := range []int32{1, 2} {
+		var offs []int64
+		for _, it := range r.batches[1] {
+			if it.m.Partition == p {
+				offs = append(offs, it.m.Offset)
+			}
+		}
+		if !slices.IsSorted(offs) {
+			t.Errorf("partition %d offsets %v; want in order", p, offs)
+		}
+	}
+}
+
+func TestCombinerBoundsTheBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
+	c := newCombiner(ctx, r.process, 4, 1)
+	submitWhileBusy(t, c, r, batchOf(3, 1), batchOf(3, 2))
+	if len(r.batches) != 3 {
+		t.Fatalf("got %d batches; want 3 (max 4 items: the two waiting batches of 3 are not merged)", len(r.batches))
+	}
+}
+
+func TestCombinerReturnsTheErrorToEveryone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	boom := errors.New("boom")
+	r := &recorder{started: make(chan struct{}), gate: make(chan struct{}), err: boom}
+	c := newCombiner(ctx, r.process, 256, 1)
+	for i, err := range submitWhileBusy(t, c, r, batchOf(1, 1), batchOf(1, 2)) {
+		if !errors.Is(err, boom) {
+			t.Errorf("submit %d: got %v; want boom", i, err)
+		}
+	}
+}
+
+func TestCombinerStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &recorder{}
+	c := newCombiner(ctx, r.process, 256, 2)
+	if err := c.submit(context.Background(), batchOf(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := c.submit(ctx, batchOf(1, 0)); !errors.Is(err, errCombinerStopped) {
+		t.Errorf("after the end: got %v; want errCombinerStopped", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.batches) != 1 {
+		t.Errorf("processed %d batches; want 1", len(r.batches))
+	}
+}
