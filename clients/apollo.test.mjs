@@ -317,7 +317,9 @@ test('the status changes of an order by subscription (graphql-ws)', async (t) =>
       if (e) return e;
       const left = deadline - Date.now();
       if (left <= 0) return null;
-      await new Promise((resolve) => { wake = resolve; setTimeout(resolve, left); });
+      let timer;
+      await new Promise((resolve) => { wake = resolve; timer = setTimeout(resolve, left); });
+      clearTimeout(timer); // a pending timer would keep node running
     }
   };
 
