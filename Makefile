@@ -6,7 +6,7 @@ BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
 
-.PHONY: all build devstack run infra test unit vet generate check-generated bench bench-smoke faults tools postgres clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres clean
 
 all: build
 
@@ -26,8 +26,9 @@ infra: postgres devstack
 devstack:
 	$(GO) build -o $(BIN)/devstack ./cmd/devstack
 
-## test: vet, check generated code is fresh, then unit, integration and end-to-end tests
-test: postgres vet check-generated
+## test: vet, check generated code and the GraphiQL bundle are fresh, then unit,
+## integration and end-to-end tests (real-client tests included: Node.js, Chromium)
+test: postgres clients vet check-generated check-web
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## unit: the tests that need no database or broker
@@ -47,6 +48,28 @@ generate:
 check-generated: generate
 	@git diff --exit-code --stat -- graph internal/postgres/db || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- graph internal/postgres/db)" || { echo "untracked generated files:"; git status --porcelain -- graph internal/postgres/db; exit 1; }
+
+## web: rebuild GraphiQL (web/graphiql, npm + esbuild) into internal/graphiql/assets (committed)
+web: web/graphiql/node_modules/.package-lock.json
+	cd web/graphiql && node build.mjs
+
+## check-web: fail when the committed GraphiQL bundle differs from a fresh build
+check-web: web
+	@git diff --exit-code --stat -- internal/graphiql/assets || { echo "the GraphiQL bundle is stale: run 'make web' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- internal/graphiql/assets)" || { echo "untracked GraphiQL bundle files:"; git status --porcelain -- internal/graphiql/assets; exit 1; }
+
+## clients: what the real-client tests (e2e/clients_test.go) need: the npm
+## packages of clients/ and Debian's chromium
+clients: clients/node_modules/.package-lock.json chromium
+
+chromium:
+	@./scripts/ensure-chromium.sh
+
+# npm ci again only when the lock file changed (npm writes
+# node_modules/.package-lock.json on each install).
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 ## bench: Go benchmarks (partitioner: modulo vs CRC32), then the end-to-end
 ## benchmark (cmd/bench): the stack on throwaway infrastructure (or DATABASE_URL /

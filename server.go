@@ -28,6 +28,7 @@ import (
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/graphiql"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
@@ -81,6 +82,13 @@ type apiConfig struct {
 	// AuthDisabled runs the API without authentication (AUTH_DISABLED=true;
 	// tests and benchmarks only). Ignored when a secret or JWKS is set.
 	AuthDisabled bool
+	// GraphiQL serves the GraphiQL IDE on / (GRAPHIQL; on by default, off
+	// when APP_ENV=production).
+	GraphiQL bool
+	// GraphiQLToken is prefilled in GraphiQL's headers as the bearer token
+	// (GRAPHIQL_DEMO_TOKEN: `make run` sets its demo token; refused in
+	// production).
+	GraphiQLToken string
 }
 
 // Defaults match `make infra`.
@@ -129,6 +137,12 @@ func loadAPIConfig() (apiConfig, error) {
 		},
 		AuthJWKSFile: e.String("AUTH_JWKS_FILE", ""),
 		AuthDisabled: e.String("AUTH_DISABLED", "false") == "true",
+		// Production hides GraphiQL unless asked, like introspection.
+		GraphiQL:      e.String("GRAPHIQL", strconv.FormatBool(!production)) == "true",
+		GraphiQLToken: e.String("GRAPHIQL_DEMO_TOKEN", ""),
+	}
+	if production && c.GraphiQLToken != "" {
+		return c, errors.New("GRAPHIQL_DEMO_TOKEN is for development only: unset it when APP_ENV=production")
 	}
 	c.ShutdownTimeout = e.Duration("SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second)
 	if c.InstanceID == "" {
@@ -245,6 +259,12 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		log.Warn("pprof enabled on /debug/pprof/")
 	}
+	if cfg.GraphiQL {
+		if err := mountGraphiQL(mux, cfg.GraphiQLToken); err != nil {
+			return err
+		}
+		log.Info("graphiql on /", "demo_token", cfg.GraphiQLToken != "")
+	}
 	srv := &http.Server{
 		Handler:           m.Middleware(withCORS(cfg.CORSOrigins, mux)),
 		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
@@ -291,6 +311,24 @@ func withCORS(allowed []string, next http.Handler) http.Handler {
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Apollographql-Client-Name", "Apollographql-Client-Version"},
 		MaxAge:         600,
 	}).Handler(next)
+}
+
+// mountGraphiQL serves GraphiQL on / and its embedded assets under
+// /graphiql/, pointed at /graphql and the published SDL, with token (if
+// any) prefilled as the Authorization header. The page itself needs no
+// token: it is static, and its requests carry the user's.
+func mountGraphiQL(mux *http.ServeMux, token string) error {
+	cfg := graphiql.Config{Endpoint: "/graphql", SDLPath: "/graphql/schema.graphql"}
+	if token != "" {
+		cfg.Headers = map[string]string{"Authorization": "Bearer " + token}
+	}
+	h, err := graphiql.Handler(cfg)
+	if err != nil {
+		return fmt.Errorf("graphiql: %w", err)
+	}
+	mux.Handle("GET /{$}", h)
+	mux.Handle("GET "+graphiql.AssetsPrefix, h)
+	return nil
 }
 
 // crashAfter returns an AfterCommit hook that kills the process with SIGKILL

@@ -18,7 +18,9 @@
 // or AUTH_DISABLED=true is set, run gives it a development HS256 secret
 // (random, kept in .data/dev-jwt-secret) and, once the API is up, prints a
 // bearer token valid 24 h for a demo user as USER_ID=... and TOKEN=... lines
-// on stdout, so that the README's examples work by copy-paste.
+// on stdout, so that the README's examples work by copy-paste. The API gets
+// the same token as GRAPHIQL_DEMO_TOKEN, so that GraphiQL on / opens with it
+// in its headers (not when APP_ENV=production).
 //
 // Ports come from flags, defaulting to the environment variables PG_PORT
 // (55432), KAFKA_PORT (9092), KAFKA_PARTITIONS (8) and PORT (8080).
@@ -376,6 +378,9 @@ func cmdRun(log *slog.Logger, args []string) int {
 	}
 
 	fmt.Printf("OrderStream is up: GraphQL http://localhost:%d/graphql (REST http://localhost:%d/orders); Ctrl-C stops everything\n", *port, *port)
+	if os.Getenv("APP_ENV") != "production" && os.Getenv("GRAPHIQL") != "false" {
+		fmt.Printf("GraphiQL: http://localhost:%d/ in a browser\n", *port)
+	}
 	if demoToken != "" {
 		fmt.Printf("Demo bearer token (valid %s) for the demo user; paste these into your shell for the README examples:\nUSER_ID=%s\nTOKEN=%s\n",
 			demoTokenTTL, demoUserID, demoToken)
@@ -413,6 +418,10 @@ func apiAuthEnv(env []string, dataDir string) (apiEnv []string, token string, er
 		Subject: demoUserID, TTL: demoTokenTTL,
 		Issuer: os.Getenv("AUTH_ISSUER"), Audience: os.Getenv("AUTH_AUDIENCE"),
 	})
+	if err == nil && os.Getenv("APP_ENV") != "production" {
+		// GraphiQL on / opens with the demo token in its headers.
+		env = append(env[:len(env):len(env)], "GRAPHIQL_DEMO_TOKEN="+token)
+	}
 	return env, token, err
 }
 
