@@ -296,7 +296,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this
 	// process was given, since a secret or JWKS would switch it back on.
 	baseAPIEnv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
+		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_JWKS_URL=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
 	})
 	baseAPIEnv = append(baseAPIEnv, "AUTH_DISABLED=true")
 	for i, port := range ports {

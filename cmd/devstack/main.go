@@ -401,7 +401,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 func apiAuthEnv(env []string, dataDir string) (apiEnv []string, token string, err error) {
 	secret := os.Getenv("AUTH_JWT_SECRET")
 	if secret == "" {
-		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_DISABLED") == "true" {
+		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_JWKS_URL") != "" || os.Getenv("AUTH_DISABLED") == "true" {
 			return env, "", nil
 		}
 		if secret, err = devSecret(filepath.Join(dataDir, "dev-jwt-secret")); err != nil {
