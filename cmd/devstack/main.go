@@ -4,13 +4,18 @@
 //	devstack run -api PATH -worker PATH [flags]
 //
 // infra starts PostgreSQL (data in .data/postgres, server log in
-// .data/postgres.log) with a database named orderstream, and an in-process
-// Kafka-protocol broker (data in .data/kafka) with the topics orders and
-// order-acks, prints their addresses as DATABASE_URL=... and
-// KAFKA_BROKERS=... lines on stdout and runs until SIGINT or SIGTERM.
+// .data/postgres.log) with a database named orderstream, migrated, and the
+// login roles orderstream_api_login and orderstream_worker_login (members
+// of the roles row-level security binds, see docs/SECURITY.md), and an
+// in-process Kafka-protocol broker (data in .data/kafka) with the topics
+// orders and order-acks, prints their addresses as DATABASE_URL=... (the
+// API's login), WORKER_DATABASE_URL=..., MIGRATE_DATABASE_URL=... (the
+// owner) and KAFKA_BROKERS=... lines on stdout and runs until SIGINT or
+// SIGTERM.
 //
 // run does the same, then starts the worker and the API binaries with
-// DATABASE_URL, KAFKA_BROKERS and PORT in their environment, waits for the
+// DATABASE_URL (each its own login), MIGRATE_DATABASE_URL, KAFKA_BROKERS
+// and PORT in their environment, waits for the
 // API's /healthz and runs until SIGINT or SIGTERM, or until a child exits on
 // its own (exit status 1).
 //
@@ -44,6 +49,8 @@ import (
 
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/migrations"
 )
 
 const (
@@ -136,7 +143,9 @@ type infra struct {
 	log         *slog.Logger
 	pg          *devstack.Postgres
 	kafka       *devstack.Kafka
-	databaseURL string
+	databaseURL string // the API's login
+	workerURL   string // the worker's login
+	ownerURL    string // the superuser: migrations
 	brokers     string
 }
 
@@ -163,6 +172,11 @@ func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, er
 		stopPostgres(log, pg)
 		return nil, err
 	}
+	apiURL, workerURL, err := setupRoles(ctx, pg.URL(databaseName))
+	if err != nil {
+		stopPostgres(log, pg)
+		return nil, err
+	}
 	kafka, err := devstack.StartKafka(devstack.KafkaOptions{
 		Port:       f.kafkaPort,
 		DataDir:    filepath.Join(f.dataDir, "kafka"),
@@ -177,9 +191,31 @@ func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, er
 		log:         log,
 		pg:          pg,
 		kafka:       kafka,
-		databaseURL: pg.URL(databaseName),
+		databaseURL: apiURL,
+		workerURL:   workerURL,
+		ownerURL:    pg.URL(databaseName),
 		brokers:     strings.Join(kafka.Brokers(), ","),
 	}, nil
+}
+
+// setupRoles migrates the database as the superuser ownerURL (the
+// migrations create the NOLOGIN roles orderstream_api and
+// orderstream_worker), then creates the development login roles, and
+// returns the API's and the worker's URLs.
+func setupRoles(ctx context.Context, ownerURL string) (apiURL, workerURL string, err error) {
+	if err := postgres.Migrate(ownerURL); err != nil {
+		return "", "", err
+	}
+	for login, group := range map[string]string{devstack.APILogin: migrations.APIRole, devstack.WorkerLogin: migrations.WorkerRole} {
+		if err := devstack.EnsureLoginRole(ctx, ownerURL, login, group); err != nil {
+			return "", "", err
+		}
+	}
+	if apiURL, err = devstack.WithUser(ownerURL, devstack.APILogin); err != nil {
+		return "", "", err
+	}
+	workerURL, err = devstack.WithUser(ownerURL, devstack.WorkerLogin)
+	return apiURL, workerURL, err
 }
 
 func stopPostgres(log *slog.Logger, pg *devstack.Postgres) {
@@ -196,7 +232,8 @@ func (in *infra) stop() {
 }
 
 func (in *infra) printEnv() {
-	fmt.Printf("DATABASE_URL=%s\nKAFKA_BROKERS=%s\n", in.databaseURL, in.brokers)
+	fmt.Printf("DATABASE_URL=%s\nWORKER_DATABASE_URL=%s\nMIGRATE_DATABASE_URL=%s\nKAFKA_BROKERS=%s\n",
+		in.databaseURL, in.workerURL, in.ownerURL, in.brokers)
 }
 
 func cmdInfra(log *slog.Logger, args []string) int {
@@ -316,11 +353,12 @@ func cmdRun(log *slog.Logger, args []string) int {
 	in.printEnv()
 
 	env := append(os.Environ(),
-		"DATABASE_URL="+in.databaseURL,
+		"MIGRATE_DATABASE_URL="+in.ownerURL,
 		"KAFKA_BROKERS="+in.brokers,
 		"PORT="+strconv.Itoa(*port),
 	)
-	apiEnv, demoToken, err := apiAuthEnv(env, f.dataDir)
+	workerEnv := append(env[:len(env):len(env)], "DATABASE_URL="+in.workerURL)
+	apiEnv, demoToken, err := apiAuthEnv(append(env[:len(env):len(env)], "DATABASE_URL="+in.databaseURL), f.dataDir)
 	if err != nil {
 		log.Error("authentication set-up", "err", err)
 		in.stop()
@@ -332,7 +370,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 		worker.stop(log)
 		in.stop()
 	}
-	if worker, err = startChild("worker", *workerPath, env); err != nil {
+	if worker, err = startChild("worker", *workerPath, workerEnv); err != nil {
 		log.Error("start worker", "err", err)
 		shutdown()
 		return 1
