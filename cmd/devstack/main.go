@@ -206,16 +206,7 @@ func setupRoles(ctx context.Context, ownerURL string) (apiURL, workerURL string,
 	if err := postgres.Migrate(ownerURL); err != nil {
 		return "", "", err
 	}
-	for login, group := range map[string]string{devstack.APILogin: migrations.APIRole, devstack.WorkerLogin: migrations.WorkerRole} {
-		if err := devstack.EnsureLoginRole(ctx, ownerURL, login, group); err != nil {
-			return "", "", err
-		}
-	}
-	if apiURL, err = devstack.WithUser(ownerURL, devstack.APILogin); err != nil {
-		return "", "", err
-	}
-	workerURL, err = devstack.WithUser(ownerURL, devstack.WorkerLogin)
-	return apiURL, workerURL, err
+	return devstack.SetupLogins(ctx, ownerURL, migrations.APIRole, migrations.WorkerRole)
 }
 
 func stopPostgres(log *slog.Logger, pg *devstack.Postgres) {

@@ -60,3 +60,20 @@ func WithUser(dbURL, user string) (string, error) {
 	u.User = url.User(user)
 	return u.String(), nil
 }
+
+// SetupLogins creates APILogin and WorkerLogin on the server of ownerURL,
+// members of apiRole and workerRole (the roles of migration 000004: migrate
+// first), and returns ownerURL with each of them as its user.
+func SetupLogins(ctx context.Context, ownerURL, apiRole, workerRole string) (apiURL, workerURL string, err error) {
+	if err := EnsureLoginRole(ctx, ownerURL, APILogin, apiRole); err != nil {
+		return "", "", err
+	}
+	if err := EnsureLoginRole(ctx, ownerURL, WorkerLogin, workerRole); err != nil {
+		return "", "", err
+	}
+	if apiURL, err = WithUser(ownerURL, APILogin); err != nil {
+		return "", "", err
+	}
+	workerURL, err = WithUser(ownerURL, WorkerLogin)
+	return apiURL, workerURL, err
+}

@@ -244,10 +244,8 @@ func createTemplate(admin *url.URL) (string, error) {
 		return "", fmt.Errorf("migrate template database: %w", err)
 	}
 	// The migrations created the group roles; the logins are cluster-wide.
-	for login, group := range map[string]string{devstack.APILogin: migrations.APIRole, devstack.WorkerLogin: migrations.WorkerRole} {
-		if err := devstack.EnsureLoginRole(ctx, admin.String(), login, group); err != nil {
-			return "", err
-		}
+	if _, _, err := devstack.SetupLogins(ctx, admin.String(), migrations.APIRole, migrations.WorkerRole); err != nil {
+		return "", err
 	}
 	return name, nil
 }
