@@ -3,8 +3,12 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,6 +18,7 @@ import (
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/pgtest"
 	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/migrations"
 )
 
 // rlsFixture is a database with orders of two users, and pools on it as
@@ -294,5 +299,44 @@ func TestRLSRecoveryClaim(t *testing.T) {
 	}
 	if again, err := f.store.ClaimDueEvents(ctx, 10, time.Minute, time.Minute); err != nil || len(again) != 0 {
 		t.Errorf("second claim: got %d, %v; want none (pushed back)", len(again), err)
+	}
+}
+
+// TestRLSMigrationDown takes migration 000004 back and applies it again on
+// a database with orders: the down step restores the old schema (no RLS,
+// no events' user_id), and the up step backfills user_id.
+func TestRLSMigrationDown(t *testing.T) {
+	f := newRLSFixture(t)
+	ctx := context.Background()
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.owner.Config().ConnConfig
+	m, err := migrate.NewWithSourceInstance("iofs", src, fmt.Sprintf("pgx5://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, cfg.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Migrate(3); err != nil {
+		t.Fatalf("down to 3: %v", err)
+	}
+	var rls bool
+	var cols int
+	if err := f.owner.QueryRow(ctx, `SELECT (SELECT relrowsecurity FROM pg_class WHERE oid = 'orders'::regclass),
+  (SELECT count(*) FROM information_schema.columns WHERE table_name = 'order_events' AND column_name = 'user_id')`).Scan(&rls, &cols); err != nil {
+		t.Fatal(err)
+	}
+	if rls || cols != 0 {
+		t.Errorf("after down: RLS %v, order_events.user_id columns %d; want off and none", rls, cols)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if n := count(t, f.owner, "SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.user_id = o.user_id"); n != 4 {
+		t.Errorf("after up: %d events with their order's user; want all 4", n)
+	}
+	if got := usersSeen(t, f.api, f.alice, "SELECT user_id FROM order_events"); len(got) != 1 || got[f.alice] != 2 {
+		t.Errorf("after up, API as alice sees events %v; want only alice's 2", got)
 	}
 }
