@@ -14,7 +14,7 @@
 // binaries (see internal/devstack) with durability off, and Main stops it
 // and deletes its files. With DATABASE_URL set, databases are created on
 // that server instead, as the user in that URL, which needs the CREATEDB
-// privilege.
+// and CREATEROLE privileges (or to be a superuser).
 //
 // The migrations run once per process, into a template database; every
 // NewDB clones that template, which takes tens of milliseconds.
