@@ -39,8 +39,13 @@ import (
 
 // apiConfig is the API's configuration, read from the environment.
 type apiConfig struct {
-	Port           string        // PORT
-	DatabaseURL    string        // DATABASE_URL
+	Port        string // PORT
+	DatabaseURL string // DATABASE_URL
+	// MigrateURL is the tables' owner, used only to apply the migrations
+	// (MIGRATE_DATABASE_URL; "" = DATABASE_URL). DatabaseURL should be a
+	// login granted orderstream_api, which row-level security binds.
+	MigrateURL     string
+	Production     bool          // APP_ENV=production
 	DBMaxConns     int           // DB_MAX_CONNS
 	Brokers        []string      // KAFKA_BROKERS
 	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
@@ -77,6 +82,9 @@ type apiConfig struct {
 	// Auth is how requests authenticate: bearer JWTs checked with a shared
 	// secret (AUTH_JWT_SECRET, HS256) and/or a JWKS file (AUTH_JWKS_FILE,
 	// RS256/ES256), with AUTH_ISSUER and AUTH_AUDIENCE when set.
+	// AUTH_JWKS_URL (https; refreshed every AUTH_JWKS_REFRESH_INTERVAL and
+	// on unknown kids at most every AUTH_JWKS_UNKNOWN_KID_INTERVAL) is set
+	// in Auth.
 	Auth         auth.Config
 	AuthJWKSFile string
 	// AuthDisabled runs the API without authentication (AUTH_DISABLED=true;
@@ -103,6 +111,8 @@ func loadAPIConfig() (apiConfig, error) {
 	c := apiConfig{
 		Port:              e.String("PORT", "8080"),
 		DatabaseURL:       e.String("DATABASE_URL", defaultDatabaseURL),
+		MigrateURL:        e.String("MIGRATE_DATABASE_URL", ""),
+		Production:        production,
 		DBMaxConns:        e.Int("DB_MAX_CONNS", 32),
 		Brokers:           e.List("KAFKA_BROKERS", []string{defaultBrokers}),
 		OrdersTopic:       e.String("KAFKA_ORDERS_TOPIC", "orders"),
@@ -134,6 +144,10 @@ func loadAPIConfig() (apiConfig, error) {
 			Secret:   []byte(e.String("AUTH_JWT_SECRET", "")),
 			Issuer:   e.String("AUTH_ISSUER", ""),
 			Audience: e.String("AUTH_AUDIENCE", ""),
+			JWKSURL:  e.String("AUTH_JWKS_URL", ""),
+			// Defaults: auth.DefaultJWKSRefresh, auth.DefaultJWKSUnknownKIDEvery.
+			JWKSRefresh:         e.Duration("AUTH_JWKS_REFRESH_INTERVAL", 10*time.Minute),
+			JWKSUnknownKIDEvery: e.Duration("AUTH_JWKS_UNKNOWN_KID_INTERVAL", time.Minute),
 		},
 		AuthJWKSFile: e.String("AUTH_JWKS_FILE", ""),
 		AuthDisabled: e.String("AUTH_DISABLED", "false") == "true",
@@ -164,6 +178,9 @@ func main() {
 		log.Error("start", "err", err)
 		os.Exit(2)
 	}
+	if authn != nil {
+		defer authn.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, authn, log); err != nil {
@@ -176,22 +193,23 @@ func main() {
 // or nil when authentication is explicitly disabled. With no key
 // configured and AUTH_DISABLED not true, the API refuses to start.
 func newVerifier(cfg apiConfig, log *slog.Logger) (*auth.Verifier, error) {
-	if len(cfg.Auth.Secret) == 0 && cfg.AuthJWKSFile == "" {
+	if len(cfg.Auth.Secret) == 0 && cfg.AuthJWKSFile == "" && cfg.Auth.JWKSURL == "" {
 		if !cfg.AuthDisabled {
 			return nil, errors.New("no authentication configured: set AUTH_JWT_SECRET (HS256 shared secret) and/or " +
-				"AUTH_JWKS_FILE (RS256/ES256 public keys), or AUTH_DISABLED=true to run without authentication (tests only)")
+				"AUTH_JWKS_FILE or AUTH_JWKS_URL (RS256/ES256 public keys), or AUTH_DISABLED=true to run without authentication (tests only)")
 		}
 		log.Warn("AUTHENTICATION DISABLED (AUTH_DISABLED=true): anyone who can reach this API can read and change every user's orders; never run like this in production")
 		return nil, nil
 	}
 	if cfg.AuthDisabled {
-		log.Warn("AUTH_DISABLED=true is ignored: AUTH_JWT_SECRET or AUTH_JWKS_FILE is set, so authentication is on")
+		log.Warn("AUTH_DISABLED=true is ignored: AUTH_JWT_SECRET, AUTH_JWKS_FILE or AUTH_JWKS_URL is set, so authentication is on")
 	}
+	cfg.Auth.Log = log
 	v, err := auth.NewFromFiles(cfg.Auth, cfg.AuthJWKSFile)
 	if err != nil {
-		return nil, fmt.Errorf("authentication configuration (AUTH_JWT_SECRET, AUTH_JWKS_FILE): %w", err)
+		return nil, fmt.Errorf("authentication configuration (AUTH_JWT_SECRET, AUTH_JWKS_FILE, AUTH_JWKS_URL): %w", err)
 	}
-	log.Info("authentication on", "hs256_secret", len(cfg.Auth.Secret) > 0, "jwks_file", cfg.AuthJWKSFile,
+	log.Info("authentication on", "hs256_secret", len(cfg.Auth.Secret) > 0, "jwks_file", cfg.AuthJWKSFile, "jwks_url", cfg.Auth.JWKSURL,
 		"issuer", cfg.Auth.Issuer, "audience", cfg.Auth.Audience)
 	return v, nil
 }
@@ -204,11 +222,14 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	defer cancel()
 
 	m := metrics.New("api")
-	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, int32(cfg.DBMaxConns), log)
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	if err := checkRLS(startCtx, pool, cfg.Production, log); err != nil {
+		return err
+	}
 	m.WatchPool(pool)
 
 	var req *kafka.Requester
@@ -293,6 +314,26 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// checkRLS logs whether row-level security binds the API's database role
+// (docs/SECURITY.md). A superuser, BYPASSRLS or owner role is refused in
+// production and logged as a warning elsewhere (benchmark comparisons).
+func checkRLS(ctx context.Context, pool *pgxpool.Pool, production bool, log *slog.Logger) error {
+	rc, err := postgres.CheckRole(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if rc.Enforced() {
+		log.Info("database role checked", "role", rc.Role, "row_level_security", true)
+		return nil
+	}
+	if production {
+		return fmt.Errorf("DATABASE_URL: %s; in production the API must connect as a login granted orderstream_api (docs/SECURITY.md)", rc)
+	}
+	log.Warn("ROW-LEVEL SECURITY NOT ENFORCED: DATABASE_URL connects as a superuser, BYPASSRLS or owner role; use a login granted orderstream_api (docs/SECURITY.md)",
+		"role", rc.Role, "superuser", rc.Superuser, "bypassrls", rc.BypassRLS, "owner", rc.Owner)
 	return nil
 }
 

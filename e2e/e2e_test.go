@@ -102,7 +102,11 @@ type env struct {
 	base    string
 	workerB string
 	common  []string
-	worker  *proc
+	// urls are the database's, by role: the API and the worker connect
+	// as their own roles, which row-level security binds, and migrate as
+	// the owner, as in production.
+	urls   pgtest.URLs
+	worker *proc
 	// token, when set, is sent as "Authorization: Bearer <token>".
 	token string
 }
@@ -120,8 +124,9 @@ func newInfra(t *testing.T, extra ...string) *env {
 	t.Helper()
 	_, worker := binaries(t)
 	b := kafkatest.New(t)
-	e := &env{t: t, workerB: worker, common: []string{
-		"DATABASE_URL=" + pgtest.NewDB(t),
+	urls := pgtest.NewDBs(t)
+	e := &env{t: t, workerB: worker, urls: urls, common: []string{
+		"MIGRATE_DATABASE_URL=" + urls.Owner,
 		"KAFKA_BROKERS=" + strings.Join(b.Brokers, ","),
 		"KAFKA_ORDERS_TOPIC=" + b.OrdersTopic,
 		"KAFKA_ACKS_TOPIC=" + b.AcksTopic,
@@ -141,7 +146,7 @@ func (e *env) startAPI(name string) (string, *proc) {
 	t.Helper()
 	api, _ := binaries(t)
 	port := freePort(t)
-	p := start(t, name, api, append(e.common, "PORT="+port)...)
+	p := start(t, name, api, append(e.apiEnv(), "PORT="+port)...)
 	base := "http://127.0.0.1:" + port
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -160,7 +165,17 @@ func (e *env) startAPI(name string) (string, *proc) {
 	return base, p
 }
 
-func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.common...) }
+func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.workerEnv()...) }
+
+// apiEnv and workerEnv are the environments of an API and a worker; an
+// extra DATABASE_URL given to newInfra comes later and wins.
+func (e *env) apiEnv() []string {
+	return append([]string{"DATABASE_URL=" + e.urls.API}, e.common...)
+}
+
+func (e *env) workerEnv() []string {
+	return append([]string{"DATABASE_URL=" + e.urls.Worker}, e.common...)
+}
 
 // gqlResult is a GraphQL response.
 type gqlResult struct {
@@ -616,7 +631,7 @@ func TestMetrics(t *testing.T) {
 	e := newInfra(t)
 	_, workerBin := binaries(t)
 	wport := freePort(t)
-	start(t, "worker", workerBin, append(e.common, "HEALTH_PORT="+wport)...)
+	start(t, "worker", workerBin, append(e.workerEnv(), "HEALTH_PORT="+wport)...)
 	e.base, _ = e.startAPI("api")
 	user := uuid.NewString()
 	create := `mutation($in: CreateOrderInput!) { createOrder(input: $in) { order { id } } }`

@@ -27,7 +27,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/postgres"
 	"github.com/orderstream/orderstream/internal/testbin"
+	"github.com/orderstream/orderstream/migrations"
 )
 
 // Topics every stack creates, with devstack.DefaultPartitions partitions.
@@ -126,9 +128,12 @@ type stack struct {
 
 	pg     *devstack.Postgres
 	dbURL  string        // direct, for the checker
-	appURL string        // what the processes use: dbURL or through the proxy
+	appURL string        // the owner (migrations) for the processes: dbURL or through the proxy
 	db     *pgxpool.Pool // the checker's pool on dbURL
 	proxy  *toxiproxy.Proxy
+	// apiURL and workerURL are appURL as the API's and the worker's login
+	// roles, which row-level security binds, as in production.
+	apiURL, workerURL string
 
 	kafkaOpts devstack.KafkaOptions
 	kmu       sync.Mutex
@@ -208,6 +213,13 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	s.dbURL = s.pg.URL("orderstream")
 	s.appURL = s.dbURL
+	// The logins need the roles the migrations create.
+	if err := postgres.Migrate(s.dbURL); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := devstack.SetupLogins(ctx, s.dbURL, migrations.APIRole, migrations.WorkerRole); err != nil {
+		t.Fatal(err)
+	}
 	if s.db, err = pgxpool.New(ctx, s.dbURL); err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +233,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		}
 		t.Cleanup(func() { srv.Collection.Clear() })
 		s.appURL = strings.Replace(s.dbURL, fmt.Sprintf("127.0.0.1:%d", pgPort), s.proxy.Listen, 1)
+	}
+	if s.apiURL, err = devstack.WithUser(s.appURL, devstack.APILogin); err != nil {
+		t.Fatal(err)
+	}
+	if s.workerURL, err = devstack.WithUser(s.appURL, devstack.WorkerLogin); err != nil {
+		t.Fatal(err)
 	}
 
 	kport, err := devstack.FreePort()
@@ -277,7 +295,7 @@ func (s *stack) stopKafka() {
 // processEnv is the environment every process gets.
 func (s *stack) processEnv() []string {
 	return append([]string{
-		"DATABASE_URL=" + s.appURL,
+		"MIGRATE_DATABASE_URL=" + s.appURL,
 		"KAFKA_BROKERS=" + s.brokers,
 		"KAFKA_ORDERS_TOPIC=" + ordersTopic,
 		"KAFKA_ACKS_TOPIC=" + acksTopic,
@@ -375,6 +393,11 @@ func (p *proc) startNoWait() error {
 		return fmt.Errorf("%s is running already", p.name)
 	}
 	env := append(os.Environ(), p.s.processEnv()...)
+	if p.api {
+		env = append(env, "DATABASE_URL="+p.s.apiURL)
+	} else {
+		env = append(env, "DATABASE_URL="+p.s.workerURL)
+	}
 	env = append(env, p.env...)
 	var healthPort string
 	if p.api {

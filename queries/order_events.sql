@@ -2,8 +2,8 @@
 -- InsertEvent records an accepted event of an order. The API publishes it
 -- right after the commit; the recovery loop publishes it again if it is
 -- still unapplied after recovery_delay_seconds.
-INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
-VALUES (@order_id, @event_id, @type, @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8);
+INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+VALUES (@order_id, @user_id, @event_id, @type, @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8);
 
 -- name: GetEvent :one
 -- GetEvent returns one event of an order.
@@ -15,21 +15,13 @@ WHERE order_id = @order_id AND event_id = @event_id;
 -- due, oldest first, and pushes their next publish back (retry_seconds,
 -- doubling with each attempt, at most max_backoff_seconds). SKIP LOCKED lets several API
 -- instances run the recovery loop without publishing the same event twice
--- at once.
-WITH due AS (
-    SELECT e.order_id, e.event_id
-    FROM order_events e
-    WHERE e.applied_at IS NULL AND e.next_publish_at <= now()
-    ORDER BY e.next_publish_at
-    LIMIT @max_events
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE order_events e
-SET next_publish_at  = now() + interval '1 second' * least(sqlc.arg(retry_seconds)::float8 * power(2, least(e.publish_attempts, 20)), sqlc.arg(max_backoff_seconds)::float8),
-    publish_attempts = e.publish_attempts + 1
-FROM due, orders o
-WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
-RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id;
+-- at once. It crosses users, so it is the SECURITY DEFINER function
+-- claim_due_events (migration 000004), the only cross-user access the API's
+-- database role has.
+SELECT c.order_id::bigint AS order_id, c.event_id::integer AS event_id, c.type::text AS type,
+       c.payload::jsonb AS payload, c.publish_attempts::integer AS publish_attempts,
+       c.external_id::text AS external_id, c.user_id::uuid AS user_id
+FROM claim_due_events(sqlc.arg(max_events)::integer, sqlc.arg(retry_seconds)::float8, sqlc.arg(max_backoff_seconds)::float8) AS c;
 
 -- name: GetEvents :many
 -- GetEvents returns the events (order_ids[i], event_ids[i]).

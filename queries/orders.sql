@@ -8,8 +8,8 @@ WITH o AS (
     ON CONFLICT (external_id, user_id) DO NOTHING
     RETURNING *
 ), e AS (
-    INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
-    SELECT o.id, 0, 'create', @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8
+    INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, o.user_id, 0, 'create', @payload, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8
     FROM o
 )
 SELECT * FROM o;

@@ -27,7 +27,8 @@ import (
 
 // workerConfig is the worker's configuration, read from the environment.
 type workerConfig struct {
-	DatabaseURL    string        // DATABASE_URL
+	DatabaseURL    string        // DATABASE_URL: a login granted orderstream_worker
+	MigrateURL     string        // MIGRATE_DATABASE_URL: the tables' owner ("" = DATABASE_URL)
 	DBMaxConns     int           // DB_MAX_CONNS
 	Brokers        []string      // KAFKA_BROKERS
 	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
@@ -45,6 +46,7 @@ func loadWorkerConfig() (workerConfig, error) {
 	var e config.Env
 	c := workerConfig{
 		DatabaseURL:    e.String("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/orderstream?sslmode=disable"),
+		MigrateURL:     e.String("MIGRATE_DATABASE_URL", ""),
 		DBMaxConns:     e.Int("DB_MAX_CONNS", 16),
 		Brokers:        e.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
@@ -82,7 +84,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	defer cancel()
 
 	m := metrics.New("worker")
-	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, int32(cfg.DBMaxConns), log, postgres.WithCustomPlans())
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log, postgres.WithCustomPlans())
 	if err != nil {
 		return err
 	}

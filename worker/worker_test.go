@@ -32,27 +32,32 @@ func testLogger() *slog.Logger {
 // stack is the pipeline in one process: a running worker (its real run
 // function) and API-side services, against the throwaway PostgreSQL and broker.
 type stack struct {
-	url    string
+	urls   pgtest.URLs
 	broker *kafkatest.Broker
-	pool   *pgxpool.Pool
-	store  *postgres.Store
+	pool   *pgxpool.Pool   // as the owner, for checks that see every row
+	store  *postgres.Store // the API's, as its role (row-level security)
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	st := &stack{url: pgtest.NewDB(t), broker: kafkatest.New(t)}
+	st := &stack{urls: pgtest.NewDBs(t), broker: kafkatest.New(t)}
 	var err error
-	if st.pool, err = postgres.Open(context.Background(), st.url, 16); err != nil {
+	if st.pool, err = postgres.Open(context.Background(), st.urls.Owner, 4); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.pool.Close)
-	st.store = postgres.NewStore(st.pool)
+	api, err := postgres.Open(context.Background(), st.urls.API, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	st.store = postgres.NewStore(api)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, workerConfig{
-			DatabaseURL: st.url, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic,
+			DatabaseURL: st.urls.Worker, MigrateURL: st.urls.Owner, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic,
 			Group: "test-" + uuid.NewString()[:8], StartupTimeout: 30 * time.Second, LogLevel: "debug",
 			DLQTopic: st.broker.DLQTopic, MaxAttempts: 3, MergeLoops: 2,
 		}, testLogger())

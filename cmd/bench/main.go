@@ -32,6 +32,11 @@
 // the processes of each kind. -phases runs only some phases (create, floor,
 // rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
 // set-ups quickly.
+//
+// The API and the worker it starts connect as their own database roles,
+// which PostgreSQL row-level security binds, as in production; -no-rls
+// connects them as the superuser instead, to measure what row-level
+// security costs (a benchmark-only comparison, never a deployment shape).
 // Ctrl-C stops the load, prints what was measured and stops the children.
 package main
 
@@ -73,6 +78,7 @@ type config struct {
 	apis        int      // API instances to start
 	workers     int      // workers to start, in one consumer group
 	phases      phaseSet // the phases to run
+	rls         bool     // the API and worker connect as their roles (not -no-rls)
 	args        []string // as given, for the report
 }
 
@@ -152,6 +158,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API; with -apis N, of the first instance)")
 	fs.IntVar(&c.apis, "apis", 1, "API instances to start (each on its own port, INSTANCE_ID bench-api-1 …); the load goes round-robin over them")
 	fs.IntVar(&c.workers, "workers", 1, "workers to start, in one consumer group (they share the partitions of the orders topic)")
+	noRLS := fs.Bool("no-rls", false, "benchmark-only comparison: the API and the worker connect as the database superuser, which row-level security does not bind (default: as their own roles, as in production)")
 	phases := fs.String("phases", "all", "phases to run, comma-separated: all, or some of "+strings.Join(allPhases, ", "))
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -159,6 +166,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	c.rls = !*noRLS
 	var err error
 	if c.levels, err = parseLevels(*levels); err != nil {
 		return c, err

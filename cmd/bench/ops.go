@@ -367,8 +367,8 @@ ON CONFLICT (external_id, user_id) DO NOTHING`
 
 // seedEventsSQL gives seeded orders 0 to $1-1 their create event, applied,
 // as every order the API creates has.
-const seedEventsSQL = `INSERT INTO order_events (order_id, event_id, type, payload, applied_at, apply_count)
-SELECT o.id, 0, 'create', jsonb_build_object('items', o.items), now(), 1
+const seedEventsSQL = `INSERT INTO order_events (order_id, user_id, event_id, type, payload, applied_at, apply_count)
+SELECT o.id, o.user_id, 0, 'create', jsonb_build_object('items', o.items), now(), 1
 FROM generate_series(0, $1::bigint - 1) AS i
 JOIN orders o ON o.external_id = '` + seedPrefix + `' || i AND o.user_id = md5('bench-user-' || (i % $2))::uuid
 ON CONFLICT (order_id, event_id) DO NOTHING`

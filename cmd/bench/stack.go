@@ -27,6 +27,8 @@ import (
 
 	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/migrations"
 )
 
 const (
@@ -275,14 +277,30 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 		return err
 	}
 	group := envOr("KAFKA_GROUP", "orderstream-worker")
+	// As in production, the API and the worker connect as their own roles,
+	// which row-level security binds, and migrate as the owner; -no-rls
+	// connects both as the superuser of dbURL, which it does not bind.
+	apiDB, workerDB := st.dbURL, st.dbURL
+	if cfg.rls {
+		if err := postgres.Migrate(st.dbURL); err != nil {
+			return err
+		}
+		if apiDB, workerDB, err = devstack.SetupLogins(ctx, st.dbURL, migrations.APIRole, migrations.WorkerRole); err != nil {
+			return fmt.Errorf("create the database logins (-no-rls runs without): %w", err)
+		}
+		st.notes = append(st.notes, fmt.Sprintf("Row-level security ON: the API connects as %s (member of %s) and the worker as %s (member of %s); migrations as the owner", devstack.APILogin, migrations.APIRole, devstack.WorkerLogin, migrations.WorkerRole))
+	} else {
+		st.notes = append(st.notes, "Row-level security OFF (-no-rls, a benchmark-only comparison): the API and the worker connect as the superuser, which row-level security does not bind; the API still sends its per-statement user setting")
+	}
 	env := append(os.Environ(),
-		"DATABASE_URL="+st.dbURL,
+		"MIGRATE_DATABASE_URL="+st.dbURL,
 		"KAFKA_BROKERS="+st.brokers,
 		"LOG_LEVEL=warn",
 	)
-	workerEnv := env
+	workerEnv := append(slices.Clone(env), "DATABASE_URL="+workerDB)
+	env = append(env, "DATABASE_URL="+apiDB)
 	if cfg.workers > 1 {
-		workerEnv = append(slices.Clone(env), "KAFKA_GROUP="+group)
+		workerEnv = append(workerEnv, "KAFKA_GROUP="+group)
 	}
 	for range cfg.workers {
 		w, err := startChild(cfg.workerBin, workerEnv)
@@ -296,7 +314,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this
 	// process was given, since a secret or JWKS would switch it back on.
 	baseAPIEnv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
+		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_JWKS_URL=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
 	})
 	baseAPIEnv = append(baseAPIEnv, "AUTH_DISABLED=true")
 	for i, port := range ports {

@@ -4,13 +4,18 @@
 //	devstack run -api PATH -worker PATH [flags]
 //
 // infra starts PostgreSQL (data in .data/postgres, server log in
-// .data/postgres.log) with a database named orderstream, and an in-process
-// Kafka-protocol broker (data in .data/kafka) with the topics orders and
-// order-acks, prints their addresses as DATABASE_URL=... and
-// KAFKA_BROKERS=... lines on stdout and runs until SIGINT or SIGTERM.
+// .data/postgres.log) with a database named orderstream, migrated, and the
+// login roles orderstream_api_login and orderstream_worker_login (members
+// of the roles row-level security binds, see docs/SECURITY.md), and an
+// in-process Kafka-protocol broker (data in .data/kafka) with the topics
+// orders and order-acks, prints their addresses as DATABASE_URL=... (the
+// API's login), WORKER_DATABASE_URL=..., MIGRATE_DATABASE_URL=... (the
+// owner) and KAFKA_BROKERS=... lines on stdout and runs until SIGINT or
+// SIGTERM.
 //
 // run does the same, then starts the worker and the API binaries with
-// DATABASE_URL, KAFKA_BROKERS and PORT in their environment, waits for the
+// DATABASE_URL (each its own login), MIGRATE_DATABASE_URL, KAFKA_BROKERS
+// and PORT in their environment, waits for the
 // API's /healthz and runs until SIGINT or SIGTERM, or until a child exits on
 // its own (exit status 1).
 //
@@ -46,6 +51,8 @@ import (
 
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/migrations"
 )
 
 const (
@@ -138,7 +145,9 @@ type infra struct {
 	log         *slog.Logger
 	pg          *devstack.Postgres
 	kafka       *devstack.Kafka
-	databaseURL string
+	databaseURL string // the API's login
+	workerURL   string // the worker's login
+	ownerURL    string // the superuser: migrations
 	brokers     string
 }
 
@@ -165,6 +174,11 @@ func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, er
 		stopPostgres(log, pg)
 		return nil, err
 	}
+	apiURL, workerURL, err := setupRoles(ctx, pg.URL(databaseName))
+	if err != nil {
+		stopPostgres(log, pg)
+		return nil, err
+	}
 	kafka, err := devstack.StartKafka(devstack.KafkaOptions{
 		Port:       f.kafkaPort,
 		DataDir:    filepath.Join(f.dataDir, "kafka"),
@@ -179,9 +193,22 @@ func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, er
 		log:         log,
 		pg:          pg,
 		kafka:       kafka,
-		databaseURL: pg.URL(databaseName),
+		databaseURL: apiURL,
+		workerURL:   workerURL,
+		ownerURL:    pg.URL(databaseName),
 		brokers:     strings.Join(kafka.Brokers(), ","),
 	}, nil
+}
+
+// setupRoles migrates the database as the superuser ownerURL (the
+// migrations create the NOLOGIN roles orderstream_api and
+// orderstream_worker), then creates the development login roles, and
+// returns the API's and the worker's URLs.
+func setupRoles(ctx context.Context, ownerURL string) (apiURL, workerURL string, err error) {
+	if err := postgres.Migrate(ownerURL); err != nil {
+		return "", "", err
+	}
+	return devstack.SetupLogins(ctx, ownerURL, migrations.APIRole, migrations.WorkerRole)
 }
 
 func stopPostgres(log *slog.Logger, pg *devstack.Postgres) {
@@ -198,7 +225,8 @@ func (in *infra) stop() {
 }
 
 func (in *infra) printEnv() {
-	fmt.Printf("DATABASE_URL=%s\nKAFKA_BROKERS=%s\n", in.databaseURL, in.brokers)
+	fmt.Printf("DATABASE_URL=%s\nWORKER_DATABASE_URL=%s\nMIGRATE_DATABASE_URL=%s\nKAFKA_BROKERS=%s\n",
+		in.databaseURL, in.workerURL, in.ownerURL, in.brokers)
 }
 
 func cmdInfra(log *slog.Logger, args []string) int {
@@ -318,11 +346,12 @@ func cmdRun(log *slog.Logger, args []string) int {
 	in.printEnv()
 
 	env := append(os.Environ(),
-		"DATABASE_URL="+in.databaseURL,
+		"MIGRATE_DATABASE_URL="+in.ownerURL,
 		"KAFKA_BROKERS="+in.brokers,
 		"PORT="+strconv.Itoa(*port),
 	)
-	apiEnv, demoToken, err := apiAuthEnv(env, f.dataDir)
+	workerEnv := append(env[:len(env):len(env)], "DATABASE_URL="+in.workerURL)
+	apiEnv, demoToken, err := apiAuthEnv(append(env[:len(env):len(env)], "DATABASE_URL="+in.databaseURL), f.dataDir)
 	if err != nil {
 		log.Error("authentication set-up", "err", err)
 		in.stop()
@@ -334,7 +363,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 		worker.stop(log)
 		in.stop()
 	}
-	if worker, err = startChild("worker", *workerPath, env); err != nil {
+	if worker, err = startChild("worker", *workerPath, workerEnv); err != nil {
 		log.Error("start worker", "err", err)
 		shutdown()
 		return 1
@@ -406,7 +435,7 @@ func cmdRun(log *slog.Logger, args []string) int {
 func apiAuthEnv(env []string, dataDir string) (apiEnv []string, token string, err error) {
 	secret := os.Getenv("AUTH_JWT_SECRET")
 	if secret == "" {
-		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_DISABLED") == "true" {
+		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_JWKS_URL") != "" || os.Getenv("AUTH_DISABLED") == "true" {
 			return env, "", nil
 		}
 		if secret, err = devSecret(filepath.Join(dataDir, "dev-jwt-secret")); err != nil {

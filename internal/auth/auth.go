@@ -3,8 +3,10 @@
 //
 // Two kinds of keys, each with its algorithms pinned:
 //   - a shared secret (AUTH_JWT_SECRET): HS256 only;
-//   - a JWKS file (AUTH_JWKS_FILE): RS256 with RSA keys, ES256 with P-256
-//     keys. Symmetric ("oct") keys in the file are never used.
+//   - a JWKS file (AUTH_JWKS_FILE) and/or a JWKS URL (AUTH_JWKS_URL, https,
+//     refreshed periodically and when a token names an unknown kid, so the
+//     identity provider can rotate keys): RS256 with RSA keys, ES256 with
+//     P-256 keys. Symmetric ("oct") keys are never used.
 //
 // Any other alg ("none", HS384, PS256, ...) is refused, and so is an HS256
 // token when no secret is configured: an HS256 token "signed" with an RSA
@@ -26,6 +28,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -33,6 +40,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/orderstream/orderstream/internal/order"
 )
@@ -55,6 +63,23 @@ type Config struct {
 	// JWKS is a JSON Web Key Set (the content of AUTH_JWKS_FILE) with the
 	// public keys of RS256 and ES256 tokens.
 	JWKS []byte
+	// JWKSURL is where the identity provider publishes its JWKS
+	// (AUTH_JWKS_URL): https, or http on a loopback address for
+	// development. Its keys are fetched at start (a failure is logged, not
+	// fatal: tokens are refused until a fetch succeeds), every
+	// JWKSRefresh, and when a token names a kid not in the set, at most
+	// once per JWKSUnknownKIDEvery. A failed fetch keeps the last set.
+	JWKSURL string
+	// JWKSRefresh is the refresh interval (DefaultJWKSRefresh when 0).
+	JWKSRefresh time.Duration
+	// JWKSUnknownKIDEvery is the least time between two refreshes caused by
+	// unknown kids (DefaultJWKSUnknownKIDEvery when 0), so that tokens with
+	// made-up kids cannot make the API hammer the identity provider.
+	JWKSUnknownKIDEvery time.Duration
+	// HTTPClient fetches JWKSURL (a client with a 10 s timeout when nil).
+	HTTPClient *http.Client
+	// Log receives JWKS fetch errors (slog.Default when nil).
+	Log *slog.Logger
 	// Issuer, when set, must equal the token's iss (AUTH_ISSUER).
 	Issuer string
 	// Audience, when set, must be among the token's aud (AUTH_AUDIENCE).
@@ -65,11 +90,29 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Verifier checks bearer tokens. It is safe for concurrent use.
+// Defaults of the JWKS URL refreshes.
+const (
+	DefaultJWKSRefresh         = 10 * time.Minute
+	DefaultJWKSUnknownKIDEvery = time.Minute
+	// maxJWKSBytes bounds a fetched JWKS: a broken or hostile endpoint
+	// cannot make the API read without end.
+	maxJWKSBytes = 1 << 20
+)
+
+// Verifier checks bearer tokens. It is safe for concurrent use. Close
+// stops the JWKS refreshes.
 type Verifier struct {
 	secret []byte
 	jwks   keyfunc.Keyfunc
 	parser *jwt.Parser
+	stop   context.CancelFunc
+}
+
+// Close stops refreshing the JWKS URL, if any.
+func (v *Verifier) Close() {
+	if v.stop != nil {
+		v.stop()
+	}
 }
 
 // ErrInvalidToken wraps every reason a token is refused.
@@ -86,7 +129,14 @@ func New(cfg Config) (*Verifier, error) {
 		v.secret = slices.Clone(cfg.Secret)
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
 	}
-	if len(cfg.JWKS) > 0 {
+	if cfg.JWKSURL != "" {
+		kf, stop, err := remoteJWKS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks, v.stop = kf, stop
+		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
+	} else if len(cfg.JWKS) > 0 {
 		kf, err := keyfunc.NewJWKSetJSON(json.RawMessage(cfg.JWKS))
 		if err != nil {
 			return nil, fmt.Errorf("auth: read JWKS: %w", err)
@@ -108,7 +158,7 @@ func New(cfg Config) (*Verifier, error) {
 		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
 	if len(methods) == 0 {
-		return nil, errors.New("auth: neither a JWT secret nor a JWKS is configured")
+		return nil, errors.New("auth: neither a JWT secret nor a JWKS (file or URL) is configured")
 	}
 	leeway := cfg.Leeway
 	if leeway == 0 {
@@ -130,6 +180,91 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
+}
+
+// remoteJWKS returns a key function over cfg.JWKSURL (and the keys of
+// cfg.JWKS, checked first), refreshed in the background until stop.
+func remoteJWKS(cfg Config) (kf keyfunc.Keyfunc, stop context.CancelFunc, err error) {
+	u, err := url.Parse(cfg.JWKSURL)
+	if err != nil || u.Host == "" {
+		return nil, nil, fmt.Errorf("auth: the JWKS URL %q is not a URL", cfg.JWKSURL)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return nil, nil, fmt.Errorf("auth: the JWKS URL must be https (http only on a loopback address), not %q", cfg.JWKSURL)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	limited := *client
+	limited.Transport = limitBody{next: client.Transport}
+	refresh, unknownKID := cfg.JWKSRefresh, cfg.JWKSUnknownKIDEvery
+	if refresh <= 0 {
+		refresh = DefaultJWKSRefresh
+	}
+	if unknownKID <= 0 {
+		unknownKID = DefaultJWKSUnknownKIDEvery
+	}
+	override := keyfunc.Override{
+		Client:          &limited,
+		HTTPTimeout:     10 * time.Second,
+		RefreshInterval: refresh,
+		// One refresh at once for an unknown kid, then one per interval; a
+		// request never waits for the limiter: when the next refresh is
+		// more than RateLimitWaitMax away, the token is refused at once.
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKID), 1),
+		RateLimitWaitMax:  time.Second,
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(_ context.Context, err error) {
+				log.Error("fetch the JWKS of bearer tokens (the last keys fetched stay in use)", "url", u, "err", err)
+			}
+		},
+	}
+	if len(cfg.JWKS) > 0 {
+		given, err := keyfunc.NewJWKSetJSON(json.RawMessage(cfg.JWKS))
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth: read JWKS: %w", err)
+		}
+		override.Given = given.Storage()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	kf, err = keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, override)
+	if err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("auth: JWKS URL: %w", err)
+	}
+	return kf, stop, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// limitBody is a RoundTripper whose responses end after maxJWKSBytes.
+type limitBody struct{ next http.RoundTripper }
+
+func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := l.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, maxJWKSBytes), resp.Body}
+	return resp, nil
 }
 
 // NewFromFiles is New with the JWKS read from jwksFile (when not empty).

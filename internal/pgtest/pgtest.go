@@ -14,10 +14,17 @@
 // binaries (see internal/devstack) with durability off, and Main stops it
 // and deletes its files. With DATABASE_URL set, databases are created on
 // that server instead, as the user in that URL, which needs the CREATEDB
-// privilege.
+// and CREATEROLE privileges (or to be a superuser).
 //
 // The migrations run once per process, into a template database; every
 // NewDB clones that template, which takes tens of milliseconds.
+//
+// NewDB's URL connects as the server's superuser, which row-level security
+// does not bind. NewDBs also gives the URLs of the login roles the harness
+// creates (devstack.APILogin, devstack.WorkerLogin, members of
+// orderstream_api and orderstream_worker, without password: a DATABASE_URL
+// server must let them in, e.g. with trust authentication on 127.0.0.1),
+// for the API and the worker as they run in production.
 package pgtest
 
 import (
@@ -42,6 +49,34 @@ import (
 	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/migrations"
 )
+
+// URLs connect to one test database as each of its roles.
+type URLs struct {
+	// Owner is the superuser that created and migrated the database (what
+	// NewDB returns): MIGRATE_DATABASE_URL, and for checks that must see
+	// every row.
+	Owner string
+	// API is devstack.APILogin, a member of orderstream_api: row-level
+	// security shows it only the rows of the user set per transaction.
+	API string
+	// Worker is devstack.WorkerLogin, a member of orderstream_worker.
+	Worker string
+}
+
+// NewDBs is NewDB with the URLs of the database for each role.
+func NewDBs(t testing.TB) URLs {
+	t.Helper()
+	owner := NewDB(t)
+	api, err := devstack.WithUser(owner, devstack.APILogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker, err := devstack.WithUser(owner, devstack.WorkerLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return URLs{Owner: owner, API: api, Worker: worker}
+}
 
 // EnvDatabaseURL names the environment variable that points the harness at
 // an existing server instead of a throwaway cluster.
@@ -207,6 +242,10 @@ func createTemplate(admin *url.URL) (string, error) {
 		defer cancel()
 		execAdmin(dropCtx, admin, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)") //nolint:errcheck // best effort after a failure
 		return "", fmt.Errorf("migrate template database: %w", err)
+	}
+	// The migrations created the group roles; the logins are cluster-wide.
+	if _, _, err := devstack.SetupLogins(ctx, admin.String(), migrations.APIRole, migrations.WorkerRole); err != nil {
+		return "", err
 	}
 	return name, nil
 }

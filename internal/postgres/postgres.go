@@ -70,15 +70,21 @@ func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error 
 
 // Start is the start-up of a process that uses the database: Open, wait
 // until the database answers, apply the migrations, retrying with backoff
-// until startCtx ends. The pool lives on ctx.
-func Start(ctx, startCtx context.Context, databaseURL string, maxConns int32, log *slog.Logger, opts ...Option) (*pgxpool.Pool, error) {
+// until startCtx ends. The pool lives on ctx. The migrations run as
+// migrateURL, the tables' owner (MIGRATE_DATABASE_URL), while the pool
+// connects as databaseURL, a role that row-level security binds; "" means
+// databaseURL.
+func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxConns int32, log *slog.Logger, opts ...Option) (*pgxpool.Pool, error) {
+	if migrateURL == "" {
+		migrateURL = databaseURL
+	}
 	pool, err := Open(ctx, databaseURL, maxConns, opts...)
 	if err != nil {
 		return nil, err
 	}
 	err = WaitReady(startCtx, pool, log)
 	if err == nil {
-		err = config.Retry(startCtx, log, "apply migrations", func() error { return Migrate(databaseURL) })
+		err = config.Retry(startCtx, log, "apply migrations", func() error { return Migrate(migrateURL) })
 	}
 	if err != nil {
 		pool.Close()

@@ -35,13 +35,13 @@ func NewStore(pool *pgxpool.Pool) *Store {
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries, tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	if err := fn(db.New(tx)); err != nil {
+	if err := fn(db.New(tx), tx); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
@@ -63,7 +63,7 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 	if err != nil {
 		return o, ev, false, fmt.Errorf("encode event: %w", err)
 	}
-	q := db.New(s.pool)
+	q := asUser(s.pool, rlsUser(ctx, uid.String())) // row-level security: rls.go
 	// One statement: the order and its create event, one round trip, one commit.
 	inserted, err := q.InsertOrderWithEvent(ctx, db.InsertOrderWithEventParams{
 		ExternalID: in.ExternalID, UserID: uid, Items: items, Total: numeric(total), Payload: pl,
@@ -105,8 +105,10 @@ func (s *Store) AppendEvent(ctx context.Context, externalID, userID string, deci
 		o  order.Order
 		ev *order.Event
 	)
-	err = s.inTx(ctx, func(q *db.Queries) error {
-		row, err := q.LockOrderByExternalID(ctx, db.LockOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
+	err = s.inTx(ctx, func(q *db.Queries, tx pgx.Tx) error {
+		// The first statement sets the row-level security user for the
+		// whole transaction (rls.go).
+		row, err := asUser(tx, rlsUser(ctx, uid.String())).LockOrderByExternalID(ctx, db.LockOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNotFound(externalID)
 		}
@@ -127,7 +129,7 @@ func (s *Store) AppendEvent(ctx context.Context, externalID, userID string, deci
 		if err != nil {
 			return fmt.Errorf("encode event: %w", err)
 		}
-		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, EventID: row.EventID, Type: string(ev.Type), Payload: pl,
+		if err := q.InsertEvent(ctx, db.InsertEventParams{OrderID: row.ID, UserID: row.UserID, EventID: row.EventID, Type: string(ev.Type), Payload: pl,
 			RecoveryDelaySeconds: s.RecoveryDelay.Seconds()}); err != nil {
 			return err
 		}
@@ -149,7 +151,7 @@ func (s *Store) OrderByExternalID(ctx context.Context, externalID, userID string
 	if err != nil {
 		return order.Order{}, err
 	}
-	row, err := db.New(s.pool).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
+	row, err := asUser(s.pool, rlsUser(ctx, uid.String())).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return order.Order{}, errNotFound(externalID)
 	}
@@ -236,7 +238,7 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 	}
 	slices.Sort(ids)
 	acks := make([]order.Ack, len(keys))
-	err := s.inTx(ctx, func(q *db.Queries) error {
+	err := s.inTx(ctx, func(q *db.Queries, _ pgx.Tx) error {
 		locked, err := q.LockOrdersWithPendingEvents(ctx, ids)
 		if err != nil {
 			return err
@@ -387,7 +389,7 @@ func (s *Store) ListOrders(ctx context.Context, q order.ListQuery) ([]order.Orde
 		p.AfterCreatedAt = &t
 		p.AfterID = pgtype.Int8{Int64: q.After.ID, Valid: true}
 	}
-	rows, err := db.New(s.pool).ListOrders(ctx, p)
+	rows, err := asUser(s.pool, rlsUser(ctx, uid.String())).ListOrders(ctx, p)
 	if err != nil {
 		return nil, mapErr("list orders", err)
 	}
@@ -406,7 +408,7 @@ func (s *Store) OrderByID(ctx context.Context, id int64, userID string) (order.O
 	if err != nil {
 		return order.Order{}, err
 	}
-	row, err := db.New(s.pool).GetOrderByID(ctx, db.GetOrderByIDParams{ID: id, UserID: uid})
+	row, err := asUser(s.pool, rlsUser(ctx, uid.String())).GetOrderByID(ctx, db.GetOrderByIDParams{ID: id, UserID: uid})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return order.Order{}, order.Errorf(order.ENOTFOUND, "order %d not found", id)
 	}

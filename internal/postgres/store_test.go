@@ -20,15 +20,45 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool, string) {
+// roleStore sends each call to a Store on the database role that makes it
+// in production: the API's calls (the embedded Store) as the API login,
+// which row-level security binds, and the worker's as the worker login.
+type roleStore struct {
+	*postgres.Store
+	worker *postgres.Store
+}
+
+func (s roleStore) ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
+	return s.worker.ApplyEvents(ctx, orderID, eventID)
+}
+
+func (s roleStore) ApplyMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
+	return s.worker.ApplyMany(ctx, keys)
+}
+
+func (s roleStore) MarkProcessingMany(ctx context.Context, keys []postgres.EventKey) error {
+	return s.worker.MarkProcessingMany(ctx, keys)
+}
+
+func (s roleStore) MarkFailed(ctx context.Context, orderID int64, reason string) error {
+	return s.worker.MarkFailed(ctx, orderID, reason)
+}
+
+// newStore returns the stores of a fresh database, a pool on it as the
+// owner (a superuser: it sees every row, for checks) and the owner's URL.
+func newStore(t *testing.T) (roleStore, *pgxpool.Pool, string) {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	pool, err := postgres.Open(context.Background(), url, 32)
-	if err != nil {
-		t.Fatal(err)
+	urls := pgtest.NewDBs(t)
+	open := func(url string) *pgxpool.Pool {
+		pool, err := postgres.Open(context.Background(), url, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
 	}
-	t.Cleanup(pool.Close)
-	return postgres.NewStore(pool), pool, url
+	api, worker := postgres.NewStore(open(urls.API)), postgres.NewStore(open(urls.Worker))
+	return roleStore{Store: api, worker: worker}, open(urls.Owner), urls.Owner
 }
 
 func items(prices ...string) []order.Item {
@@ -43,7 +73,7 @@ func items(prices ...string) []order.Item {
 	return out
 }
 
-func create(t *testing.T, s *postgres.Store, ext, user string, it []order.Item) (order.Order, order.Event, bool) {
+func create(t *testing.T, s roleStore, ext, user string, it []order.Item) (order.Order, order.Event, bool) {
 	t.Helper()
 	total, _ := order.Total(it)
 	o, ev, created, err := s.CreateOrder(context.Background(), order.CreateInput{ExternalID: ext, UserID: user, Items: it}, total)
@@ -159,7 +189,7 @@ func TestUserIsolation(t *testing.T) {
 	}
 }
 
-func appendEvent(t *testing.T, s *postgres.Store, o order.Order, ev order.Event) order.Event {
+func appendEvent(t *testing.T, s roleStore, o order.Order, ev order.Event) order.Event {
 	t.Helper()
 	_, stored, err := s.AppendEvent(context.Background(), o.ExternalID, o.UserID, func(order.Order) (*order.Event, error) { return &ev, nil })
 	if err != nil {

@@ -40,4 +40,5 @@ type OrderEvent struct {
 	NextPublishAt   time.Time
 	PublishAttempts int32
 	ApplyCount      int32
+	UserID          uuid.UUID
 }

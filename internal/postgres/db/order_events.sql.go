@@ -12,26 +12,16 @@ import (
 )
 
 const claimDueEvents = `-- name: ClaimDueEvents :many
-WITH due AS (
-    SELECT e.order_id, e.event_id
-    FROM order_events e
-    WHERE e.applied_at IS NULL AND e.next_publish_at <= now()
-    ORDER BY e.next_publish_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE order_events e
-SET next_publish_at  = now() + interval '1 second' * least($1::float8 * power(2, least(e.publish_attempts, 20)), $2::float8),
-    publish_attempts = e.publish_attempts + 1
-FROM due, orders o
-WHERE e.order_id = due.order_id AND e.event_id = due.event_id AND o.id = e.order_id
-RETURNING e.order_id, e.event_id, e.type, e.payload, e.publish_attempts, o.external_id, o.user_id
+SELECT c.order_id::bigint AS order_id, c.event_id::integer AS event_id, c.type::text AS type,
+       c.payload::jsonb AS payload, c.publish_attempts::integer AS publish_attempts,
+       c.external_id::text AS external_id, c.user_id::uuid AS user_id
+FROM claim_due_events($1::integer, $2::float8, $3::float8) AS c
 `
 
 type ClaimDueEventsParams struct {
+	MaxEvents         int32
 	RetrySeconds      float64
 	MaxBackoffSeconds float64
-	MaxEvents         int32
 }
 
 type ClaimDueEventsRow struct {
@@ -48,9 +38,11 @@ type ClaimDueEventsRow struct {
 // due, oldest first, and pushes their next publish back (retry_seconds,
 // doubling with each attempt, at most max_backoff_seconds). SKIP LOCKED lets several API
 // instances run the recovery loop without publishing the same event twice
-// at once.
+// at once. It crosses users, so it is the SECURITY DEFINER function
+// claim_due_events (migration 000004), the only cross-user access the API's
+// database role has.
 func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) ([]ClaimDueEventsRow, error) {
-	rows, err := q.db.Query(ctx, claimDueEvents, arg.RetrySeconds, arg.MaxBackoffSeconds, arg.MaxEvents)
+	rows, err := q.db.Query(ctx, claimDueEvents, arg.MaxEvents, arg.RetrySeconds, arg.MaxBackoffSeconds)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +70,7 @@ func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) 
 }
 
 const getEvent = `-- name: GetEvent :one
-SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count FROM order_events
+SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count, user_id FROM order_events
 WHERE order_id = $1 AND event_id = $2
 `
 
@@ -103,12 +95,13 @@ func (q *Queries) GetEvent(ctx context.Context, arg GetEventParams) (OrderEvent,
 		&i.NextPublishAt,
 		&i.PublishAttempts,
 		&i.ApplyCount,
+		&i.UserID,
 	)
 	return i, err
 }
 
 const getEvents = `-- name: GetEvents :many
-SELECT e.order_id, e.event_id, e.type, e.payload, e.created_at, e.applied_at, e.outcome_code, e.outcome_reason, e.next_publish_at, e.publish_attempts, e.apply_count FROM order_events e
+SELECT e.order_id, e.event_id, e.type, e.payload, e.created_at, e.applied_at, e.outcome_code, e.outcome_reason, e.next_publish_at, e.publish_attempts, e.apply_count, e.user_id FROM order_events e
 JOIN (SELECT unnest($1::bigint[]) AS order_id, unnest($2::integer[]) AS event_id) AS k
   ON e.order_id = k.order_id AND e.event_id = k.event_id
 `
@@ -140,6 +133,7 @@ func (q *Queries) GetEvents(ctx context.Context, arg GetEventsParams) ([]OrderEv
 			&i.NextPublishAt,
 			&i.PublishAttempts,
 			&i.ApplyCount,
+			&i.UserID,
 		); err != nil {
 			return nil, err
 		}
@@ -152,12 +146,13 @@ func (q *Queries) GetEvents(ctx context.Context, arg GetEventsParams) ([]OrderEv
 }
 
 const insertEvent = `-- name: InsertEvent :exec
-INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
-VALUES ($1, $2, $3, $4, now() + interval '1 second' * $5::float8)
+INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+VALUES ($1, $2, $3, $4, $5, now() + interval '1 second' * $6::float8)
 `
 
 type InsertEventParams struct {
 	OrderID              int64
+	UserID               uuid.UUID
 	EventID              int32
 	Type                 string
 	Payload              []byte
@@ -170,6 +165,7 @@ type InsertEventParams struct {
 func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
 	_, err := q.db.Exec(ctx, insertEvent,
 		arg.OrderID,
+		arg.UserID,
 		arg.EventID,
 		arg.Type,
 		arg.Payload,

@@ -122,8 +122,8 @@ WITH o AS (
     ON CONFLICT (external_id, user_id) DO NOTHING
     RETURNING id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at
 ), e AS (
-    INSERT INTO order_events (order_id, event_id, type, payload, next_publish_at)
-    SELECT o.id, 0, 'create', $5, now() + interval '1 second' * $6::float8
+    INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, o.user_id, 0, 'create', $5, now() + interval '1 second' * $6::float8
     FROM o
 )
 SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM o
