@@ -155,7 +155,7 @@ func TestSubscriptions(t *testing.T) {
 	e := newInfra(t, "AUTH_JWT_SECRET="+e2eSecret, "AUTH_ISSUER=e2e", "AUTH_AUDIENCE=orderstream",
 		"CORS_ALLOWED_ORIGINS=https://shop.example")
 	baseA, _ := e.startAPI("api-a")
-	baseB, _ := e.startAPI("api-b")
+	baseB, procB := e.startAPI("api-b")
 	userA, userB := uuid.NewString(), uuid.NewString()
 	tokA, tokB := mint(t, e2eSecret, userA, "", time.Hour), mint(t, e2eSecret, userB, "", time.Hour)
 	a := e.as(tokA)
@@ -263,6 +263,21 @@ func TestSubscriptions(t *testing.T) {
 		var de *dialError
 		if !errors.As(err, &de) || de.status != http.StatusForbidden {
 			t.Errorf("websocket from an origin outside CORS_ALLOWED_ORIGINS: got %v; want 403", err)
+		}
+	})
+	t.Run("ShutdownClosesSubscriptions", func(t *testing.T) {
+		ws, err := dialWS(t, baseB, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := ws.init(tokA); err != nil || m.Type != "connection_ack" {
+			t.Fatalf("connection_init: got %+v, %v; want connection_ack", m, err)
+		}
+		ws.subscribe("1", ext, userA)
+		ws.expect("1", "CANCELLED 2")
+		procB.stop(t) // SIGTERM: exits 0 although a subscription is open
+		if m, err := ws.read(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Errorf("after SIGTERM: got %+v, %v; want the socket closed normally", m, err)
 		}
 	})
 	t.Run("NotOverHTTP", func(t *testing.T) {
