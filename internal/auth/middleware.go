@@ -22,7 +22,7 @@ import (
 // message (Authenticate).
 func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || (graphQL && r.Header.Get("Upgrade") != "") {
+		if r.Method == http.MethodOptions || (graphQL && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")) {
 			// Websocket upgrades cannot carry headers from browsers: they
 			// authenticate in connection_init (Authenticate, called by the
 			// GraphQL websocket transport).

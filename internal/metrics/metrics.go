@@ -127,7 +127,9 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		m.httpRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		if sw.status != http.StatusSwitchingProtocols { // a websocket's lifetime is not a latency
+			m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
 	})
 }
 
