@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/order"
 )
@@ -75,10 +76,11 @@ func (l *Listener) Run(ctx context.Context) error {
 // listen runs one connection: LISTEN, Resync, then notifications until an
 // error. connected is called once LISTEN runs.
 func (l *Listener) listen(ctx context.Context, connected func()) error {
-	cfg, err := pgx.ParseConfig(l.URL)
+	pcfg, err := pgxpool.ParseConfig(l.URL) // accepts (and ignores) the pool_* parameters
 	if err != nil {
 		return fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
+	cfg := pcfg.ConnConfig
 	cfg.RuntimeParams["application_name"] = ListenerAppName
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
