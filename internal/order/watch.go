@@ -34,7 +34,7 @@ type Changes interface {
 // coalesces them (keeps only the latest).
 const watchBuffer = 8
 
-// Watch follows the user's order: the returned channel yields its current
+// Watch follows the user's order: the Watcher's channel yields its current
 // state first, then its state after each committed status change (NEW,
 // PROCESSING, DONE, CANCELLED, FAILED), in order and without duplicates,
 // until ctx ends; then it is closed. On a change the status, eventId and
