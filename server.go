@@ -33,6 +33,7 @@ import (
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/pubsub"
 	"github.com/orderstream/orderstream/internal/ratelimit"
 	"github.com/orderstream/orderstream/internal/rest"
 )
@@ -254,6 +255,23 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		svc.AfterCommit = crashAfter(cfg.CrashAfterCommits, log)
 	}
 
+	// Subscriptions: the status changes every instance announces (NOTIFY),
+	// received on one LISTEN connection and fanned out in memory.
+	hub := pubsub.New(pubsub.DefaultBuffer)
+	hub.OnCount = m.Subscriptions
+	svc.Changes = hub
+	listener := &postgres.Listener{URL: cfg.DatabaseURL, Publish: hub.Publish, Resync: hub.Resync, Log: log}
+	lctx, stopListener := context.WithCancel(ctx)
+	listenerDone := make(chan struct{})
+	go func() { defer close(listenerDone); listener.Run(lctx) }()
+	defer func() { stopListener(); <-listenerDone }()
+	wsCtx, closeWebsockets := context.WithCancel(context.Background())
+	defer closeWebsockets()
+	cfg.GraphQL.Websocket = graph.WebsocketOptions{Origins: cfg.CORSOrigins, Shutdown: wsCtx}
+	if authn != nil {
+		cfg.GraphQL.Websocket.Authenticate = authn.Authenticate
+	}
+
 	// Publishes events whose publish was lost (crash, Kafka down) again.
 	recovery := &order.Recovery{Outbox: store, Publisher: req, Log: log, Interval: cfg.RecoveryEvery, Retry: cfg.RecoveryDelay,
 		MaxBackoff: cfg.RecoveryMax,
@@ -271,6 +289,7 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	var limiter *ratelimit.Limiter
 	if cfg.RateLimit > 0 {
 		limiter = ratelimit.New(cfg.RateLimit, cfg.RateBurst)
+		cfg.GraphQL.Websocket.Allow = limiter.AllowContext
 	}
 	mux := newMux(svc, authn, pool, req, &draining, m, cfg.GraphQL, limiter, log)
 	if cfg.Pprof {
@@ -294,6 +313,7 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(closeWebsockets)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("api listening", "addr", ln.Addr().String(), "graphql", "/graphql", "instance", cfg.InstanceID, "ack_timeout", cfg.AckTimeout.String())

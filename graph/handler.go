@@ -33,6 +33,8 @@ type Options struct {
 	// Suggestions adds "did you mean …" hints to validation errors; they
 	// reveal the schema, so production turns them off with introspection.
 	Suggestions bool
+	// Websocket configures subscriptions (websocket.go).
+	Websocket WebsocketOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -45,14 +47,17 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxFields, 200)
 	def(&o.MaxComplexity, 500)
 	def(&o.TokenLimit, 15000)
+	o.Websocket = o.Websocket.withDefaults()
 	return o
 }
 
-// NewHandler returns the GraphQL endpoint: POST with a JSON body, and GET
-// for queries only (gqlgen refuses mutations over GET). m may be nil.
+// NewHandler returns the GraphQL endpoint: POST with a JSON body, GET for
+// queries only (gqlgen refuses mutations over GET), and websockets for
+// subscriptions (opts.Websocket). m may be nil.
 func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
 	opts = opts.withDefaults()
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Service: svc}}))
+	srv.AddTransport(websocketTransport(opts.Websocket, log)) // first: upgrade requests are GETs too
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -65,6 +70,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields})
+	srv.Use(wsGate{opts: opts.Websocket})
 	if m != nil {
 		srv.Use(opMetrics{m: m})
 	}

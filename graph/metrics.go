@@ -29,6 +29,12 @@ func (e opMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	if !graphql.HasOperationContext(ctx) {
 		return resp
 	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		// Called for each message pushed, after waiting for it: not an
+		// operation's latency. Subscriptions have their own gauge.
+		return resp
+	}
 	outcome := "OK"
 	if resp != nil && len(resp.Errors) > 0 {
 		outcome = "ERROR"
@@ -36,7 +42,7 @@ func (e opMetrics) InterceptResponse(ctx context.Context, next graphql.ResponseH
 			outcome = code
 		}
 	}
-	e.m.GraphQLOperation(rootField(graphql.GetOperationContext(ctx)), outcome, time.Since(start))
+	e.m.GraphQLOperation(rootField(oc), outcome, time.Since(start))
 	return resp
 }
 

@@ -84,13 +84,26 @@ func (r *queryResolver) Orders(ctx context.Context, userID string, first *int, a
 	return toConnection(page), nil
 }
 
+// OrderUpdated is the resolver for the orderUpdated field.
+func (r *subscriptionResolver) OrderUpdated(ctx context.Context, externalID string, userID string) (<-chan *model.Order, error) {
+	w, err := r.Service.Watch(ctx, externalID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return forward(ctx, w), nil
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

@@ -100,6 +100,14 @@ type PageInfo struct {
 type Query struct {
 }
 
+// Subscriptions are served over a websocket on /graphql with the
+// graphql-transport-ws protocol (the graphql-ws library). Authenticate in the
+// connection_init payload: {"Authorization": "Bearer <token>"}; without a valid
+// token the server closes the socket with code 4403. The connection closes
+// when the token expires: reconnect with a fresh one.
+type Subscription struct {
+}
+
 type UpdateOrderInput struct {
 	ExternalID string `json:"externalId"`
 	UserID     string `json:"userId"`

@@ -102,6 +102,7 @@ const (
 // Verifier checks bearer tokens. It is safe for concurrent use. Close
 // stops the JWKS refreshes.
 type Verifier struct {
+	leeway time.Duration
 	secret []byte
 	jwks   keyfunc.Keyfunc
 	parser *jwt.Parser
@@ -164,6 +165,7 @@ func New(cfg Config) (*Verifier, error) {
 	if leeway == 0 {
 		leeway = DefaultLeeway
 	}
+	v.leeway = leeway
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
@@ -289,15 +291,22 @@ type claims struct {
 // Verify checks a token (without the "Bearer " prefix) and returns who it
 // stands for. Every error wraps ErrInvalidToken.
 func (v *Verifier) Verify(token string) (order.Principal, error) {
+	p, _, err := v.VerifyExpiry(token)
+	return p, err
+}
+
+// VerifyExpiry is Verify that also returns when the token expires (its
+// exp, plus the clock leeway), for connections that outlive a request.
+func (v *Verifier) VerifyExpiry(token string) (order.Principal, time.Time, error) {
 	var c claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {
-		return order.Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return order.Principal{}, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	uid, err := order.ParseUserID(c.Subject)
 	if err != nil || c.Subject == "" {
-		return order.Principal{}, fmt.Errorf("%w: the subject (sub) must be a user id (UUID)", ErrInvalidToken)
+		return order.Principal{}, time.Time{}, fmt.Errorf("%w: the subject (sub) must be a user id (UUID)", ErrInvalidToken)
 	}
-	return order.Principal{UserID: uid, Admin: slices.Contains(strings.Fields(c.Scope), AdminScope)}, nil
+	return order.Principal{UserID: uid, Admin: slices.Contains(strings.Fields(c.Scope), AdminScope)}, c.ExpiresAt.Add(v.leeway), nil
 }
 
 // key picks the verification key for a token by its algorithm, which the

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -353,4 +354,50 @@ func TestMiddleware(t *testing.T) {
 			t.Errorf("OPTIONS: got %d; want it passed through", rec.Code)
 		}
 	})
+}
+
+// TestAuthenticate: a websocket's connection_init Authorization value is
+// checked like the header, and the context ends when the token expires.
+func TestAuthenticate(t *testing.T) {
+	v := verifier(t, Config{Secret: secret})
+	good := sign(t, jwt.SigningMethodHS256, secret, baseClaims(), nil)
+	ctx, err := v.Authenticate(context.Background(), "Bearer "+good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := order.PrincipalFrom(ctx); p.UserID != user {
+		t.Errorf("principal %+v; want user %s", p, user)
+	}
+	if dl, ok := ctx.Deadline(); !ok || !dl.Equal(now.Add(time.Hour+DefaultLeeway)) {
+		t.Errorf("deadline %v, %v; want exp + leeway %v", dl, ok, now.Add(time.Hour+DefaultLeeway))
+	}
+	for _, bad := range []string{"", "Bearer ", "Basic dXNlcjpwYXNz", good, "Bearer " + tamper(good)} {
+		if _, err := v.Authenticate(context.Background(), bad); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("Authenticate(%.20q): got %v; want ErrInvalidToken", bad, err)
+		}
+	}
+}
+
+func TestMiddlewareLetsWebsocketsAuthenticateLater(t *testing.T) {
+	v := verifier(t, Config{Secret: secret})
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for _, tc := range []struct {
+		name, upgrade string
+		graphQL       bool
+		status        int
+	}{
+		{"GraphQLWebsocket", "websocket", true, 204},
+		{"OtherUpgrade", "h2c", true, 401},
+		{"RESTWebsocket", "websocket", false, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/graphql", nil)
+			req.Header.Set("Upgrade", tc.upgrade)
+			rec := httptest.NewRecorder()
+			v.Middleware(next, tc.graphQL, nil).ServeHTTP(rec, req)
+			if rec.Code != tc.status {
+				t.Errorf("got %d; want %d", rec.Code, tc.status)
+			}
+		})
+	}
 }

@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,10 +17,15 @@ import (
 // the shape of the endpoint: a GraphQL error with extensions.code
 // UNAUTHENTICATED when graphQL is true, else the REST mirror's
 // {"error": {"code": "UNAUTHENTICATED", ...}}. OPTIONS requests (CORS
-// preflights, which never carry credentials) pass through untouched.
+// preflights, which never carry credentials) pass through untouched, and so
+// do websocket upgrades of GraphQL, which authenticate in their first
+// message (Authenticate).
 func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
+		if r.Method == http.MethodOptions || (graphQL && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")) {
+			// Websocket upgrades cannot carry headers from browsers: they
+			// authenticate in connection_init (Authenticate, called by the
+			// GraphQL websocket transport).
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -37,6 +44,24 @@ func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger)
 		}
 		next.ServeHTTP(w, r.WithContext(order.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// Authenticate checks the value of an Authorization header ("Bearer
+// <token>"), as sent in a GraphQL websocket's connection_init payload, with
+// the rules of Middleware. It returns ctx carrying the token's Principal,
+// ending when the token expires.
+func (v *Verifier) Authenticate(ctx context.Context, authorization string) (context.Context, error) {
+	token, ok := bearer(authorization)
+	if !ok {
+		return ctx, fmt.Errorf("%w: a bearer token is required", ErrInvalidToken)
+	}
+	p, exp, err := v.VerifyExpiry(token)
+	if err != nil {
+		return ctx, err
+	}
+	ctx, cancel := context.WithDeadline(order.WithPrincipal(ctx, p), exp)
+	_ = cancel // released at the deadline, or with ctx (the connection's request) before
+	return ctx, nil
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header

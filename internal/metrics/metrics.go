@@ -33,6 +33,7 @@ type Metrics struct {
 	events         *prometheus.CounterVec
 	deadLetters    prometheus.Counter
 	lag            *prometheus.GaugeVec
+	subscriptions  prometheus.Gauge
 }
 
 var latencyBuckets = []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
@@ -76,9 +77,11 @@ func New(service string) *Metrics {
 		Help: "Messages sent to the dead-letter topic.", ConstLabels: labels})
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderstream_consumer_lag",
 		Help: "Messages behind the partition's high-water mark after the last batch, by topic and partition.", ConstLabels: labels}, []string{"topic", "partition"})
+	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "orderstream_graphql_subscriptions",
+		Help: "GraphQL subscriptions (orderUpdated) active now.", ConstLabels: labels})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.graphqlOps, m.graphqlLatency, m.ackWait,
 		m.ackWaiters, m.lateAcks, m.produceErrors, m.consumeErrors, m.republished, m.batchSize, m.batchDuration,
-		m.events, m.deadLetters, m.lag} {
+		m.events, m.deadLetters, m.lag, m.subscriptions} {
 		f(c)
 	}
 	return m
@@ -124,7 +127,9 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		m.httpRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		if sw.status != http.StatusSwitchingProtocols { // a websocket's lifetime is not a latency
+			m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
 	})
 }
 
@@ -222,5 +227,12 @@ func (m *Metrics) ForgetLag(topic string, partition int32) {
 func (m *Metrics) Lag(topic string, partition int32, lag int64) {
 	if m != nil {
 		m.lag.WithLabelValues(topic, strconv.Itoa(int(partition))).Set(float64(lag))
+	}
+}
+
+// Subscriptions records how many GraphQL subscriptions are active.
+func (m *Metrics) Subscriptions(n int) {
+	if m != nil {
+		m.subscriptions.Set(float64(n))
 	}
 }

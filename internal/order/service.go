@@ -55,6 +55,9 @@ type Service struct {
 	// (EUNAUTHENTICATED). Set when authentication is on, so that a route
 	// that forgot the authentication middleware fails closed.
 	RequirePrincipal bool
+	// Changes is the feed of committed status changes that Watch follows
+	// (nil: Watch fails with EUNAVAILABLE).
+	Changes Changes
 }
 
 // NewService returns a Service with a 30 s ACK timeout.

@@ -133,6 +133,10 @@ func (s *Store) AppendEvent(ctx context.Context, externalID, userID string, deci
 			RecoveryDelaySeconds: s.RecoveryDelay.Seconds()}); err != nil {
 			return err
 		}
+		// Subscriptions: the order is NEW again (announced at commit).
+		if err := q.NotifyStatus(ctx, []int64{row.ID}); err != nil {
+			return err
+		}
 		if o, err = toOrder(row); err != nil {
 			return err
 		}
@@ -312,6 +316,10 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 			}
 			saved, err := q.SaveApplied(ctx, sa)
 			if err != nil {
+				return err
+			}
+			// Subscriptions: one NOTIFY per changed order, sent at commit.
+			if err := q.NotifyStatus(ctx, sa.Ids); err != nil {
 				return err
 			}
 			for _, r := range saved {

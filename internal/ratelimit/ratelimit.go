@@ -4,6 +4,7 @@
 package ratelimit
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -68,6 +69,17 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 		return false, delay
 	}
 	return true, 0
+}
+
+// AllowContext is Allow for the principal in ctx (a GraphQL websocket's
+// connection and operations). Without a principal (authentication
+// disabled) it always allows.
+func (l *Limiter) AllowContext(ctx context.Context) (bool, time.Duration) {
+	p, ok := order.PrincipalFrom(ctx)
+	if !ok {
+		return true, 0
+	}
+	return l.Allow(p.UserID)
 }
 
 // Middleware limits the requests of each authenticated user (the principal

@@ -1,0 +1,190 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/orderstream/orderstream/graph/model"
+	"github.com/orderstream/orderstream/internal/order"
+)
+
+// Websocket close codes of the graphql-transport-ws protocol.
+const (
+	closeForbidden       = 4403 // connection_init without valid credentials
+	closeTooManyRequests = 4429 // over the user's rate limit
+)
+
+// WebsocketOptions configure subscriptions: the websocket transport on
+// /graphql (graphql-transport-ws, and the older graphql-ws protocol).
+type WebsocketOptions struct {
+	// Authenticate checks the Authorization value of the connection_init
+	// payload ("Bearer <token>") and returns ctx carrying the principal,
+	// ending when the credentials expire. Nil: authentication is off
+	// (AUTH_DISABLED) and every connection is accepted.
+	Authenticate func(ctx context.Context, authorization string) (context.Context, error)
+	// Allow takes one request from the rate limit of ctx's principal; it is
+	// asked for the connection and for each operation on it. Nil: no limit.
+	Allow func(ctx context.Context) (ok bool, retryAfter time.Duration)
+	// Origins are the browser origins allowed besides the API's own host
+	// (CORS_ALLOWED_ORIGINS: the same list as HTTP CORS).
+	Origins []string
+	// PingInterval is how often the server pings; a client that does not
+	// answer within twice that is disconnected (default 25 s).
+	PingInterval time.Duration
+	// MaxSubscriptions bounds the subscriptions of one connection (default 100).
+	MaxSubscriptions int
+	// Shutdown, when set, ends when the server shuts down: the websocket
+	// connections are closed then (hijacked connections are not drained by
+	// http.Server.Shutdown), so that clients reconnect elsewhere.
+	Shutdown context.Context
+}
+
+func (o WebsocketOptions) withDefaults() WebsocketOptions {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = 100
+	}
+	return o
+}
+
+// wsConn marks the context of a websocket connection's operations.
+type wsConn struct{ subscriptions atomic.Int64 }
+
+type wsConnKey struct{}
+
+func wsConnFrom(ctx context.Context) *wsConn {
+	c, _ := ctx.Value(wsConnKey{}).(*wsConn)
+	return c
+}
+
+// websocketTransport returns the websocket transport: the origin check
+// of HTTP CORS, authentication and rate limiting in connection_init,
+// pings.
+func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocket {
+	accept := websocket.AcceptOptions{OriginPatterns: o.Origins}
+	if slices.Contains(o.Origins, "*") {
+		accept = websocket.AcceptOptions{InsecureSkipVerify: true} // as CORS allows any origin
+	}
+	return transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: accept},
+		InitTimeout:    10 * time.Second,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			if o.Authenticate != nil {
+				actx, err := o.Authenticate(ctx, p.Authorization())
+				if err != nil {
+					log.Info("websocket connection refused", "err", err)
+					ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
+					return transport.AppendCloseReason(ctx, "Forbidden"), nil, err
+				}
+				ctx = actx
+			}
+			if o.Allow != nil {
+				if ok, _ := o.Allow(ctx); !ok {
+					ctx = transport.WithWebsocketCloseCode(ctx, closeTooManyRequests)
+					return transport.AppendCloseReason(ctx, "Too many requests"), nil, fmt.Errorf("rate limited")
+				}
+			}
+			if o.Shutdown != nil {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				context.AfterFunc(o.Shutdown, cancel)
+			}
+			return context.WithValue(ctx, wsConnKey{}, &wsConn{}), nil, nil
+		},
+		ErrorFunc: func(ctx context.Context, err error) {
+			log.Debug("websocket", "err", err)
+		},
+		KeepAlivePingInterval: o.PingInterval, // the older graphql-ws protocol
+		PingPongInterval:      o.PingInterval, // graphql-transport-ws
+	}
+}
+
+// wsGate is the extension that keeps subscriptions on websockets and
+// applies the rate limit and the subscription bound to each operation on
+// a websocket (HTTP requests are limited by the HTTP middleware).
+type wsGate struct{ opts WebsocketOptions }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationInterceptor
+} = wsGate{}
+
+func (wsGate) ExtensionName() string                          { return "OrderStreamWebsocket" }
+func (wsGate) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (g wsGate) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	sub := oc.Operation != nil && oc.Operation.Operation == ast.Subscription
+	conn := wsConnFrom(ctx)
+	if conn == nil {
+		if sub {
+			return refuse("BAD_REQUEST", "subscriptions are served over a websocket on /graphql (graphql-transport-ws)", nil)
+		}
+		return next(ctx)
+	}
+	if g.opts.Allow != nil {
+		if ok, wait := g.opts.Allow(ctx); !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			return refuse("RATE_LIMITED", fmt.Sprintf("too many requests: retry after %d s", secs), map[string]any{"retryAfterSeconds": secs})
+		}
+	}
+	if !sub {
+		return next(ctx)
+	}
+	if conn.subscriptions.Add(1) > int64(g.opts.MaxSubscriptions) {
+		conn.subscriptions.Add(-1)
+		return refuse("TOO_MANY_SUBSCRIPTIONS", fmt.Sprintf("at most %d subscriptions per connection", g.opts.MaxSubscriptions), nil)
+	}
+	h := next(ctx)
+	var once sync.Once
+	return func(ctx context.Context) *graphql.Response {
+		r := h(ctx)
+		if r == nil { // the end of the subscription
+			once.Do(func() { conn.subscriptions.Add(-1) })
+		}
+		return r
+	}
+}
+
+func refuse(code, msg string, ext map[string]any) graphql.ResponseHandler {
+	if ext == nil {
+		ext = map[string]any{}
+	}
+	ext["code"] = code
+	return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: ext}}})
+}
+
+// forward turns a Watcher into the channel of a subscription resolver.
+// When the watch ends early the subscription ends with its error.
+func forward(ctx context.Context, w *order.Watcher) <-chan *model.Order {
+	out := make(chan *model.Order)
+	go func() {
+		defer close(out)
+		for o := range w.C {
+			select {
+			case out <- toOrder(o):
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := w.Err(); err != nil && wsConnFrom(ctx) != nil {
+			transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: order.ErrorMessage(err),
+				Extensions: map[string]any{"code": order.ErrorCode(err)}})
+		}
+	}()
+	return out
+}
