@@ -33,6 +33,8 @@ type Options struct {
 	// Suggestions adds "did you mean …" hints to validation errors; they
 	// reveal the schema, so production turns them off with introspection.
 	Suggestions bool
+	// Tracing wraps each operation in a span (set when tracing is on).
+	Tracing bool
 }
 
 func (o Options) withDefaults() Options {
@@ -68,9 +70,12 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if m != nil {
 		srv.Use(opMetrics{m: m})
 	}
+	if opts.Tracing {
+		srv.Use(opTracing{})
+	}
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		log.Error("graphql panic", "panic", p, "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "graphql panic", "panic", p, "stack", string(debug.Stack()))
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": order.EINTERNAL}}
 	})
 	return guard(srv)
