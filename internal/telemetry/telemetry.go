@@ -76,8 +76,7 @@ func Configured() bool {
 // tracing; call it on shutdown. With tracing off it does nothing.
 func Setup(ctx context.Context, service string, log *slog.Logger) (shutdown func(context.Context) error, err error) {
 	if !Configured() {
-		otel.SetTracerProvider(noop.NewTracerProvider())
-		enabled.Store(false)
+		Use(nil)
 		return func(context.Context) error { return nil }, nil
 	}
 	var exp sdktrace.SpanExporter
@@ -105,10 +104,8 @@ func Setup(ctx context.Context, service string, log *slog.Logger) (shutdown func
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("opentelemetry", "err", err) }))
-	enabled.Store(true)
+	Use(tp)
 	log.Info("tracing on", "exporter", "otlp", "protocol", cmp(proto, "http/protobuf"),
 		"endpoint", cmp(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
 		"sampler", cmp(os.Getenv("OTEL_TRACES_SAMPLER"), "parentbased_always_on"))
@@ -123,6 +120,22 @@ func cmp(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// Use makes tp the global tracer provider, with the W3C TraceContext (and
+// Baggage) propagator, and turns tracing on; nil turns it off (no-op
+// provider and propagator). Setup calls it; tests use it with an
+// in-memory exporter.
+func Use(tp trace.TracerProvider) {
+	if tp == nil {
+		enabled.Store(false)
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+		return
+	}
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	enabled.Store(true)
 }
 
 // Flush calls the shutdown function of Setup with a 5 s limit, logging a
