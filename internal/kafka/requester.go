@@ -176,7 +176,9 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		done("error")
 		return order.Ack{}, err
 	}
-	r.log.DebugContext(ctx, "event sent", "order_id", ev.OrderID, "event_id", ev.EventID, "correlation_id", corr)
+	if r.log.Enabled(ctx, slog.LevelDebug) { // the arguments would allocate even when not logged
+		r.log.DebugContext(ctx, "event sent", "order_id", ev.OrderID, "event_id", ev.EventID, "correlation_id", corr)
+	}
 	produced := w.produced
 	for {
 		select {
