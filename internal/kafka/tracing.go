@@ -108,6 +108,9 @@ const (
 // startProducerSpan starts the PRODUCER span "send <topic>" for one message
 // about an order; a no-op span when tracing is off.
 func startProducerSpan(ctx context.Context, topic string, orderID int64, eventID int, corr string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !telemetry.Enabled() {
+		return ctx, noopSpan
+	}
 	ctx, span := telemetry.Start(ctx, "send "+topic, append(opts, trace.WithSpanKind(trace.SpanKindProducer))...)
 	if span.IsRecording() {
 		span.SetAttributes(messagingAttrs(topic, "send", orderID, eventID, corr)...)

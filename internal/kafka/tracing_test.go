@@ -83,3 +83,20 @@ func TestTracingOff(t *testing.T) {
 		t.Errorf("extracted %v; want nothing with tracing off", sc)
 	}
 }
+
+// TestTracingOffAllocatesNothing guards the hot path: with tracing off, the
+// span and header calls of a produce cost no allocation.
+func TestTracingOffAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	headers := make([]sarama.RecordHeader, 0, 4)
+	m := &sarama.ConsumerMessage{}
+	allocs := testing.AllocsPerRun(100, func() {
+		sctx, span := startProducerSpan(ctx, "orders", 42, 1, "api:1")
+		InjectTrace(sctx, &headers)
+		_ = ExtractTrace(ctx, m)
+		endSpan(span, nil)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per produce with tracing off; want 0", allocs)
+	}
+}
