@@ -155,3 +155,11 @@ func BenchmarkHTTPMiddlewareTracingOff(b *testing.B) {
 		h.ServeHTTP(w, req)
 	}
 }
+
+func TestSetupRefusesUnknownProtocol(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+	if _, err := Setup(context.Background(), "test", slog.Default()); err == nil || Enabled() {
+		t.Errorf("Setup with protocol http/json: err %v, enabled %v; want an error and tracing off", err, Enabled())
+	}
+}
