@@ -36,6 +36,7 @@ import (
 	"github.com/orderstream/orderstream/internal/pubsub"
 	"github.com/orderstream/orderstream/internal/ratelimit"
 	"github.com/orderstream/orderstream/internal/rest"
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // apiConfig is the API's configuration, read from the environment.
@@ -222,8 +223,20 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 
+	// Tracing (OTEL_* variables): off unless an OTLP endpoint is set.
+	stopTracing, err := telemetry.Setup(ctx, "orderstream-api", log)
+	if err != nil {
+		return err
+	}
+	defer telemetry.Flush(stopTracing, log)
+	var dbOpts []postgres.Option
+	if telemetry.Enabled() {
+		dbOpts = append(dbOpts, postgres.WithTracing())
+		cfg.GraphQL.Tracing = true
+	}
+
 	m := metrics.New("api")
-	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log)
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log, dbOpts...)
 	if err != nil {
 		return err
 	}
@@ -306,7 +319,7 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 		log.Info("graphiql on /", "demo_token", cfg.GraphiQLToken != "")
 	}
 	srv := &http.Server{
-		Handler:           m.Middleware(withCORS(cfg.CORSOrigins, mux)),
+		Handler:           telemetry.HTTPMiddleware(m.Middleware(withCORS(cfg.CORSOrigins, mux)), log),
 		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.AckTimeout + 15*time.Second,

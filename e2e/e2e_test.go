@@ -46,14 +46,21 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
+	mu   *sync.Mutex // guards out
 	done chan struct{}
+}
+
+// output returns what the process has written so far.
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
 }
 
 func start(t *testing.T, name, bin string, env ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin), out: &bytes.Buffer{}, done: make(chan struct{})}
-	var mu sync.Mutex
-	w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return p.out.Write(b) })
+	p := &proc{name: name, cmd: exec.Command(bin), out: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+	w := writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) })
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -64,9 +71,7 @@ func start(t *testing.T, name, bin string, env ...string) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() || os.Getenv("TEST_LOG") != "" {
-			mu.Lock()
-			t.Logf("--- %s output ---\n%s", name, p.out.String())
-			mu.Unlock()
+			t.Logf("--- %s output ---\n%s", name, p.output())
 		}
 	})
 	return p

@@ -38,7 +38,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 				ext["eventId"] = o.EventID
 			}
 			if oe.Code == order.EUNAVAILABLE || oe.Code == order.EINTERNAL {
-				log.Warn("graphql request failed", "code", oe.Code, "path", gqlErr.Path.String(), "err", err)
+				log.WarnContext(ctx, "graphql request failed", "code", oe.Code, "path", gqlErr.Path.String(), "order_id", orderID(oe), "err", err)
 			}
 			return &gqlerror.Error{Message: msg, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
 		}
@@ -68,8 +68,16 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if errors.Is(err, context.Canceled) {
 			return &gqlerror.Error{Message: "request cancelled", Path: gqlErr.Path, Extensions: map[string]any{"code": "CANCELLED"}}
 		}
-		log.Error("graphql internal error", "path", gqlErr.Path.String(), "err", err)
+		log.ErrorContext(ctx, "graphql internal error", "path", gqlErr.Path.String(), "err", err)
 		return &gqlerror.Error{Message: "internal error", Path: gqlErr.Path, Locations: gqlErr.Locations,
 			Extensions: map[string]any{"code": order.EINTERNAL}}
 	}
+}
+
+// orderID is the id of the order an error is about, or 0.
+func orderID(oe *order.Error) int64 {
+	if oe.Order == nil {
+		return 0
+	}
+	return oe.Order.ID
 }

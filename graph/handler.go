@@ -35,6 +35,8 @@ type Options struct {
 	Suggestions bool
 	// Websocket configures subscriptions (websocket.go).
 	Websocket WebsocketOptions
+	// Tracing wraps each operation in a span (set when tracing is on).
+	Tracing bool
 }
 
 func (o Options) withDefaults() Options {
@@ -74,9 +76,12 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if m != nil {
 		srv.Use(opMetrics{m: m})
 	}
+	if opts.Tracing {
+		srv.Use(opTracing{})
+	}
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		log.Error("graphql panic", "panic", p, "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "graphql panic", "panic", p, "stack", string(debug.Stack()))
 		return &gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": order.EINTERNAL}}
 	})
 	return guard(srv)

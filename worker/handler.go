@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -26,8 +27,8 @@ type applier interface {
 // replier sends ACKs to the API instances that wait for them, and
 // dead-letters messages that cannot be processed.
 type replier interface {
-	ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) error
-	Reply(req *sarama.ConsumerMessage, ack order.Ack) error
+	ReplyMany(ctx context.Context, reqs []*sarama.ConsumerMessage, acks []order.Ack) error
+	Reply(ctx context.Context, req *sarama.ConsumerMessage, ack order.Ack) error
 	DeadLetter(topic string, m *sarama.ConsumerMessage, reason string) error
 }
 
@@ -171,7 +172,7 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 			if len(items) == 1 {
 				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", failures, err))
 			}
-			h.log.Warn("batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
+			h.log.WarnContext(ctx, "batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
 			for _, it := range items {
 				if err := h.handle(ctx, []*sarama.ConsumerMessage{it.m}); err != nil {
 					return err
@@ -179,7 +180,8 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 			}
 			return nil
 		}
-		h.log.Warn("process batch failed, retrying", "size", len(items), "first_order_id", items[0].ev.OrderID,
+		h.log.WarnContext(ctx, "process batch failed, retrying", "size", len(items), "first_order_id", items[0].ev.OrderID,
+			"first_event_id", items[0].ev.EventID, "first_correlation_id", kafka.Header(items[0].m, kafka.HeaderCorrelationID),
 			"attempt", attempt, "transient", transient, "err", err, "in", backoff.String())
 		select {
 		case <-ctx.Done():
@@ -209,10 +211,18 @@ func (h *handler) detached(ctx context.Context) (context.Context, context.Cancel
 // statement, the events in one transaction, the ACKs in one produce. Once
 // started it is not interrupted by the end of the session, so a shutdown
 // does not cut a transaction.
-func (h *handler) process(ctx context.Context, items []item) error {
+func (h *handler) process(ctx context.Context, items []item) (err error) {
 	start := time.Now()
 	ctx, cancel := h.detached(ctx)
 	defer cancel()
+	ctx, span := startBatchSpan(ctx, items)
+	defer func() {
+		if err != nil && span.IsRecording() {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	keys := make([]postgres.EventKey, len(items))
 	msgs := make([]*sarama.ConsumerMessage, len(items))
 	for i, it := range items {
@@ -225,7 +235,7 @@ func (h *handler) process(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
-	if err := h.replier.ReplyMany(msgs, acks); err != nil {
+	if err := h.replier.ReplyMany(ctx, msgs, acks); err != nil {
 		return order.Unavailable("Kafka", err)
 	}
 	var ok, nack, dup int
@@ -242,7 +252,7 @@ func (h *handler) process(ctx context.Context, items []item) error {
 	h.metrics.Batch(len(acks), time.Since(start), ok, nack, dup)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		for i, ack := range acks {
-			h.log.Debug("event processed", "order_id", ack.OrderID, "event_id", ack.EventID, "ok", ack.Outcome.OK,
+			h.log.DebugContext(ctx, "event processed", "order_id", ack.OrderID, "event_id", ack.EventID, "ok", ack.Outcome.OK,
 				"duplicate", ack.Duplicate, "status", ack.Order.Status, "batch", len(acks),
 				"correlation_id", kafka.Header(msgs[i], kafka.HeaderCorrelationID))
 		}
@@ -254,7 +264,9 @@ func (h *handler) process(ctx context.Context, items []item) error {
 // answers the waiting request, if any, with PROCESSING_FAILED. It fails only
 // when the dead-letter topic cannot be written: then m is not marked.
 func (h *handler) poison(ctx context.Context, m *sarama.ConsumerMessage, orderID int64, reason string) error {
-	h.log.Error("dead-lettering event", "partition", m.Partition, "offset", m.Offset, "order_id", orderID, "reason", reason)
+	ctx = kafka.ExtractTrace(ctx, m)
+	h.log.ErrorContext(ctx, "dead-lettering event", "partition", m.Partition, "offset", m.Offset, "order_id", orderID,
+		"correlation_id", kafka.Header(m, kafka.HeaderCorrelationID), "reason", reason)
 	if err := h.replier.DeadLetter(h.dlqTopic, m, reason); err != nil {
 		return err
 	}
@@ -264,11 +276,11 @@ func (h *handler) poison(ctx context.Context, m *sarama.ConsumerMessage, orderID
 		dctx, cancel := h.detached(ctx)
 		defer cancel()
 		if err := h.store.MarkFailed(dctx, orderID, reason); err != nil {
-			h.log.Warn("mark dead-lettered order failed", "order_id", orderID, "err", err)
+			h.log.WarnContext(ctx, "mark dead-lettered order failed", "order_id", orderID, "err", err)
 		}
 	}
-	if err := h.replier.Reply(m, ack); err != nil {
-		h.log.Warn("nack dead-lettered event", "order_id", orderID, "err", err)
+	if err := h.replier.Reply(ctx, m, ack); err != nil {
+		h.log.WarnContext(ctx, "nack dead-lettered event", "order_id", orderID, "err", err)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // workerConfig is the worker's configuration, read from the environment.
@@ -83,8 +84,19 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 
+	// Tracing (OTEL_* variables): off unless an OTLP endpoint is set.
+	stopTracing, err := telemetry.Setup(ctx, "orderstream-worker", log)
+	if err != nil {
+		return err
+	}
+	defer telemetry.Flush(stopTracing, log)
+	dbOpts := []postgres.Option{postgres.WithCustomPlans()}
+	if telemetry.Enabled() {
+		dbOpts = append(dbOpts, postgres.WithTracing())
+	}
+
 	m := metrics.New("worker")
-	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log, postgres.WithCustomPlans())
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log, dbOpts...)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,45 @@ func TestSchemaAgainstBaseline(t *testing.T) {
 	}
 	for _, change := range Breaking(load(t, string(b)), next) {
 		t.Errorf("breaking change against graph/baseline.graphql: %s", change)
+	}
+	for _, problem := range Deprecations(next) {
+		t.Errorf("deprecation rule: %s", problem)
+	}
+}
+
+func TestDeprecations(t *testing.T) {
+	const schema = `
+type Query { order(id: ID!, legacy: String %s): Order }
+type Order { id: ID!, total: String %s }
+input In { a: String %s }
+enum Status { NEW DONE %s }`
+	dated := `@deprecated(reason: "Use x instead (deprecated 2026-11-26, removal after 2027-05-26)")`
+	for _, tc := range []struct{ name, directive, want string }{
+		{"NoDeprecation", "", ""},
+		{"Dated", dated, ""},
+		{"DatedWithoutRemoval", `@deprecated(reason: "Use x instead (deprecated 2026-11-26)")`, ""},
+		{"NoReason", "@deprecated", "@deprecated on Order.total: no reason"},
+		{"NoDate", `@deprecated(reason: "Use x instead")`, "@deprecated on Order.total: reason \"Use x instead\" has no date"},
+		{"DateInAnotherForm", `@deprecated(reason: "Use x instead (since 26.11.2026)")`, "has no date"},
+		{"NotACalendarDate", `@deprecated(reason: "Use x (deprecated 2026-13-01)")`, "2026-13-01 is not a date"},
+		{"RemovalBeforeDeprecation", `@deprecated(reason: "Use x (deprecated 2026-11-26, removal after 2026-01-01)")`, "removal date 2026-01-01 is before"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(Deprecations(load(t, fmt.Sprintf(schema, "", tc.directive, "", ""))), "; ")
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q; want %q", got, tc.want)
+			}
+		})
+	}
+	// Arguments, input fields and enum values follow the same rule.
+	got := Deprecations(load(t, fmt.Sprintf(schema, "@deprecated", "", "@deprecated", "@deprecated")))
+	want := []string{"@deprecated on In.a: no reason", "@deprecated on Query.order(legacy): no reason", "@deprecated on Status.DONE: no reason"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q; want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("got %q; want it to start with %q", got[i], want[i])
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger)
 		p, err := v.Verify(token)
 		if err != nil {
 			if log != nil {
-				log.Info("bearer token refused", "path", r.URL.Path, "err", err)
+				log.InfoContext(r.Context(), "bearer token refused", "path", r.URL.Path, "err", err)
 			}
 			unauthenticated(w, graphQL, `Bearer realm="orderstream", error="invalid_token"`, "the bearer token is invalid or expired")
 			return

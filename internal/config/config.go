@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // Env reads typed environment variables and remembers the first error.
@@ -74,11 +76,12 @@ func (e *Env) Err() error {
 }
 
 // NewLogger returns a JSON slog logger on stderr at level ("debug", "info",
-// "warn", "error"), tagged with the service name.
+// "warn", "error"), tagged with the service name. Lines logged with a
+// context carry its request id and trace ids (telemetry.LogHandler).
 func NewLogger(service, level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("service", service)
+	return slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))).With("service", service)
 }

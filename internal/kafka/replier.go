@@ -1,13 +1,16 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // Replier produces the worker's ACKs to where each event asked for them.
@@ -32,14 +35,30 @@ func NewReplier(brokers []string, cfg *sarama.Config) (*Replier, error) {
 
 // Reply produces ack for the event in req and returns once Kafka has stored
 // it. An event without reply headers (nobody waits) needs no ACK.
-func (r *Replier) Reply(req *sarama.ConsumerMessage, ack order.Ack) error {
-	return r.ReplyMany([]*sarama.ConsumerMessage{req}, []order.Ack{ack})
+func (r *Replier) Reply(ctx context.Context, req *sarama.ConsumerMessage, ack order.Ack) error {
+	return r.ReplyMany(ctx, []*sarama.ConsumerMessage{req}, []order.Ack{ack})
 }
 
 // ReplyMany produces acks[i] for the event in reqs[i], all at once, and
 // returns once Kafka has stored every one.
-func (r *Replier) ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) error {
+//
+// With tracing on, each ACK gets a PRODUCER span "send <topic>" whose
+// context travels in the ACK's headers. For a single event it is a child of
+// the span in ctx (the worker's processing span, in the order's trace); in
+// a batch of several it is a child of the event's own trace context, from
+// its headers, with a link to the span in ctx (the batch), so that each
+// order's trace goes on to its ACK.
+func (r *Replier) ReplyMany(ctx context.Context, reqs []*sarama.ConsumerMessage, acks []order.Ack) (err error) {
 	msgs := make([]*sarama.ProducerMessage, 0, len(reqs))
+	var spans []trace.Span
+	if telemetry.Enabled() {
+		spans = make([]trace.Span, 0, len(reqs))
+		defer func() {
+			for _, s := range spans {
+				endSpan(s, err)
+			}
+		}()
+	}
 	for i, req := range reqs {
 		topic := Header(req, HeaderReplyTopic)
 		if topic == "" {
@@ -53,15 +72,27 @@ func (r *Replier) ReplyMany(reqs []*sarama.ConsumerMessage, acks []order.Ack) er
 		if err != nil {
 			return fmt.Errorf("encode ack: %w", err)
 		}
+		corr := Header(req, HeaderCorrelationID)
+		headers := []sarama.RecordHeader{
+			{Key: []byte(HeaderCorrelationID), Value: []byte(corr)},
+			{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
+		}
+		if spans != nil {
+			pctx, opts := ctx, []trace.SpanStartOption(nil)
+			if len(reqs) > 1 {
+				pctx = ExtractTrace(context.Background(), req)
+				opts = append(opts, trace.WithLinks(trace.LinkFromContext(ctx)))
+			}
+			sctx, span := startProducerSpan(pctx, topic, acks[i].OrderID, acks[i].EventID, corr, opts...)
+			spans = append(spans, span)
+			InjectTrace(sctx, &headers)
+		}
 		msgs = append(msgs, &sarama.ProducerMessage{
 			Topic:     topic,
 			Partition: int32(p),
 			Key:       Key(acks[i].OrderID),
 			Value:     sarama.ByteEncoder(value),
-			Headers: []sarama.RecordHeader{
-				{Key: []byte(HeaderCorrelationID), Value: []byte(Header(req, HeaderCorrelationID))},
-				{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)},
-			},
+			Headers:   headers,
 		})
 	}
 	if len(msgs) == 0 {

@@ -12,9 +12,12 @@ import (
 	"sync/atomic"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // RequesterConfig configures a Requester.
@@ -62,6 +65,9 @@ type Requester struct {
 type waiter struct {
 	ack      chan order.Ack
 	produced chan error
+	// sc is the span context of the request's produce span: the parent of
+	// the ACK's consume span when the ACK carries no trace context.
+	sc trace.SpanContext
 }
 
 var _ order.Dispatcher = (*Requester)(nil)
@@ -146,6 +152,10 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 	}
 	corr := r.prefix + strconv.FormatUint(r.seq.Add(1), 10)
 	w := &waiter{ack: make(chan order.Ack, 1), produced: make(chan error, 1)}
+	// The produce span covers the send until Kafka has stored the event;
+	// its context travels in the headers to the worker.
+	pctx, span := startProducerSpan(ctx, r.cfg.Topic, ev.OrderID, ev.EventID, corr)
+	w.sc = span.SpanContext()
 	// Register before producing: the ACK can arrive before Input returns.
 	r.mu.Lock()
 	r.waiters[corr] = w
@@ -155,20 +165,25 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		delete(r.waiters, corr)
 		r.mu.Unlock()
 	}()
-	msg := r.message(ev, value, w, []sarama.RecordHeader{
+	msg := r.message(pctx, ev, value, w, []sarama.RecordHeader{
 		{Key: []byte(HeaderCorrelationID), Value: []byte(corr)},
 		{Key: []byte(HeaderReplyTopic), Value: []byte(r.cfg.AckTopic)},
 		{Key: []byte(HeaderReplyPartition), Value: []byte(strconv.Itoa(int(r.cfg.ReplyPartition)))},
 	})
 	done := r.cfg.Metrics.AckWaitStarted()
 	if err := r.send(ctx, msg); err != nil {
+		endSpan(span, err)
 		done("error")
 		return order.Ack{}, err
+	}
+	if r.log.Enabled(ctx, slog.LevelDebug) { // the arguments would allocate even when not logged
+		r.log.DebugContext(ctx, "event sent", "order_id", ev.OrderID, "event_id", ev.EventID, "correlation_id", corr)
 	}
 	produced := w.produced
 	for {
 		select {
 		case err := <-produced:
+			endSpan(span, err)
 			if err != nil {
 				done("error")
 				return order.Ack{}, order.Unavailable("Kafka", fmt.Errorf("produce order %d event %d: %w", ev.OrderID, ev.EventID, err))
@@ -182,7 +197,12 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 			}
 			return ack, nil
 		case <-ctx.Done():
+			if produced != nil {
+				endSpan(span, ctx.Err())
+			}
 			done("timeout")
+			r.log.InfoContext(ctx, "stopped waiting for ack", "order_id", ev.OrderID, "event_id", ev.EventID,
+				"correlation_id", corr, "reason", ctx.Err().Error())
 			return order.Ack{}, ctx.Err()
 		}
 	}
@@ -190,13 +210,21 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 
 // Publish produces ev without asking for an ACK and returns once Kafka has
 // stored it: the recovery loop's way to send an event nobody waits for.
-func (r *Requester) Publish(ctx context.Context, ev order.Event) error {
+// The original request's trace context is not stored with the event, so
+// with tracing on a republish starts a trace of its own (the span is a root
+// unless ctx holds one) with the order and event ids as attributes.
+func (r *Requester) Publish(ctx context.Context, ev order.Event) (err error) {
 	value, err := EncodeEvent(ev)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
+	ctx, span := startProducerSpan(ctx, r.cfg.Topic, ev.OrderID, ev.EventID, "")
+	defer func() { endSpan(span, err) }()
+	if span.IsRecording() {
+		span.SetAttributes(AttrEventType.String(string(ev.Type)), attribute.Bool("orderstream.republish", true))
+	}
 	w := &waiter{produced: make(chan error, 1)}
-	if err := r.send(ctx, r.message(ev, value, w, nil)); err != nil {
+	if err := r.send(ctx, r.message(ctx, ev, value, w, nil)); err != nil {
 		return err
 	}
 	select {
@@ -210,12 +238,16 @@ func (r *Requester) Publish(ctx context.Context, ev order.Event) error {
 	}
 }
 
-func (r *Requester) message(ev order.Event, value []byte, w *waiter, headers []sarama.RecordHeader) *sarama.ProducerMessage {
+// message builds the event message; the trace context of ctx goes into its
+// headers when tracing is on.
+func (r *Requester) message(ctx context.Context, ev order.Event, value []byte, w *waiter, headers []sarama.RecordHeader) *sarama.ProducerMessage {
+	headers = append(headers, sarama.RecordHeader{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)})
+	InjectTrace(ctx, &headers)
 	return &sarama.ProducerMessage{
 		Topic:    r.cfg.Topic,
 		Key:      Key(ev.OrderID),
 		Value:    sarama.ByteEncoder(value),
-		Headers:  append(headers, sarama.RecordHeader{Key: []byte(HeaderContentType), Value: []byte(contentTypeJSON)}),
+		Headers:  headers,
 		Metadata: w,
 	}
 }
@@ -246,7 +278,7 @@ func (r *Requester) readSuccesses() {
 func (r *Requester) readErrors() {
 	defer r.wg.Done()
 	for e := range r.producer.Errors() {
-		r.log.Error("produce order event", "err", e.Err)
+		r.log.Error("produce order event", "order_id", string(keyBytes(e.Msg.Key)), "err", e.Err)
 		r.cfg.Metrics.ProduceError("event")
 		if w, ok := e.Msg.Metadata.(*waiter); ok {
 			w.produced <- e.Err
@@ -275,16 +307,49 @@ func (r *Requester) readAcks() {
 		r.mu.Lock()
 		w := r.waiters[corr]
 		r.mu.Unlock()
+		ctx, span := r.startAckSpan(m, w, ack, corr)
 		if w == nil {
 			r.cfg.Metrics.LateAck()
-			r.log.Info("late ack dropped: nobody waits for it", "correlation_id", corr, "order_id", ack.OrderID, "event_id", ack.EventID)
+			r.log.InfoContext(ctx, "late ack dropped: nobody waits for it", "correlation_id", corr, "order_id", ack.OrderID, "event_id", ack.EventID)
+			span.End()
 			continue
 		}
 		select {
 		case w.ack <- ack:
 		default: // a second ACK for the same request: the first one won
 		}
+		span.End()
 	}
+}
+
+// startAckSpan starts the CONSUMER span "process <ack topic>" of an ACK:
+// a child of the worker's ACK produce span when the ACK carries its trace
+// context, else of the waiting request's produce span, so that the ACK ends
+// up in the order's trace either way.
+func (r *Requester) startAckSpan(m *sarama.ConsumerMessage, w *waiter, ack order.Ack, corr string) (context.Context, trace.Span) {
+	if !telemetry.Enabled() {
+		return context.Background(), noopSpan
+	}
+	ctx := ExtractTrace(context.Background(), m)
+	if !trace.SpanContextFromContext(ctx).IsValid() && w != nil && w.sc.IsValid() {
+		ctx = trace.ContextWithSpanContext(ctx, w.sc)
+	}
+	ctx, span := telemetry.Start(ctx, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+	if span.IsRecording() {
+		span.SetAttributes(messagingAttrs(m.Topic, "process", ack.OrderID, ack.EventID, corr)...)
+		span.SetAttributes(attribute.Int("messaging.destination.partition.id", int(m.Partition)),
+			attribute.Int64("messaging.kafka.offset", m.Offset), attribute.Bool("orderstream.ack.ok", ack.Outcome.OK),
+			attribute.Bool("orderstream.ack.late", w == nil))
+	}
+	return ctx, span
+}
+
+func keyBytes(k sarama.Encoder) []byte {
+	if k == nil {
+		return nil
+	}
+	b, _ := k.Encode()
+	return b
 }
 
 // Close stops sending, flushes the producer and stops reading ACKs.

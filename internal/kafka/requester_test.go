@@ -57,7 +57,7 @@ func echoWorker(t *testing.T, b *kafkatest.Broker, seen chan<- [2]int64) {
 				if seen != nil {
 					seen <- [2]int64{ev.OrderID, int64(m.Partition)}
 				}
-				_ = rep.Reply(m, order.Ack{OrderID: ev.OrderID, EventID: ev.EventID, Outcome: order.Outcome{OK: true},
+				_ = rep.Reply(context.Background(), m, order.Ack{OrderID: ev.OrderID, EventID: ev.EventID, Outcome: order.Outcome{OK: true},
 					Order: order.Order{ID: ev.OrderID, EventID: ev.EventID, Status: order.StatusDone}})
 			}
 		}()

@@ -223,9 +223,9 @@ func (s *Service) timeoutError(ctx context.Context, o Order, ev Event) error {
 	if cur, err := s.store.OrderByExternalID(rctx, o.ExternalID, o.UserID); err == nil {
 		o = cur
 	} else {
-		s.log.Warn("read order after ack timeout", "order_id", o.ID, "err", err)
+		s.log.WarnContext(ctx, "read order after ack timeout", "order_id", o.ID, "event_id", ev.EventID, "err", err)
 	}
-	s.log.Warn("ack timeout", "order_id", ev.OrderID, "event_id", ev.EventID, "timeout", s.AckTimeout)
+	s.log.WarnContext(ctx, "ack timeout", "order_id", ev.OrderID, "event_id", ev.EventID, "timeout", s.AckTimeout)
 	return &Error{Code: ETIMEOUT, Order: &o, Message: fmt.Sprintf(
 		"the worker did not confirm event %d of order %q within %s; the order is kept and completes when the worker catches up: query it or retry later",
 		ev.EventID, o.ExternalID, s.AckTimeout)}

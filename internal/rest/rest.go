@@ -213,7 +213,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if r.Context().Err() != nil {
 			return // the client is gone
 		}
-		h.log.Error("rest request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "rest request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var oe *order.Error
 	field := ""
