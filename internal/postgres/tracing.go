@@ -27,18 +27,56 @@ func WithTracing() Option {
 // queryTracer is a pgx.QueryTracer that starts and ends the spans.
 type queryTracer struct{}
 
-var _ pgx.QueryTracer = queryTracer{}
+var (
+	_ pgx.QueryTracer = queryTracer{}
+	_ pgx.BatchTracer = queryTracer{}
+)
 
 // TraceQueryStart implements pgx.QueryTracer.
 func (queryTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return startSpan(ctx, conn, data.SQL)
+}
+
+// TraceBatchStart implements pgx.BatchTracer. A batch (a statement sent
+// with its row-level security user, or with synchronous_commit off) gets
+// one span, named after its sqlc query.
+func (queryTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	sql := ""
+	if data.Batch != nil {
+		for _, q := range data.Batch.QueuedQueries {
+			if sql == "" || strings.HasPrefix(q.SQL, "-- name: ") {
+				sql = q.SQL
+			}
+		}
+	}
+	return startSpan(ctx, conn, sql)
+}
+
+// TraceBatchQuery implements pgx.BatchTracer: the batch's span covers it.
+func (queryTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
+	if !ok {
+		return
+	}
+	if data.Err != nil {
+		span.RecordError(data.Err)
+		span.SetStatus(codes.Error, data.Err.Error())
+	}
+	span.End()
+}
+
+func startSpan(ctx context.Context, conn *pgx.Conn, sql string) context.Context {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
 	cfg := conn.Config()
-	ctx, span := telemetry.Start(ctx, spanName(data.SQL), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+	ctx, span := telemetry.Start(ctx, spanName(sql), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system.name", "postgresql"),
 		attribute.String("db.namespace", cfg.Database),
-		attribute.String("db.query.text", data.SQL),
+		attribute.String("db.query.text", sql),
 		attribute.String("server.address", cfg.Host),
 		attribute.Int("server.port", int(cfg.Port)),
 	))
