@@ -19,8 +19,8 @@ import (
 
 // applier is what the handler needs from the database.
 type applier interface {
-	MarkProcessingMany(ctx context.Context, keys []postgres.EventKey) error
-	ApplyMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error)
+	// ProcessMany marks the orders PROCESSING, then applies their events.
+	ProcessMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error)
 	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
@@ -228,10 +228,7 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 	for i, it := range items {
 		keys[i], msgs[i] = postgres.EventKey{OrderID: it.ev.OrderID, EventID: it.ev.EventID}, it.m
 	}
-	if err := h.store.MarkProcessingMany(ctx, keys); err != nil {
-		return err
-	}
-	acks, err := h.store.ApplyMany(ctx, keys)
+	acks, err := h.store.ProcessMany(ctx, keys)
 	if err != nil {
 		return err
 	}

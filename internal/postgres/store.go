@@ -189,14 +189,22 @@ type EventKey struct {
 // events up to the key's event are not all applied yet, so that clients see the
 // worker has picked it up; it changes nothing otherwise.
 func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
+	_, err := db.New(asyncCommit{s.pool}).MarkProcessingMany(ctx, markParams(keys))
+	return mapErr("mark orders processing", err)
+}
+
+func markParams(keys []EventKey) db.MarkProcessingManyParams {
 	ids := make([]int64, len(keys))
 	evs := make([]int32, len(keys))
 	for i, k := range keys {
 		ids[i], evs[i] = k.OrderID, int32(k.EventID)
 	}
-	_, err := db.New(asyncCommit{s.pool}).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
-	return mapErr("mark orders processing", err)
+	return db.MarkProcessingManyParams{Ids: ids, EventIds: evs}
 }
+
+// setAsyncCommit makes the transaction it runs in commit without waiting
+// for the WAL flush (see asyncCommit).
+const setAsyncCommit = "SELECT set_config('synchronous_commit', 'off', true)"
 
 // asyncCommit runs each Exec in its own transaction with synchronous_commit
 // off: the statement and a set_config go as one pgx batch, which PostgreSQL
@@ -210,7 +218,7 @@ type asyncCommit struct{ *pgxpool.Pool }
 
 func (a asyncCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	b := &pgx.Batch{}
-	b.Queue("SELECT set_config('synchronous_commit', 'off', true)")
+	b.Queue(setAsyncCommit)
 	b.Queue(sql, args...)
 	br := a.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -224,6 +232,15 @@ func (a asyncCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	return tag, err
 }
 
+// ProcessMany is the worker's batch: MarkProcessingMany, then ApplyMany,
+// in two round trips to PostgreSQL. The first sends PROCESSING in a
+// transaction of its own (committed without waiting for the WAL flush, as
+// MarkProcessingMany does) and starts the apply transaction with its lock;
+// the second saves the batch, announces the changes and commits.
+func (s *Store) ProcessMany(ctx context.Context, keys []EventKey) ([]order.Ack, error) {
+	return s.applyMany(ctx, keys, true)
+}
+
 // ApplyMany applies, in one transaction, every accepted event not applied
 // yet of the orders named in keys, in event_id order, and returns the ACK for
 // each key, in order. An event applied before is not applied again: its
@@ -232,6 +249,10 @@ func (a asyncCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 // reorder one. Order rows are locked in id order, so concurrent batches
 // cannot deadlock.
 func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, error) {
+	return s.applyMany(ctx, keys, false)
+}
+
+func (s *Store) applyMany(ctx context.Context, keys []EventKey, markProcessing bool) ([]order.Ack, error) {
 	ids := make([]int64, 0, len(keys))
 	seen := map[int64]bool{}
 	for _, k := range keys {
@@ -242,7 +263,21 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 	}
 	slices.Sort(ids)
 	acks := make([]order.Ack, len(keys))
-	err := s.inTx(ctx, func(q *db.Queries, _ pgx.Tx) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr("apply events", err)
+	}
+	p := &pipe{conn: conn}
+	defer p.release(ctx)
+	q := db.New(p)
+	if markProcessing {
+		p.Exec(ctx, "BEGIN")
+		p.Exec(ctx, setAsyncCommit)
+		q.MarkProcessingMany(ctx, markParams(keys)) // queued: sent with the lock below
+		p.Exec(ctx, "COMMIT")
+	}
+	p.Exec(ctx, "BEGIN")
+	err = func() error {
 		locked, err := q.LockOrdersWithPendingEvents(ctx, ids)
 		if err != nil {
 			return err
@@ -314,18 +349,28 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 				sa.Totals, sa.CancelReasons = append(sa.Totals, o.Total.String()), append(sa.CancelReasons, o.CancelReason)
 				sa.FailureReasons, sa.CancelledAts = append(sa.FailureReasons, o.FailureReason), append(sa.CancelledAts, cancelledAt)
 			}
+			// Sent with the save, in one round trip: the NOTIFY per changed
+			// order for subscriptions (delivered at commit) and the COMMIT.
+			// PostgreSQL commits iff the statements succeed.
+			p.after = true
+			q.NotifyStatus(ctx, sa.Ids)
+			p.Exec(ctx, "COMMIT")
 			saved, err := q.SaveApplied(ctx, sa)
 			if err != nil {
-				return err
-			}
-			// Subscriptions: one NOTIFY per changed order, sent at commit.
-			if err := q.NotifyStatus(ctx, sa.Ids); err != nil {
 				return err
 			}
 			for _, r := range saved {
 				if orders[r.ID], err = toOrder(r); err != nil {
 					return err
 				}
+			}
+		}
+
+		if len(pending) == 0 {
+			// Nothing to save (redeliveries only): end the transaction.
+			p.Exec(ctx, "COMMIT")
+			if err := p.flush(ctx); err != nil {
+				return err
 			}
 		}
 
@@ -349,7 +394,7 @@ func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, er
 			acks[i] = ack
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return nil, mapErr(fmt.Sprintf("apply events of %d orders", len(ids)), err)
 	}

@@ -36,6 +36,10 @@ func (s roleStore) ApplyMany(ctx context.Context, keys []postgres.EventKey) ([]o
 	return s.worker.ApplyMany(ctx, keys)
 }
 
+func (s roleStore) ProcessMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
+	return s.worker.ProcessMany(ctx, keys)
+}
+
 func (s roleStore) MarkProcessingMany(ctx context.Context, keys []postgres.EventKey) error {
 	return s.worker.MarkProcessingMany(ctx, keys)
 }
