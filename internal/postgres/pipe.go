@@ -92,9 +92,10 @@ func (p *pipe) release(ctx context.Context) {
 	p.conn.Release()
 }
 
-// pipeRows are the rows of a pipe's query. When they are read to the end,
-// the statements queued after the query are read too (COMMIT, say): their
-// error is the rows' error, so sqlc's generated code returns it.
+// pipeRows are the rows of a batch's query (a pipe's, or userConn's). When
+// they are read to the end or closed, the rest of the batch is read: the
+// after statements queued behind the query (COMMIT, say), whose error
+// becomes the rows' error, so that sqlc's generated code returns it.
 type pipeRows struct {
 	pgx.Rows
 	br    pgx.BatchResults

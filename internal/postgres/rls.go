@@ -83,7 +83,7 @@ func (c userConn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 	if err != nil {
 		return nil, errors.Join(err, br.Close())
 	}
-	return &batchRows{Rows: rows, br: br}, nil
+	return &pipeRows{Rows: rows, br: br}, nil
 }
 
 func (c userConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -91,32 +91,7 @@ func (c userConn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	return &batchRow{rows: rows, err: err}
 }
 
-// batchRows are the rows of a batch's last statement; Close closes the
-// batch too, and Err reports its error.
-type batchRows struct {
-	pgx.Rows
-	br     pgx.BatchResults
-	closed bool
-	err    error
-}
-
-func (r *batchRows) Close() {
-	if r.closed {
-		return
-	}
-	r.closed = true
-	r.Rows.Close()
-	r.err = r.br.Close()
-}
-
-func (r *batchRows) Err() error {
-	if err := r.Rows.Err(); err != nil {
-		return err
-	}
-	return r.err
-}
-
-// batchRow is pgx.Row over batchRows: ErrNoRows when there is none.
+// batchRow is pgx.Row over the rows of a batch: ErrNoRows when there is none.
 type batchRow struct {
 	rows pgx.Rows
 	err  error

@@ -34,22 +34,28 @@ var (
 
 // TraceQueryStart implements pgx.QueryTracer.
 func (queryTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	return startSpan(ctx, conn, data.SQL)
+	return startSpan(ctx, conn, spanName(data.SQL), data.SQL)
 }
 
 // TraceBatchStart implements pgx.BatchTracer. A batch (a statement sent
-// with its row-level security user, or with synchronous_commit off) gets
-// one span, named after its sqlc query.
+// with its row-level security user, or the worker's pipe) gets one span,
+// named after its sqlc queries ("SaveApplied+NotifyStatus"), or its first
+// statement when it has none.
 func (queryTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	sql := ""
-	if data.Batch != nil {
-		for _, q := range data.Batch.QueuedQueries {
-			if sql == "" || strings.HasPrefix(q.SQL, "-- name: ") {
-				sql = q.SQL
-			}
+	if data.Batch == nil || len(data.Batch.QueuedQueries) == 0 {
+		return startSpan(ctx, conn, "BATCH", "")
+	}
+	var names, sqls []string
+	for _, q := range data.Batch.QueuedQueries {
+		if name := spanName(q.SQL); strings.HasPrefix(q.SQL, "-- name: ") {
+			names, sqls = append(names, name), append(sqls, q.SQL)
 		}
 	}
-	return startSpan(ctx, conn, sql)
+	if len(names) == 0 {
+		sql := data.Batch.QueuedQueries[0].SQL
+		return startSpan(ctx, conn, spanName(sql), sql)
+	}
+	return startSpan(ctx, conn, strings.Join(names, "+"), strings.Join(sqls, ";\n"))
 }
 
 // TraceBatchQuery implements pgx.BatchTracer: the batch's span covers it.
@@ -57,23 +63,15 @@ func (queryTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQue
 
 // TraceBatchEnd implements pgx.BatchTracer.
 func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
-	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
-	if !ok {
-		return
-	}
-	if data.Err != nil {
-		span.RecordError(data.Err)
-		span.SetStatus(codes.Error, data.Err.Error())
-	}
-	span.End()
+	endSpan(ctx, data.Err, nil)
 }
 
-func startSpan(ctx context.Context, conn *pgx.Conn, sql string) context.Context {
+func startSpan(ctx context.Context, conn *pgx.Conn, name, sql string) context.Context {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
 	cfg := conn.Config()
-	ctx, span := telemetry.Start(ctx, spanName(sql), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+	ctx, span := telemetry.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system.name", "postgresql"),
 		attribute.String("db.namespace", cfg.Database),
 		attribute.String("db.query.text", sql),
@@ -88,17 +86,25 @@ func startSpan(ctx context.Context, conn *pgx.Conn, sql string) context.Context 
 type querySpanKey struct{}
 
 // TraceQueryEnd implements pgx.QueryTracer.
-func (queryTracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
-	if !ok {
-		return
-	}
-	if data.Err != nil {
-		span.RecordError(data.Err)
-		span.SetStatus(codes.Error, data.Err.Error())
-	} else {
+func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	endSpan(ctx, data.Err, func(span trace.Span) {
 		span.SetAttributes(attribute.Int64("db.rows_affected", data.CommandTag.RowsAffected()),
 			attribute.String("db.operation.name", operation(data.CommandTag.String())))
+	})
+}
+
+// endSpan ends the span startSpan put in ctx, if any, with err, or else
+// with what ok adds.
+func endSpan(ctx context.Context, err error, ok func(trace.Span)) {
+	span, found := ctx.Value(querySpanKey{}).(trace.Span)
+	if !found {
+		return
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	} else if ok != nil {
+		ok(span)
 	}
 	span.End()
 }
