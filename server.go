@@ -271,9 +271,11 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	// Subscriptions: the status changes every instance announces (NOTIFY),
 	// received on one LISTEN connection and fanned out in memory.
 	hub := pubsub.New(pubsub.DefaultBuffer)
-	hub.OnCount = m.Subscriptions
 	svc.Changes = hub
-	listener := &postgres.Listener{URL: cfg.DatabaseURL, Publish: hub.Publish, Resync: hub.Resync, Log: log}
+	// The listener LISTENs only while this instance has subscribers.
+	listener := &postgres.Listener{URL: cfg.DatabaseURL, Publish: hub.Publish, Resync: hub.Resync, Log: log,
+		Wanted: func() bool { return hub.Len() > 0 }}
+	hub.OnCount = func(n int) { m.Subscriptions(n); listener.Poke() }
 	lctx, stopListener := context.WithCancel(ctx)
 	listenerDone := make(chan struct{})
 	go func() { defer close(listenerDone); listener.Run(lctx) }()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,4 +146,58 @@ func terminateListeners(t *testing.T, pool *pgxpool.Pool) {
 	if err != nil || n != 1 {
 		t.Fatalf("terminate the listener: %d backends, %v; want 1", n, err)
 	}
+}
+
+// TestListenerOnlyWhileWanted: with Wanted, the listener LISTENs only while
+// it reports true: changes committed while it is false are not announced
+// (the first announcement after is a later commit's), and turning it true
+// with Poke LISTENs again and calls Resync.
+func TestListenerOnlyWhileWanted(t *testing.T) {
+	s, owner, url := newStore(t)
+	ctx := context.Background()
+	var wanted atomic.Bool
+	changes, resyncs := make(chan order.StatusChange, 100), make(chan struct{}, 10)
+	l := &postgres.Listener{URL: url, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Publish: func(c order.StatusChange) { changes <- c },
+		Resync:  func() { resyncs <- struct{}{} },
+		Wanted:  wanted.Load,
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(lctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	user := uuid.NewString()
+	mark := func(ext string) order.Order {
+		o, ev, _ := create(t, s, ext, user, items("1.00"))
+		if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: ev.EventID}}); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	mark("w-unwanted") // not announced: nobody listens
+	wanted.Store(true)
+	l.Poke()
+	<-resyncs // listening again, subscribers told to read their orders
+	wantChange(t, changes, mark("w-wanted"), order.StatusProcessing, 0)
+
+	wanted.Store(false)
+	// It stops listening lazily: this change is still announced, then it UNLISTENs.
+	wantChange(t, changes, mark("w-last"), order.StatusProcessing, 0)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var last string
+		err := owner.QueryRow(ctx, "SELECT query FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+			postgres.ListenerAppName).Scan(&last)
+		if err == nil && strings.HasPrefix(last, "UNLISTEN") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the listener did not UNLISTEN: last statement %q, %v", last, err)
+		}
+	}
+	mark("w-unwanted-2")
+	wanted.Store(true)
+	l.Poke()
+	<-resyncs
+	wantChange(t, changes, mark("w-again"), order.StatusProcessing, 0)
 }
