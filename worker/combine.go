@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 )
 
-// errCombinerStopped means the combiner no longer takes batches: the worker
-// is shutting down, and the caller processes its batch alone.
+// errCombinerStopped means the combiner did not take the batch: the session
+// or the worker ended first, and the caller processes its batch alone.
 var errCombinerStopped = errors.New("combiner stopped")
 
 // combiner merges the micro-batches of several partitions into one: one
@@ -23,10 +25,19 @@ var errCombinerStopped = errors.New("combiner stopped")
 // messages: a loop takes the first batch handed in and whatever others are
 // already waiting, up to max events. Several loops run, so that one batch
 // can be formed while another commits.
+//
+// A batch once taken by a loop is finished, whatever happens to the session
+// or the worker meanwhile: its partition's goroutine waits for it, so that
+// the consumer group's Close (which waits for those goroutines) returns
+// only when no merged batch is still writing to the database or producing
+// ACKs, as without the combiner.
 type combiner struct {
 	process func(items []item) error
 	max     int
+	// reqs is unbuffered: a send succeeds only when a loop takes the batch.
 	reqs    chan combineReq
+	loops   sync.WaitGroup
+	waiting atomic.Int32 // batches being handed in (for tests)
 }
 
 type combineReq struct {
@@ -37,33 +48,34 @@ type combineReq struct {
 // newCombiner starts loops goroutines that run process on merged batches
 // of up to max items until ctx ends.
 func newCombiner(ctx context.Context, process func(items []item) error, max, loops int) *combiner {
-	// Buffered: a partition hands in its batch without waiting for a loop.
-	c := &combiner{process: process, max: max, reqs: make(chan combineReq, 64)}
+	c := &combiner{process: process, max: max, reqs: make(chan combineReq)}
 	for range loops {
-		go c.loop(ctx)
+		c.loops.Add(1)
+		go func() { defer c.loops.Done(); c.loop(ctx) }()
 	}
 	return c
 }
 
+// wait returns when every loop has ended (after the context of newCombiner
+// ended and the loops finished their batches).
+func (c *combiner) wait() { c.loops.Wait() }
+
 // submit processes items as part of a merged batch and returns the merged
-// batch's error. It returns errCombinerStopped when ctx ends first (the
-// session or the worker ends): then the items may or may not have been
-// processed, and the caller processes them alone, which is safe because
-// applying an event twice changes nothing.
+// batch's error. It returns errCombinerStopped, having done nothing, when
+// ctx ends before a loop takes the batch; once taken, it waits for the
+// result (the batch is processed with a timeout of its own).
 func (c *combiner) submit(ctx context.Context, items []item) error {
 	if ctx.Err() != nil {
 		return errCombinerStopped
 	}
 	r := combineReq{items: items, done: make(chan error, 1)}
+	c.waiting.Add(1)
 	select {
 	case c.reqs <- r:
+		c.waiting.Add(-1)
+		return <-r.done
 	case <-ctx.Done():
-		return errCombinerStopped
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
+		c.waiting.Add(-1)
 		return errCombinerStopped
 	}
 }

@@ -55,10 +55,10 @@ func submitWhileBusy(t *testing.T, c *combiner, r *recorder, others ...[]item) [
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i+1] = c.submit(context.Background(), its) }()
 	}
-	// The loop is blocked in process: the others wait in the channel.
-	for deadline := time.Now().Add(10 * time.Second); len(c.reqs) < len(others); {
+	// The loop is blocked in process: the others wait to be taken.
+	for deadline := time.Now().Add(10 * time.Second); int(c.waiting.Load()) < len(others); {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d batches handed in", len(c.reqs), len(others))
+			t.Fatalf("%d of %d batches handed in", c.waiting.Load(), len(others))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -144,9 +144,27 @@ func TestCombinerStopped(t *testing.T) {
 	if err := c.submit(ctx, batchOf(1, 0)); !errors.Is(err, errCombinerStopped) {
 		t.Errorf("after the end: got %v; want errCombinerStopped", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	c.wait() // the loops end with the context
 	if len(r.batches) != 1 {
 		t.Errorf("processed %d batches; want 1", len(r.batches))
+	}
+}
+
+// TestCombinerFinishesTakenBatch: once a loop has taken a batch, its
+// submitter waits for the result even when its session ends meanwhile, so
+// that the worker never shuts down (and closes its producer) under a batch.
+func TestCombinerFinishesTakenBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
+	c := newCombiner(ctx, r.process, 256, 1)
+	session, end := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { got <- c.submit(session, batchOf(1, 0)) }()
+	<-r.started
+	end()
+	close(r.gate)
+	if err := <-got; err != nil {
+		t.Errorf("submit: got %v; want nil (the batch was taken and processed)", err)
 	}
 }

@@ -155,6 +155,9 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 	if err := group.Close(); err != nil {
 		return fmt.Errorf("close consumer group: %w", err)
 	}
+	if h.combiner != nil {
+		h.combiner.wait() // no merged batch may still use the pool or the replier
+	}
 	log.Info("stopped")
 	return nil
 }
