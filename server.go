@@ -137,6 +137,10 @@ func loadAPIConfig() (apiConfig, error) {
 			// Production (APP_ENV=production) hides the schema unless asked.
 			Introspection: e.String("GRAPHQL_INTROSPECTION", strconv.FormatBool(!production)) == "true",
 			Suggestions:   !production,
+			Websocket: graph.WebsocketOptions{
+				PingInterval:     e.Duration("WS_PING_INTERVAL", 25*time.Second),
+				MaxSubscriptions: e.Int("WS_MAX_SUBSCRIPTIONS", 100),
+			},
 		},
 		CORSOrigins: e.List("CORS_ALLOWED_ORIGINS", nil),
 		RateLimit:   float64(e.Int("RATE_LIMIT_RPS", 20)),
@@ -282,7 +286,7 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	defer func() { stopListener(); <-listenerDone }()
 	wsCtx, closeWebsockets := context.WithCancel(context.Background())
 	defer closeWebsockets()
-	cfg.GraphQL.Websocket = graph.WebsocketOptions{Origins: cfg.CORSOrigins, Shutdown: wsCtx}
+	cfg.GraphQL.Websocket.Origins, cfg.GraphQL.Websocket.Shutdown = cfg.CORSOrigins, wsCtx
 	if authn != nil {
 		cfg.GraphQL.Websocket.Authenticate = authn.Authenticate
 	}
