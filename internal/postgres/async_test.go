@@ -7,9 +7,10 @@ import (
 	"github.com/orderstream/orderstream/internal/pgtest"
 )
 
-// TestAsyncCommitIsLocal checks that asyncCommit turns synchronous_commit off
-// for its own statement only: the setting holds within the batch's implicit
-// transaction and is gone afterwards on the same connection.
+// TestAsyncCommitIsLocal checks that setAsyncCommit, sent in a pipe's
+// transaction as queueMarkProcessing does, turns synchronous_commit off for
+// that transaction only: the setting holds within it and is gone afterwards
+// on the same connection.
 func TestAsyncCommitIsLocal(t *testing.T) {
 	ctx := context.Background()
 	pool, err := Open(ctx, pgtest.NewDB(t), 1) // one connection: the next query reuses it
@@ -23,12 +24,19 @@ func TestAsyncCommitIsLocal(t *testing.T) {
 	if _, err := pool.Exec(ctx, "SET synchronous_commit = on; CREATE TABLE probe (setting text)"); err != nil {
 		t.Fatal(err)
 	}
-	tag, err := asyncCommit{pool}.Exec(ctx, "INSERT INTO probe SELECT current_setting('synchronous_commit')")
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tag.RowsAffected() != 1 {
-		t.Fatalf("rows affected %d; want 1", tag.RowsAffected())
+	p := &pipe{conn: conn}
+	p.Exec(ctx, "BEGIN")
+	p.Exec(ctx, setAsyncCommit)
+	p.Exec(ctx, "INSERT INTO probe SELECT current_setting('synchronous_commit')")
+	p.Exec(ctx, "COMMIT")
+	err = p.flush(ctx)
+	p.release(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var during, after string
 	if err := pool.QueryRow(ctx, "SELECT setting FROM probe").Scan(&during); err != nil {

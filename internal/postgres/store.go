@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -189,48 +188,38 @@ type EventKey struct {
 // events up to the key's event are not all applied yet, so that clients see the
 // worker has picked it up; it changes nothing otherwise.
 func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
-	_, err := db.New(asyncCommit{s.pool}).MarkProcessingMany(ctx, markParams(keys))
-	return mapErr("mark orders processing", err)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return mapErr("mark orders processing", err)
+	}
+	p := &pipe{conn: conn}
+	defer p.release(ctx)
+	queueMarkProcessing(ctx, p, keys)
+	return mapErr("mark orders processing", p.flush(ctx))
 }
 
-func markParams(keys []EventKey) db.MarkProcessingManyParams {
+// queueMarkProcessing queues MarkProcessingMany on p in a transaction of its
+// own that commits without waiting for the WAL flush (synchronous_commit
+// off, local to that transaction). Only for writes that may be lost in a
+// crash of PostgreSQL: PROCESSING is shown to clients but nothing depends
+// on it (after such a crash the order is NEW again and the worker, which
+// redelivers from Kafka, processes it). A later synchronous commit flushes
+// it anyway, as WAL is written in order.
+func queueMarkProcessing(ctx context.Context, p *pipe, keys []EventKey) {
 	ids := make([]int64, len(keys))
 	evs := make([]int32, len(keys))
 	for i, k := range keys {
 		ids[i], evs[i] = k.OrderID, int32(k.EventID)
 	}
-	return db.MarkProcessingManyParams{Ids: ids, EventIds: evs}
+	p.Exec(ctx, "BEGIN")
+	p.Exec(ctx, setAsyncCommit)
+	db.New(p).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
+	p.Exec(ctx, "COMMIT")
 }
 
 // setAsyncCommit makes the transaction it runs in commit without waiting
-// for the WAL flush (see asyncCommit).
+// for the WAL flush.
 const setAsyncCommit = "SELECT set_config('synchronous_commit', 'off', true)"
-
-// asyncCommit runs each Exec in its own transaction with synchronous_commit
-// off: the statement and a set_config go as one pgx batch, which PostgreSQL
-// runs as one implicit transaction, so it costs no extra round trip. The
-// commit then does not wait for the WAL flush. Only for writes that may be
-// lost in a crash of PostgreSQL: PROCESSING is shown to clients but nothing
-// depends on it (after such a crash the order is NEW again and the worker,
-// which redelivers from Kafka, processes it). A later synchronous commit
-// flushes it anyway, as WAL is written in order.
-type asyncCommit struct{ *pgxpool.Pool }
-
-func (a asyncCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	b := &pgx.Batch{}
-	b.Queue(setAsyncCommit)
-	b.Queue(sql, args...)
-	br := a.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return pgconn.CommandTag{}, err
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return tag, err
-}
 
 // ProcessMany is the worker's batch: MarkProcessingMany, then ApplyMany,
 // in two round trips to PostgreSQL. The first sends PROCESSING in a
@@ -271,10 +260,7 @@ func (s *Store) applyMany(ctx context.Context, keys []EventKey, markProcessing b
 	defer p.release(ctx)
 	q := db.New(p)
 	if markProcessing {
-		p.Exec(ctx, "BEGIN")
-		p.Exec(ctx, setAsyncCommit)
-		q.MarkProcessingMany(ctx, markParams(keys)) // queued: sent with the lock below
-		p.Exec(ctx, "COMMIT")
+		queueMarkProcessing(ctx, p, keys) // sent with the lock below
 	}
 	p.Exec(ctx, "BEGIN")
 	err = func() error {
