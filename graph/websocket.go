@@ -101,7 +101,11 @@ func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocke
 			if o.Shutdown != nil {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithCancel(ctx)
-				context.AfterFunc(o.Shutdown, cancel)
+				// Unregister from Shutdown when the connection ends: it lives
+				// as long as the process and would otherwise keep every
+				// connection's context.
+				stop := context.AfterFunc(o.Shutdown, cancel)
+				context.AfterFunc(ctx, func() { stop() })
 			}
 			return context.WithValue(ctx, wsConnKey{}, &wsConn{}), nil, nil
 		},
