@@ -236,7 +236,6 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	var dbOpts []postgres.Option
 	if telemetry.Enabled() {
 		dbOpts = append(dbOpts, postgres.WithTracing())
-		cfg.GraphQL.Tracing = true
 	}
 
 	m := metrics.New("api")

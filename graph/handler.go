@@ -18,6 +18,7 @@ import (
 
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // MaxBodyBytes bounds a GraphQL request body.
@@ -35,8 +36,6 @@ type Options struct {
 	Suggestions bool
 	// Websocket configures subscriptions (websocket.go).
 	Websocket WebsocketOptions
-	// Tracing wraps each operation in a span (set when tracing is on).
-	Tracing bool
 }
 
 func (o Options) withDefaults() Options {
@@ -76,7 +75,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if m != nil {
 		srv.Use(opMetrics{m: m})
 	}
-	if opts.Tracing {
+	if telemetry.Enabled() {
 		srv.Use(opTracing{})
 	}
 	srv.SetErrorPresenter(presentError(log))

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
 // Metrics are the collectors of one process, on a registry of its own.
@@ -120,30 +122,15 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := telemetry.NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		m.httpRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		if sw.status != http.StatusSwitchingProtocols { // a websocket's lifetime is not a latency
+		route := telemetry.Route(r)
+		m.httpRequests.WithLabelValues(route, strconv.Itoa(sw.Status)).Inc()
+		if sw.Status != http.StatusSwitchingProtocols { // a websocket's lifetime is not a latency
 			m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}
 	})
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // GraphQLOperation records one GraphQL operation.
 func (m *Metrics) GraphQLOperation(operation, outcome string, d time.Duration) {

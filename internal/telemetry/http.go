@@ -90,25 +90,38 @@ func HTTPMiddleware(next http.Handler, log *slog.Logger) http.Handler {
 func accessLog(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		log.DebugContext(r.Context(), "http request", "method", r.Method, "route", route, "status", sw.status,
+		log.DebugContext(r.Context(), "http request", "method", r.Method, "route", Route(r), "status", sw.Status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})
 }
 
-type statusWriter struct {
+// StatusWriter records the status a handler writes (200 unless it writes
+// another). Unwrap keeps http.ResponseController and websocket upgrades
+// working through it.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
+	return &StatusWriter{ResponseWriter: w, Status: http.StatusOK}
+}
+
+func (w *StatusWriter) WriteHeader(code int) {
+	w.Status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Route is the mux pattern that served r, "unmatched" when none did: a
+// label of bounded cardinality for logs and metrics.
+func Route(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	return r.Pattern
+}

@@ -11,6 +11,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -106,20 +107,13 @@ func Setup(ctx context.Context, service string, log *slog.Logger) (shutdown func
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("opentelemetry", "err", err) }))
 	Use(tp)
-	log.Info("tracing on", "exporter", "otlp", "protocol", cmp(proto, "http/protobuf"),
-		"endpoint", cmp(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
-		"sampler", cmp(os.Getenv("OTEL_TRACES_SAMPLER"), "parentbased_always_on"))
+	log.Info("tracing on", "exporter", "otlp", "protocol", cmp.Or(proto, "http/protobuf"),
+		"endpoint", cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")),
+		"sampler", cmp.Or(os.Getenv("OTEL_TRACES_SAMPLER"), "parentbased_always_on"))
 	return func(ctx context.Context) error {
 		enabled.Store(false)
 		return tp.Shutdown(ctx)
 	}, nil
-}
-
-func cmp(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // Use makes tp the global tracer provider, with the W3C TraceContext (and
