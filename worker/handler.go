@@ -47,9 +47,7 @@ type handler struct {
 	maxAttempts int
 	// batchSize bounds a micro-batch (default 256).
 	batchSize int
-	// messageTimeout bounds the work on one batch once started.
-	messageTimeout time.Duration
-	metrics        *metrics.Metrics
+	metrics   *metrics.Metrics
 	// combiner, when set, merges the batches of several partitions into one
 	// transaction; a merged batch that fails is retried partition by
 	// partition below, with the failure handling of a single batch.
@@ -85,10 +83,9 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 			if err := h.handle(s.Context(), batch); err != nil {
 				return fmt.Errorf("handle %s/%d offsets %d-%d: %w", m.Topic, m.Partition, m.Offset, batch[len(batch)-1].Offset, err)
 			}
+			// Marking the last marks them all: a partition's offset only moves forward.
 			last := batch[len(batch)-1]
-			for _, m := range batch {
-				s.MarkMessage(m, "")
-			}
+			s.MarkMessage(last, "")
 			h.metrics.Lag(last.Topic, last.Partition, c.HighWaterMarkOffset()-last.Offset-1)
 		case <-s.Context().Done():
 			return nil
@@ -199,12 +196,11 @@ func (h *handler) attempts() int {
 	return h.maxAttempts
 }
 
+// batchTimeout bounds the work on one batch once started.
+const batchTimeout = 30 * time.Second
+
 func (h *handler) detached(ctx context.Context) (context.Context, context.CancelFunc) {
-	timeout := h.messageTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 }
 
 // process applies a batch of events and ACKs them: PROCESSING in one

@@ -33,10 +33,15 @@ func startBatchSpan(ctx context.Context, items []item) (context.Context, trace.S
 		attribute.String("messaging.system", "kafka"),
 		attribute.String("messaging.destination.name", first.Topic),
 		attribute.String("messaging.operation.type", "process"),
-		attribute.Int("messaging.destination.partition.id", int(first.Partition)),
 		attribute.Int("messaging.batch.message_count", len(items)),
-		attribute.String("orderstream.offsets", fmt.Sprintf("%d-%d", first.Offset, items[len(items)-1].m.Offset)),
 	)}
+	// A merged batch spans partitions: a partition and an offset range
+	// only describe a batch of one partition.
+	if onePartition(items) {
+		opts = append(opts, trace.WithAttributes(
+			attribute.Int("messaging.destination.partition.id", int(first.Partition)),
+			attribute.String("orderstream.offsets", fmt.Sprintf("%d-%d", first.Offset, items[len(items)-1].m.Offset))))
+	}
 	if len(items) == 1 {
 		it := items[0]
 		ctx = kafka.ExtractTrace(ctx, it.m)
@@ -57,4 +62,13 @@ func startBatchSpan(ctx context.Context, items []item) (context.Context, trace.S
 		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(links...))
 	}
 	return telemetry.Start(ctx, "process "+first.Topic, opts...)
+}
+
+func onePartition(items []item) bool {
+	for _, it := range items[1:] {
+		if it.m.Partition != items[0].m.Partition {
+			return false
+		}
+	}
+	return true
 }
