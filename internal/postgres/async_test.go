@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/orderstream/orderstream/internal/pgtest"
+	"github.com/orderstream/orderstream/internal/postgres/db"
 )
 
-// TestAsyncCommitIsLocal checks that setAsyncCommit, sent in a pipe's
-// transaction as queueMarkProcessing does, turns synchronous_commit off for
-// that transaction only: the setting holds within it and is gone afterwards
-// on the same connection.
+// TestAsyncCommitIsLocal checks that queueAsyncTx (queueMarkProcessing's
+// transaction) turns synchronous_commit off for that transaction only: the
+// setting holds within it and is gone afterwards on the same connection.
 func TestAsyncCommitIsLocal(t *testing.T) {
 	ctx := context.Background()
 	pool, err := Open(ctx, pgtest.NewDB(t), 1) // one connection: the next query reuses it
@@ -29,10 +29,9 @@ func TestAsyncCommitIsLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &pipe{conn: conn}
-	p.Exec(ctx, "BEGIN")
-	p.Exec(ctx, setAsyncCommit)
-	p.Exec(ctx, "INSERT INTO probe SELECT current_setting('synchronous_commit')")
-	p.Exec(ctx, "COMMIT")
+	queueAsyncTx(ctx, p, func(*db.Queries) {
+		p.Exec(ctx, "INSERT INTO probe SELECT current_setting('synchronous_commit')")
+	})
 	err = p.flush(ctx)
 	p.release(ctx)
 	if err != nil {

@@ -211,15 +211,19 @@ func queueMarkProcessing(ctx context.Context, p *pipe, keys []EventKey) {
 	for i, k := range keys {
 		ids[i], evs[i] = k.OrderID, int32(k.EventID)
 	}
-	p.Exec(ctx, "BEGIN")
-	p.Exec(ctx, setAsyncCommit)
-	db.New(p).MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
-	p.Exec(ctx, "COMMIT")
+	queueAsyncTx(ctx, p, func(q *db.Queries) {
+		q.MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs})
+	})
 }
 
-// setAsyncCommit makes the transaction it runs in commit without waiting
-// for the WAL flush.
-const setAsyncCommit = "SELECT set_config('synchronous_commit', 'off', true)"
+// queueAsyncTx queues the statements fn queues on p in a transaction of
+// their own that commits without waiting for the WAL flush.
+func queueAsyncTx(ctx context.Context, p *pipe, fn func(q *db.Queries)) {
+	p.Exec(ctx, "BEGIN")
+	p.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true)")
+	fn(db.New(p))
+	p.Exec(ctx, "COMMIT")
+}
 
 // ProcessMany is the worker's batch: MarkProcessingMany, then ApplyMany,
 // in two round trips to PostgreSQL. The first sends PROCESSING in a
@@ -294,7 +298,14 @@ func (s *Store) applyMany(ctx context.Context, keys []EventKey, markProcessing b
 			}
 		}
 		outcomes := map[EventKey]order.Outcome{}
+		committed := false
 		if len(dupOrders) > 0 {
+			if len(pending) == 0 {
+				// Redeliveries only, nothing to save: the COMMIT rides behind this read.
+				p.after = true
+				p.Exec(ctx, "COMMIT")
+				committed = true
+			}
 			rows, err := q.GetEvents(ctx, db.GetEventsParams{OrderIds: dupOrders, EventIds: dupEvents})
 			if err != nil {
 				return err
@@ -352,8 +363,8 @@ func (s *Store) applyMany(ctx context.Context, keys []EventKey, markProcessing b
 			}
 		}
 
-		if len(pending) == 0 {
-			// Nothing to save (redeliveries only): end the transaction.
+		if len(pending) == 0 && !committed {
+			// Nothing to save or read: end the transaction.
 			p.Exec(ctx, "COMMIT")
 			if err := p.flush(ctx); err != nil {
 				return err

@@ -34,6 +34,9 @@ var (
 
 // TraceQueryStart implements pgx.QueryTracer.
 func (queryTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !traced(ctx) {
+		return ctx
+	}
 	return startSpan(ctx, conn, spanName(data.SQL), data.SQL)
 }
 
@@ -42,13 +45,16 @@ func (queryTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx
 // named after its sqlc queries ("SaveApplied+NotifyStatus"), or its first
 // statement when it has none.
 func (queryTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !traced(ctx) {
+		return ctx
+	}
 	if data.Batch == nil || len(data.Batch.QueuedQueries) == 0 {
 		return startSpan(ctx, conn, "BATCH", "")
 	}
 	var names, sqls []string
 	for _, q := range data.Batch.QueuedQueries {
-		if name := spanName(q.SQL); strings.HasPrefix(q.SQL, "-- name: ") {
-			names, sqls = append(names, name), append(sqls, q.SQL)
+		if strings.HasPrefix(q.SQL, "-- name: ") {
+			names, sqls = append(names, spanName(q.SQL)), append(sqls, q.SQL)
 		}
 	}
 	if len(names) == 0 {
@@ -66,10 +72,12 @@ func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	endSpan(ctx, data.Err, nil)
 }
 
+// traced reports whether ctx is part of a trace: statements outside any
+// (the recovery loop's polling, health checks) get no span, and no name is
+// built for them.
+func traced(ctx context.Context) bool { return trace.SpanContextFromContext(ctx).IsValid() }
+
 func startSpan(ctx context.Context, conn *pgx.Conn, name, sql string) context.Context {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx
-	}
 	cfg := conn.Config()
 	ctx, span := telemetry.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
 		attribute.String("db.system.name", "postgresql"),
