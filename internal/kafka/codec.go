@@ -129,10 +129,5 @@ func DecodeAck(b []byte) (order.Ack, error) {
 
 // Header returns the value of the header key of m, or "".
 func Header(m *sarama.ConsumerMessage, key string) string {
-	for _, h := range m.Headers {
-		if h != nil && string(h.Key) == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+	return ConsumerHeaders(m.Headers).Get(key)
 }

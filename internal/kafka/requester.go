@@ -141,9 +141,6 @@ func (r *Requester) Ready(ctx context.Context) error {
 	}
 }
 
-// ReplyPartition returns the ACK topic partition this instance reads.
-func (r *Requester) ReplyPartition() int32 { return r.cfg.ReplyPartition }
-
 // Dispatch implements order.Dispatcher: it produces ev and waits for its ACK.
 func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, error) {
 	value, err := EncodeEvent(ev)
