@@ -255,7 +255,7 @@ func uncleanAnswers(codes map[string]int, allowTransport bool) (n int, which []s
 }
 
 // report prints one line for the case, appends a row to FAULTS_REPORT and
-// asserts that nothing accepted was lost or applied twice, that every
+// asserts that orders were accepted, that nothing accepted was lost or applied twice, that every
 // stored order is final and that clients got only clean answers.
 func report(t *testing.T, v *verdict, rec *recovery, allowTransport bool, extra string) {
 	t.Helper()
@@ -272,6 +272,9 @@ func report(t *testing.T, v *verdict, rec *recovery, allowTransport bool, extra 
 	if path := os.Getenv("FAULTS_REPORT"); path != "" {
 		appendRow(t, path, fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %s | %s %s |",
 			name, v.attempted, v.accepted, v.final, v.lost, v.appliedTwice, recov, seedNote, repro))
+	}
+	if v.accepted == 0 {
+		t.Errorf("no request of %d was accepted: the case proves nothing", v.attempted)
 	}
 	if v.lost != 0 {
 		t.Errorf("%d accepted orders lost (missing or never final)", v.lost)

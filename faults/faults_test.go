@@ -12,6 +12,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/orderstream/orderstream/internal/devstack"
 )
 
 // TestFaults runs every fault case, each on infrastructure of its own.
@@ -120,8 +122,13 @@ func (l *loadRun) wait() *loadResult {
 	return l.res
 }
 
-// until sleeps until offset d of the load; false if the test is over.
-func (e *env) until(l *loadRun, d time.Duration) bool { return at(e.t.Context(), l.start, d) }
+// until sleeps until offset d of the load; it fails the case if the test
+// ends first.
+func (e *env) until(l *loadRun, d time.Duration) {
+	if !at(e.t.Context(), l.start, d) {
+		e.t.Fatalf("the test ended before %s of load", d)
+	}
+}
 
 // finish waits for the load, settles and reports.
 func (e *env) finish(l *loadRun, rec *recovery, extra string) *verdict {
@@ -137,9 +144,7 @@ func (e *env) finish(l *loadRun, rec *recovery, extra string) *verdict {
 func testWorkerSIGKILL(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
 	l := e.startLoad(loadDuration)
-	if !e.until(l, frac(loadDuration, 0.4)) {
-		return
-	}
+	e.until(l, frac(loadDuration, 0.4))
 	e.worker.kill()
 	time.Sleep(time.Second)
 	e.worker.start()
@@ -162,9 +167,7 @@ func testWorkerSIGKILLRepeated(t *testing.T) {
 	var rec *recovery
 	next := frac(loadDuration, 0.1+0.3*e.rng.Float64())
 	for i := range 3 {
-		if !e.until(l, next) {
-			return
-		}
+		e.until(l, next)
 		e.worker.kill()
 		kills = append(kills, time.Since(l.start).Round(10*time.Millisecond).String())
 		time.Sleep(300 * time.Millisecond)
@@ -177,9 +180,7 @@ func testWorkerSIGKILLRepeated(t *testing.T) {
 		}
 		next = time.Since(l.start) + 200*time.Millisecond + time.Duration(e.rng.Int64N(int64(time.Second)))
 	}
-	if !e.until(l, max(loadDuration, time.Since(l.start)+500*time.Millisecond)) {
-		return
-	}
+	e.until(l, max(loadDuration, time.Since(l.start)+500*time.Millisecond))
 	l.stopNow()
 	res := l.wait()
 	e.finish(l, rec, fmt.Sprintf(", kills at %v, load %s", kills, res.ended.Sub(l.start).Round(100*time.Millisecond)))
@@ -230,9 +231,7 @@ func testBrokerDown(t *testing.T, down time.Duration) {
 	from := frac(loadDuration, 0.25)
 	d := max(loadDuration, from+down+2*time.Second)
 	l := e.startLoad(d)
-	if !e.until(l, from) {
-		return
-	}
+	e.until(l, from)
 	e.s.stopKafka()
 	time.Sleep(down)
 	if err := e.s.startKafka(); err != nil {
@@ -246,9 +245,7 @@ func testBrokerDown(t *testing.T, down time.Duration) {
 func testPostgresRestart(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
 	l := e.startLoad(loadDuration)
-	if !e.until(l, frac(loadDuration, 0.4)) {
-		return
-	}
+	e.until(l, frac(loadDuration, 0.4))
 	if err := e.s.pg.Restart(context.Background()); err != nil {
 		t.Fatalf("restart postgres: %v", err)
 	}
@@ -272,9 +269,7 @@ func testPostgresToxiproxy(t *testing.T) {
 		{`{"name": "reset", "type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}`, "reset", time.Second},
 		{`{"name": "timeout", "type": "timeout", "stream": "upstream", "attributes": {"timeout": 0}}`, "timeout", time.Second},
 	}
-	if !e.until(l, from) {
-		return
-	}
+	e.until(l, from)
 	for _, st := range steps {
 		e.s.addToxic(st.spec)
 		time.Sleep(st.hold)
@@ -289,13 +284,9 @@ func testPostgresToxiproxy(t *testing.T) {
 func testRebalance(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
 	l := e.startLoad(loadDuration)
-	if !e.until(l, frac(loadDuration, 0.3)) {
-		return
-	}
+	e.until(l, frac(loadDuration, 0.3))
 	second := e.s.startWorker("worker-2")
-	if !e.until(l, frac(loadDuration, 0.7)) {
-		return
-	}
+	e.until(l, frac(loadDuration, 0.7))
 	if err := second.term(30 * time.Second); err != nil {
 		t.Errorf("worker-2 after SIGTERM: %v; want a clean exit", err)
 	}
@@ -462,7 +453,9 @@ func testCancelRacingUpdate(t *testing.T) {
 		for rows.Next() {
 			var id int
 			var typ, outcome string
-			rows.Scan(&id, &typ, &outcome)
+			if err := rows.Scan(&id, &typ, &outcome); err != nil {
+				t.Errorf("%s: read event: %v", ext, err)
+			}
 			seq = append(seq, fmt.Sprintf("%d:%s:%s", id, typ, outcome))
 			switch typ {
 			case "update":
@@ -472,6 +465,10 @@ func testCancelRacingUpdate(t *testing.T) {
 			}
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Errorf("%s: read events: %v", ext, err)
+			continue
+		}
 		updCode := rc.update.code()
 		switch {
 		case status != "CANCELLED" || applied != eventID || cancelAt < 0:
@@ -578,9 +575,7 @@ func testLateAckAndAPIRestart(t *testing.T) {
 func testPoisonMessage(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
 	l := e.startLoad(loadDuration)
-	if !e.until(l, frac(loadDuration, 0.5)) {
-		return
-	}
+	e.until(l, frac(loadDuration, 0.5))
 	marker := fmt.Sprintf("poison-%d", e.rng.Uint64())
 	var sent []string
 	cfg := sarama.NewConfig()
@@ -592,7 +587,7 @@ func testPoisonMessage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("poison producer: %v", err)
 	}
-	for p := range int32(8) {
+	for p := range devstack.DefaultPartitions {
 		v := fmt.Sprintf("\x00\xffnot an event: %s-%d {", marker, p)
 		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: ordersTopic, Partition: p, Value: sarama.StringEncoder(v)}); err != nil {
 			t.Fatalf("produce poison to partition %d: %v", p, err)

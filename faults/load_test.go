@@ -188,22 +188,6 @@ func (r *request) send(ctx context.Context, c *gqlClient) {
 // cents formats an amount in cents as the API writes it ("12.30").
 func cents(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 
-// summary counts outcomes by code ("OK" for successes).
-func (res *loadResult) summary() (attempted, accepted int, codes map[string]int) {
-	codes = map[string]int{}
-	for _, r := range res.reqs {
-		code := r.code
-		if code == "" {
-			code = "OK"
-		}
-		codes[code]++
-		if r.accepted() {
-			accepted++
-		}
-	}
-	return len(res.reqs), accepted, codes
-}
-
 func formatCodes(codes map[string]int) string {
 	keys := make([]string, 0, len(codes))
 	for k := range codes {
