@@ -135,6 +135,7 @@ func newInfra(t *testing.T, extra ...string) *env {
 		"KAFKA_BROKERS=" + strings.Join(b.Brokers, ","),
 		"KAFKA_ORDERS_TOPIC=" + b.OrdersTopic,
 		"KAFKA_ACKS_TOPIC=" + b.AcksTopic,
+		"KAFKA_DLQ_TOPIC=" + b.DLQTopic,
 		"KAFKA_GROUP=e2e-" + uuid.NewString()[:8],
 		"LOG_LEVEL=debug",
 		// Authentication is tested in auth_test.go; an AUTH_JWT_SECRET in
@@ -644,19 +645,7 @@ func TestMetrics(t *testing.T) {
 		"items": []any{map[string]any{"name": "A", "quantity": 1, "price": 1}}}}), "createOrder")
 	e.graphql(create, map[string]any{"in": map[string]any{"externalId": "m-2", "userId": "bad", "items": []any{}}})
 
-	scrape := func(url string) string {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d", url, resp.StatusCode)
-		}
-		return string(b)
-	}
-	api := scrape(e.base + "/metrics")
+	api := metricsOf(t, e.base)
 	for _, want := range []string{
 		`orderstream_graphql_operations_total{operation="createOrder",outcome="OK",service="api"} 1`,
 		`orderstream_graphql_operations_total{operation="createOrder",outcome="BAD_USER_INPUT",service="api"} 1`,
@@ -670,7 +659,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("API /metrics lacks %s", want)
 		}
 	}
-	worker := scrape("http://127.0.0.1:" + wport + "/metrics")
+	worker := metricsOf(t, "http://127.0.0.1:"+wport)
 	for _, want := range []string{
 		`orderstream_worker_events_total{result="ok",service="worker"} 1`,
 		`orderstream_worker_batch_size_count{service="worker"} 1`,

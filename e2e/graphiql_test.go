@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // get fetches path from base with the headers given as name, value pairs.
@@ -113,7 +115,9 @@ func TestGraphiQL(t *testing.T) {
 	})
 	t.Run("production refuses a demo token", func(t *testing.T) {
 		api, _ := binaries(t)
-		cmd := exec.Command(api)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, api)
 		cmd.Env = append(os.Environ(), "APP_ENV=production", "GRAPHIQL_DEMO_TOKEN=x", "AUTH_DISABLED=true", "PORT="+freePort(t))
 		out, err := cmd.CombinedOutput()
 		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "GRAPHIQL_DEMO_TOKEN") {

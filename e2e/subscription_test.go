@@ -169,7 +169,10 @@ func TestSubscriptions(t *testing.T) {
 			map[string]any{"in": map[string]any{"externalId": ext, "userId": userA, "items": item("1.00")}})
 	}()
 	lookup := `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { status } }`
-	for {
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("the create through API B was not stored within 30 s")
+		}
 		r := a.graphqlAt(baseA, lookup, map[string]any{"e": ext, "u": userA})
 		if len(r.Errors) > 0 {
 			t.Fatalf("lookup: %+v", r.Errors)
@@ -288,6 +291,7 @@ func TestSubscriptions(t *testing.T) {
 	})
 }
 
+// metricsOf returns the body of GET base/metrics, which must answer 200.
 func metricsOf(t *testing.T, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
@@ -296,6 +300,9 @@ func metricsOf(t *testing.T, base string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s/metrics: %d", base, resp.StatusCode)
+	}
 	return string(b)
 }
 
