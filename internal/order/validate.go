@@ -144,19 +144,21 @@ func ValidateItems(items []Item) error {
 	if len(items) > MaxItems {
 		return Invalid("items", "must list at most %d items", MaxItems)
 	}
+	// The field names are built only for an error: this runs for every
+	// item of every create and update, and again in the worker.
+	field := func(i int, name string) string { return fmt.Sprintf("items[%d].%s", i, name) }
 	for i, it := range items {
-		f := fmt.Sprintf("items[%d]", i)
-		if err := validateText(f+".name", it.Name, 1, MaxNameLen); err != nil {
-			return err
+		if p := textProblem(it.Name, 1, MaxNameLen); p != "" {
+			return Invalid(field(i, "name"), "%s", p)
 		}
 		if it.Quantity < 1 || it.Quantity > MaxQuantity {
-			return Invalid(f+".quantity", "must be between 1 and %d", MaxQuantity)
+			return Invalid(field(i, "quantity"), "must be between 1 and %d", MaxQuantity)
 		}
 		if it.Price < 0 {
-			return Invalid(f+".price", "must not be negative")
+			return Invalid(field(i, "price"), "must not be negative")
 		}
 		if it.Price > MaxPrice {
-			return Invalid(f+".price", "must be at most %s", MaxPrice)
+			return Invalid(field(i, "price"), "must be at most %s", MaxPrice)
 		}
 	}
 	if _, ok := Total(items); !ok {
@@ -166,20 +168,28 @@ func ValidateItems(items []Item) error {
 }
 
 func validateText(field, s string, minLen, maxLen int) error {
+	if p := textProblem(s, minLen, maxLen); p != "" {
+		return Invalid(field, "%s", p)
+	}
+	return nil
+}
+
+// textProblem says what is wrong with text s, "" when nothing is.
+func textProblem(s string, minLen, maxLen int) string {
 	if !utf8.ValidString(s) {
-		return Invalid(field, "must be valid UTF-8")
+		return "must be valid UTF-8"
 	}
 	n := utf8.RuneCountInString(s)
 	if n < minLen {
-		return Invalid(field, "must not be empty")
+		return "must not be empty"
 	}
 	if n > maxLen {
-		return Invalid(field, "must be at most %d characters", maxLen)
+		return fmt.Sprintf("must be at most %d characters", maxLen)
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return Invalid(field, "must not contain control characters")
+			return "must not contain control characters"
 		}
 	}
-	return nil
+	return ""
 }
