@@ -198,7 +198,9 @@ func TestWebsocketClosedOnShutdown(t *testing.T) {
 	if _, err := c.read(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Errorf("after shutdown: got %v; want a normal close", err)
 	}
-	for hub.Len() != 0 {
-		time.Sleep(time.Millisecond) // the subscription ends
+	for deadline := time.Now().Add(10 * time.Second); hub.Len() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // the subscription must end with the connection
+			t.Fatalf("%d subscriptions still registered 10 s after the shutdown", hub.Len())
+		}
 	}
 }
