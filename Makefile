@@ -31,7 +31,7 @@ devstack:
 test: postgres clients vet check-generated check-web
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
-## unit: the tests that need no database or broker
+## unit: the tests that need no PostgreSQL (the kafka package starts an in-process broker)
 unit:
 	$(GO) test $(TEST_FLAGS) ./internal/order/... ./internal/kafka/... ./graph/...
 

@@ -157,8 +157,9 @@ func testWorkerSIGKILL(t *testing.T) {
 // but not yet ACKed or marked in Kafka are delivered again. Each kill comes
 // at a random point (FAULTS_SEED) 0.2 to 1.2 s after the group was stable
 // again with the new worker holding every partition: a worker killed while
-// it is still joining the group stays a member for ever in kfake (see
-// docs/RELIABILITY.md), which real Kafka does not do. So the load lasts at
+// it is still joining the group stays a member for ever in kfake (its
+// session is never expired; docs/RELIABILITY.md, "not covered"), which real
+// Kafka does not do. So the load lasts at
 // least until the third restart has recovered.
 func testWorkerSIGKILLRepeated(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
