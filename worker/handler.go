@@ -154,6 +154,11 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 			h.log.Warn("merged batch failed, processing this partition's batch alone", "size", len(items), "err", err)
 		}
 	}
+	return h.retry(ctx, items)
+}
+
+// retry processes items alone (never merged), retrying as handle says.
+func (h *handler) retry(ctx context.Context, items []item) error {
 	backoff := 100 * time.Millisecond
 	failures := 0 // only failures that are not an unavailable database or broker count
 	for attempt := 1; ; attempt++ {
@@ -170,8 +175,10 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", failures, err))
 			}
 			h.log.WarnContext(ctx, "batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
+			// Alone, not merged again: the message at fault must not fail
+			// other partitions' batches once more.
 			for _, it := range items {
-				if err := h.handle(ctx, []*sarama.ConsumerMessage{it.m}); err != nil {
+				if err := h.retry(ctx, []item{it}); err != nil {
 					return err
 				}
 			}

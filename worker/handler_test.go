@@ -1,9 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/IBM/sarama"
+
+	"github.com/orderstream/orderstream/internal/kafka"
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres"
 )
 
 func TestCollect(t *testing.T) {
@@ -42,5 +52,106 @@ func TestCollect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// splitStore fails every batch that holds order bad, as a database error
+// that is not an outage would, and applies the others.
+type splitStore struct {
+	bad     int64
+	mu      sync.Mutex
+	batches [][]int64
+	failed  []int64
+}
+
+func (s *splitStore) ProcessMany(_ context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int64
+	for _, k := range keys {
+		ids = append(ids, k.OrderID)
+	}
+	s.batches = append(s.batches, ids)
+	if slices.Contains(ids, s.bad) {
+		return nil, errors.New("check constraint violated")
+	}
+	acks := make([]order.Ack, len(keys))
+	for i, k := range keys {
+		acks[i] = order.Ack{OrderID: k.OrderID, EventID: k.EventID, Outcome: order.Outcome{OK: true}}
+	}
+	return acks, nil
+}
+
+func (s *splitStore) MarkFailed(_ context.Context, id int64, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed = append(s.failed, id)
+	return nil
+}
+
+type recordingReplier struct {
+	mu           sync.Mutex
+	acked, nacks []int64
+	deadLettered []int64
+}
+
+func (r *recordingReplier) ReplyMany(_ context.Context, _ []*sarama.ConsumerMessage, acks []order.Ack) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range acks {
+		r.acked = append(r.acked, a.OrderID)
+	}
+	return nil
+}
+
+func (r *recordingReplier) Reply(_ context.Context, _ *sarama.ConsumerMessage, ack order.Ack) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nacks = append(r.nacks, ack.OrderID)
+	return nil
+}
+
+func (r *recordingReplier) DeadLetter(_ string, m *sarama.ConsumerMessage, _ string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deadLettered = append(r.deadLettered, m.Offset)
+	return nil
+}
+
+// TestSplitFailingBatch: a batch that keeps failing is processed message by
+// message, alone; the message at fault is dead-lettered, its order marked
+// FAILED and its request answered, and the others are applied and ACKed.
+func TestSplitFailingBatch(t *testing.T) {
+	store, rep := &splitStore{bad: 2}, &recordingReplier{}
+	h := &handler{store: store, replier: rep, log: slog.New(slog.NewTextHandler(io.Discard, nil)), maxAttempts: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The combiner is on, as in production: the split must not go back to it.
+	h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, 256, 1)
+	var batch []*sarama.ConsumerMessage
+	for id := int64(1); id <= 3; id++ {
+		v, err := kafka.EncodeEvent(order.Event{OrderID: id, EventID: 0, Type: order.EventCreate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, &sarama.ConsumerMessage{Offset: id * 10, Value: v})
+	}
+	if err := h.handle(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.deadLettered, []int64{20}) || !slices.Equal(store.failed, []int64{2}) || !slices.Equal(rep.nacks, []int64{2}) {
+		t.Errorf("dead-lettered offsets %v, failed orders %v, answered %v; want [20], [2], [2]", rep.deadLettered, store.failed, rep.nacks)
+	}
+	if !slices.Equal(rep.acked, []int64{1, 3}) {
+		t.Errorf("ACKed %v; want [1 3]", rep.acked)
+	}
+	// Once split, each message is processed alone.
+	for _, b := range store.batches[1:] {
+		if len(b) == 3 {
+			continue // the retries of the whole batch before the split
+		}
+		if len(b) != 1 {
+			t.Errorf("batch %v after the split; want one message each", b)
+		}
 	}
 }
