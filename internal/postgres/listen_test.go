@@ -52,11 +52,11 @@ func TestNotifyStatusChanges(t *testing.T) {
 	user := uuid.NewString()
 	o, ev, _ := create(t, s, "n-1", user, items("1.00"))
 
-	if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: ev.EventID}}); err != nil {
+	if err := s.markProcessing(ctx, order.EventKey{OrderID: o.ID, EventID: ev.EventID}); err != nil {
 		t.Fatal(err)
 	}
 	wantChange(t, changes, o, order.StatusProcessing, 0)
-	if _, err := s.ApplyMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: ev.EventID}}); err != nil {
+	if _, err := s.process(ctx, order.EventKey{OrderID: o.ID, EventID: ev.EventID}); err != nil {
 		t.Fatal(err)
 	}
 	wantChange(t, changes, o, order.StatusDone, 0)
@@ -77,9 +77,10 @@ func TestNotifyStatusChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	o2, _, _ := create(t, s, "n-2", user, items("1.00"))
-	if _, err := s.ApplyMany(ctx, []postgres.EventKey{{OrderID: o2.ID, EventID: 0}}); err != nil {
+	if _, err := s.process(ctx, order.EventKey{OrderID: o2.ID, EventID: 0}); err != nil {
 		t.Fatal(err)
 	}
+	wantChange(t, changes, o2, order.StatusProcessing, 0)
 	wantChange(t, changes, o2, order.StatusDone, 0) // the next one: nothing for the unchanged order
 }
 
@@ -116,9 +117,10 @@ func TestNotifyRolledBack(t *testing.T) {
 	}
 
 	// Notifications come in commit order: the next one must be this commit's.
-	if _, err := s.ApplyMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil {
+	if _, err := s.process(ctx, order.EventKey{OrderID: o.ID, EventID: 0}); err != nil {
 		t.Fatal(err)
 	}
+	wantChange(t, changes, o, order.StatusProcessing, 0)
 	wantChange(t, changes, o, order.StatusDone, 0)
 }
 
@@ -132,9 +134,10 @@ func TestListenerReconnects(t *testing.T) {
 
 	terminateListeners(t, pool)
 	<-resyncs // back
-	if _, err := s.ApplyMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil {
+	if _, err := s.process(ctx, order.EventKey{OrderID: o.ID, EventID: 0}); err != nil {
 		t.Fatal(err)
 	}
+	wantChange(t, changes, o, order.StatusProcessing, 0)
 	wantChange(t, changes, o, order.StatusDone, 0)
 }
 
@@ -170,7 +173,7 @@ func TestListenerOnlyWhileWanted(t *testing.T) {
 	user := uuid.NewString()
 	mark := func(ext string) order.Order {
 		o, ev, _ := create(t, s, ext, user, items("1.00"))
-		if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: ev.EventID}}); err != nil {
+		if err := s.markProcessing(ctx, order.EventKey{OrderID: o.ID, EventID: ev.EventID}); err != nil {
 			t.Fatal(err)
 		}
 		return o

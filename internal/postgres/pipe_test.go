@@ -7,22 +7,21 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderstream/orderstream/internal/order"
-	"github.com/orderstream/orderstream/internal/postgres"
 )
 
-// TestProcessMany: the worker's two-round-trip batch announces PROCESSING
+// TestProcessBatch: the worker's two-round-trip batch announces PROCESSING
 // (its own commit) and then DONE, applies each pending event once, answers a
 // redelivery from the stored outcome, and leaves the connection idle.
-func TestProcessMany(t *testing.T) {
+func TestProcessBatch(t *testing.T) {
 	s, owner, url := newStore(t)
 	changes, _ := startListener(t, url)
 	ctx := context.Background()
 	user := uuid.NewString()
 	a, _, _ := create(t, s, "pm-a", user, items("1.00"))
 	b, _, _ := create(t, s, "pm-b", user, items("2.00"))
-	keys := []postgres.EventKey{{OrderID: b.ID, EventID: 0}, {OrderID: a.ID, EventID: 0}}
+	keys := []order.EventKey{{OrderID: b.ID, EventID: 0}, {OrderID: a.ID, EventID: 0}}
 
-	acks, err := s.ProcessMany(ctx, keys)
+	acks, err := acksOf(s.process(ctx, keys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,7 @@ func TestProcessMany(t *testing.T) {
 	wantChange(t, changes, a, order.StatusDone, 0)
 	wantChange(t, changes, b, order.StatusDone, 0)
 
-	acks, err = s.ProcessMany(ctx, keys) // redelivery: nothing changes
+	acks, err = acksOf(s.process(ctx, keys...)) // redelivery: nothing changes
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +59,10 @@ func TestProcessMany(t *testing.T) {
 	}
 }
 
-// TestProcessManyFailureRollsBack: when a statement of the batch fails,
+// TestProcessBatchFailureRollsBack: when a statement of the batch fails,
 // nothing of the apply transaction is kept and the connection goes back to
 // the pool usable (not stuck in a failed transaction).
-func TestProcessManyFailureRollsBack(t *testing.T) {
+func TestProcessBatchFailureRollsBack(t *testing.T) {
 	s, owner, _ := newStore(t)
 	ctx := context.Background()
 	o, _, _ := create(t, s, "pm-fail", uuid.NewString(), items("1.00"))
@@ -72,8 +71,8 @@ func TestProcessManyFailureRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := s.ProcessMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err == nil {
-			t.Fatal("ProcessMany succeeded; want the check violation")
+		if _, err := s.process(ctx, order.EventKey{OrderID: o.ID, EventID: 0}); err == nil {
+			t.Fatal("the batch succeeded; want the check violation")
 		}
 	}
 	var stuck int
@@ -95,7 +94,7 @@ func TestProcessManyFailureRollsBack(t *testing.T) {
 	if _, err := owner.Exec(ctx, "ALTER TABLE orders DROP CONSTRAINT no_done"); err != nil {
 		t.Fatal(err)
 	}
-	acks, err := s.ProcessMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}})
+	acks, err := acksOf(s.process(ctx, order.EventKey{OrderID: o.ID, EventID: 0}))
 	if err != nil || !acks[0].Outcome.OK || acks[0].Order.Status != order.StatusDone {
 		t.Fatalf("after the fix: got %+v, %v; want DONE", acks, err)
 	}

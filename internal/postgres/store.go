@@ -17,7 +17,7 @@ import (
 )
 
 // Store keeps orders and their events. It implements order.Store for the
-// API and ApplyEvents for the worker.
+// API and order.BatchStore for the worker.
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
@@ -26,7 +26,10 @@ type Store struct {
 	RecoveryDelay time.Duration
 }
 
-var _ order.Store = (*Store)(nil)
+var (
+	_ order.Store      = (*Store)(nil)
+	_ order.BatchStore = (*Store)(nil)
+)
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
@@ -168,44 +171,15 @@ func errNotFound(externalID string) error {
 	return order.Errorf(order.ENOTFOUND, "order %q not found", externalID)
 }
 
-// ApplyEvents applies every pending event of one order and returns the ACK
-// for event eventID: ApplyMany for one message.
-func (s *Store) ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
-	acks, err := s.ApplyMany(ctx, []EventKey{{OrderID: orderID, EventID: eventID}})
-	if err != nil {
-		return order.Ack{}, err
-	}
-	return acks[0], nil
-}
-
-// EventKey names one event: the worker received its message.
-type EventKey struct {
-	OrderID int64
-	EventID int
-}
-
-// MarkProcessingMany sets PROCESSING, in one statement, on each order of keys whose
-// events up to the key's event are not all applied yet, so that clients see the
-// worker has picked it up; it changes nothing otherwise.
-func (s *Store) MarkProcessingMany(ctx context.Context, keys []EventKey) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return mapErr("mark orders processing", err)
-	}
-	p := &pipe{conn: conn}
-	defer p.release(ctx)
-	queueMarkProcessing(ctx, p, keys)
-	return mapErr("mark orders processing", p.flush(ctx))
-}
-
-// queueMarkProcessing queues MarkProcessingMany on p in a transaction of its
-// own that commits without waiting for the WAL flush (synchronous_commit
-// off, local to that transaction). Only for writes that may be lost in a
-// crash of PostgreSQL: PROCESSING is shown to clients but nothing depends
-// on it (after such a crash the order is NEW again and the worker, which
-// redelivers from Kafka, processes it). A later synchronous commit flushes
-// it anyway, as WAL is written in order.
-func queueMarkProcessing(ctx context.Context, p *pipe, keys []EventKey) {
+// queueMarkProcessing queues MarkProcessingMany (PROCESSING on each order of
+// keys whose events up to the key's are not all applied) on p, in a
+// transaction of its own that commits without waiting for the WAL flush
+// (synchronous_commit off, local to that transaction). Only for writes that
+// may be lost in a crash of PostgreSQL: PROCESSING is shown to clients but
+// nothing depends on it (after such a crash the order is NEW again and the
+// worker, which redelivers from Kafka, processes it). A later synchronous
+// commit flushes it anyway, as WAL is written in order.
+func queueMarkProcessing(ctx context.Context, p *pipe, keys []order.EventKey) {
 	ids := make([]int64, len(keys))
 	evs := make([]int32, len(keys))
 	for i, k := range keys {
@@ -225,177 +199,152 @@ func queueAsyncTx(ctx context.Context, p *pipe, fn func(q *db.Queries)) {
 	p.Exec(ctx, "COMMIT")
 }
 
-// ProcessMany is the worker's batch: MarkProcessingMany, then ApplyMany,
-// in two round trips to PostgreSQL. The first sends PROCESSING in a
-// transaction of its own (committed without waiting for the WAL flush, as
-// MarkProcessingMany does) and starts the apply transaction with its lock;
-// the second saves the batch, announces the changes and commits.
-func (s *Store) ProcessMany(ctx context.Context, keys []EventKey) ([]order.Ack, error) {
-	return s.applyMany(ctx, keys, true)
-}
-
-// ApplyMany applies, in one transaction, every accepted event not applied
-// yet of the orders named in keys, in event_id order, and returns the ACK for
-// each key, in order. An event applied before is not applied again: its
-// stored outcome is returned with Duplicate set. Events are read from the
-// database, so a late, lost or reordered message can neither skip nor
-// reorder one. Order rows are locked in id order, so concurrent batches
-// cannot deadlock.
-func (s *Store) ApplyMany(ctx context.Context, keys []EventKey) ([]order.Ack, error) {
-	return s.applyMany(ctx, keys, false)
-}
-
-func (s *Store) applyMany(ctx context.Context, keys []EventKey, markProcessing bool) ([]order.Ack, error) {
+// ProcessBatch implements order.BatchStore in two round trips to
+// PostgreSQL. The first sends PROCESSING in a transaction of its own
+// (committed without waiting for the WAL flush: see queueMarkProcessing),
+// then begins the apply transaction with its lock and read; the second
+// saves the plan, announces the changes and commits (PostgreSQL commits iff
+// the statements succeed). A plan that also recalls outcomes of earlier
+// events reads them in between.
+func (s *Store) ProcessBatch(ctx context.Context, keys []order.EventKey, plan func([]order.Pending) (order.Plan, error)) (order.Saved, error) {
 	ids := make([]int64, 0, len(keys))
-	seen := map[int64]bool{}
 	for _, k := range keys {
-		if !seen[k.OrderID] {
-			seen[k.OrderID] = true
-			ids = append(ids, k.OrderID)
-		}
+		ids = append(ids, k.OrderID)
 	}
 	slices.Sort(ids)
-	acks := make([]order.Ack, len(keys))
+	ids = slices.Compact(ids)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, mapErr("apply events", err)
+		return order.Saved{}, mapErr("process events", err)
 	}
 	p := &pipe{conn: conn}
 	defer p.release(ctx)
 	q := db.New(p)
-	if markProcessing {
-		queueMarkProcessing(ctx, p, keys) // sent with the lock below
-	}
+	queueMarkProcessing(ctx, p, keys) // sent with the lock below
 	p.Exec(ctx, "BEGIN")
-	err = func() error {
+	saved, err := func() (order.Saved, error) {
 		locked, err := q.LockOrdersWithPendingEvents(ctx, ids)
 		if err != nil {
-			return err
+			return order.Saved{}, err
 		}
-		orders := make(map[int64]order.Order, len(ids))
-		appliedBefore := make(map[int64]int, len(ids))
-		var pending []db.OrderEvent
-		for _, r := range locked {
-			if _, ok := orders[r.Order.ID]; !ok {
-				o, err := toOrder(r.Order)
-				if err != nil {
-					return err
-				}
-				orders[o.ID], appliedBefore[o.ID] = o, o.AppliedEventID
-			}
-			if r.PendingEventID.Valid {
-				pending = append(pending, db.OrderEvent{OrderID: r.Order.ID, EventID: r.PendingEventID.Int32,
-					Type: r.PendingType.String, Payload: r.PendingPayload})
-			}
+		pending, err := toPending(locked)
+		if err != nil {
+			return order.Saved{}, err
 		}
-
-		// Outcomes of events applied before this batch: their messages are redeliveries.
-		var dupOrders []int64
-		var dupEvents []int32
-		for _, k := range keys {
-			if o, ok := orders[k.OrderID]; ok && k.EventID >= 0 && k.EventID <= o.AppliedEventID {
-				dupOrders, dupEvents = append(dupOrders, k.OrderID), append(dupEvents, int32(k.EventID))
-			}
+		pl, err := plan(pending)
+		if err != nil {
+			return order.Saved{}, err
 		}
-		outcomes := map[EventKey]order.Outcome{}
+		var out order.Saved
 		committed := false
-		if len(dupOrders) > 0 {
-			if len(pending) == 0 {
+		if len(pl.Recall) > 0 {
+			if len(pl.Orders) == 0 {
 				// Redeliveries only, nothing to save: the COMMIT rides behind this read.
 				p.after = true
 				p.Exec(ctx, "COMMIT")
 				committed = true
 			}
-			rows, err := q.GetEvents(ctx, db.GetEventsParams{OrderIds: dupOrders, EventIds: dupEvents})
-			if err != nil {
-				return err
-			}
-			for _, r := range rows {
-				outcomes[EventKey{r.OrderID, int(r.EventID)}] = outcome(r)
+			if out.Recalled, err = s.recall(ctx, q, pl.Recall); err != nil {
+				return order.Saved{}, err
 			}
 		}
-
-		if len(pending) > 0 {
-			now := s.now()
-			var sa db.SaveAppliedParams
-			changed := map[int64]bool{}
-			for _, r := range pending {
-				o := orders[r.OrderID]
-				var out order.Outcome
-				o, out = order.Apply(o, toEvent(o, r), now)
-				orders[r.OrderID], changed[r.OrderID] = o, true
-				outcomes[EventKey{r.OrderID, int(r.EventID)}] = out
-				sa.OrderIds, sa.EventIds = append(sa.OrderIds, r.OrderID), append(sa.EventIds, r.EventID)
-				sa.Codes, sa.Reasons = append(sa.Codes, out.Code), append(sa.Reasons, out.Reason)
-			}
-			for _, id := range ids {
-				if !changed[id] {
-					continue
-				}
-				o := orders[id]
-				items, err := json.Marshal(o.Items)
-				if err != nil {
-					return fmt.Errorf("encode items: %w", err)
-				}
-				cancelledAt := ""
-				if o.CancelledAt != nil {
-					cancelledAt = o.CancelledAt.UTC().Format(time.RFC3339Nano)
-				}
-				sa.Ids, sa.Statuses = append(sa.Ids, id), append(sa.Statuses, string(o.Status))
-				sa.AppliedEventIds, sa.Items = append(sa.AppliedEventIds, int32(o.AppliedEventID)), append(sa.Items, string(items))
-				sa.Totals, sa.CancelReasons = append(sa.Totals, o.Total.String()), append(sa.CancelReasons, o.CancelReason)
-				sa.FailureReasons, sa.CancelledAts = append(sa.FailureReasons, o.FailureReason), append(sa.CancelledAts, cancelledAt)
+		if len(pl.Orders) > 0 {
+			sa, err := saveParams(pl)
+			if err != nil {
+				return order.Saved{}, err
 			}
 			// Sent with the save, in one round trip: the NOTIFY per changed
 			// order for subscriptions (delivered at commit) and the COMMIT.
-			// PostgreSQL commits iff the statements succeed.
 			p.after = true
 			q.NotifyStatus(ctx, sa.Ids)
 			p.Exec(ctx, "COMMIT")
-			saved, err := q.SaveApplied(ctx, sa)
+			rows, err := q.SaveApplied(ctx, sa)
 			if err != nil {
-				return err
+				return order.Saved{}, err
 			}
-			for _, r := range saved {
-				if orders[r.ID], err = toOrder(r); err != nil {
-					return err
+			out.Orders = make([]order.Order, len(rows))
+			for i, r := range rows {
+				if out.Orders[i], err = toOrder(r); err != nil {
+					return order.Saved{}, err
 				}
 			}
+			committed = true
 		}
-
-		if len(pending) == 0 && !committed {
+		if !committed {
 			// Nothing to save or read: end the transaction.
 			p.Exec(ctx, "COMMIT")
 			if err := p.flush(ctx); err != nil {
-				return err
+				return order.Saved{}, err
 			}
 		}
-
-		for i, k := range keys {
-			ack := order.Ack{OrderID: k.OrderID, EventID: k.EventID}
-			o, ok := orders[k.OrderID]
-			switch {
-			case !ok:
-				ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("order %d does not exist", k.OrderID)}
-			case k.EventID < 0 || k.EventID > o.EventID:
-				ack.Order = o
-				ack.Outcome = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d was never accepted", k.EventID, k.OrderID)}
-			default:
-				ack.Order = o
-				out, found := outcomes[k]
-				if !found {
-					out = order.Outcome{Code: order.EPROCESSING, Reason: fmt.Sprintf("event %d of order %d is missing", k.EventID, k.OrderID)}
-				}
-				ack.Outcome, ack.Duplicate = out, k.EventID <= appliedBefore[k.OrderID]
-			}
-			acks[i] = ack
-		}
-		return nil
+		return out, nil
 	}()
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("apply events of %d orders", len(ids)), err)
+		return order.Saved{}, mapErr(fmt.Sprintf("process events of %d orders", len(ids)), err)
 	}
-	return acks, nil
+	return saved, nil
+}
+
+// toPending groups the rows of LockOrdersWithPendingEvents (one per pending
+// event, in order id then event id order) by order.
+func toPending(rows []db.LockOrdersWithPendingEventsRow) ([]order.Pending, error) {
+	var pending []order.Pending
+	for _, r := range rows {
+		if n := len(pending); n == 0 || pending[n-1].Order.ID != r.Order.ID {
+			o, err := toOrder(r.Order)
+			if err != nil {
+				return nil, err
+			}
+			pending = append(pending, order.Pending{Order: o})
+		}
+		if r.PendingEventID.Valid {
+			pe := &pending[len(pending)-1]
+			pe.Events = append(pe.Events, toEvent(pe.Order, db.OrderEvent{OrderID: r.Order.ID, EventID: r.PendingEventID.Int32,
+				Type: r.PendingType.String, Payload: r.PendingPayload}))
+		}
+	}
+	return pending, nil
+}
+
+// recall reads the stored outcomes of keys.
+func (s *Store) recall(ctx context.Context, q *db.Queries, keys []order.EventKey) ([]order.Applied, error) {
+	orders, events := make([]int64, len(keys)), make([]int32, len(keys))
+	for i, k := range keys {
+		orders[i], events[i] = k.OrderID, int32(k.EventID)
+	}
+	rows, err := q.GetEvents(ctx, db.GetEventsParams{OrderIds: orders, EventIds: events})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]order.Applied, len(rows))
+	for i, r := range rows {
+		out[i] = order.Applied{Key: order.EventKey{OrderID: r.OrderID, EventID: int(r.EventID)}, Outcome: outcome(r)}
+	}
+	return out, nil
+}
+
+// saveParams lays out a plan as the arrays of SaveApplied.
+func saveParams(pl order.Plan) (db.SaveAppliedParams, error) {
+	var sa db.SaveAppliedParams
+	for _, a := range pl.Applied {
+		sa.OrderIds, sa.EventIds = append(sa.OrderIds, a.Key.OrderID), append(sa.EventIds, int32(a.Key.EventID))
+		sa.Codes, sa.Reasons = append(sa.Codes, a.Outcome.Code), append(sa.Reasons, a.Outcome.Reason)
+	}
+	for _, o := range pl.Orders {
+		items, err := json.Marshal(o.Items)
+		if err != nil {
+			return sa, fmt.Errorf("encode items: %w", err)
+		}
+		cancelledAt := ""
+		if o.CancelledAt != nil {
+			cancelledAt = o.CancelledAt.UTC().Format(time.RFC3339Nano)
+		}
+		sa.Ids, sa.Statuses = append(sa.Ids, o.ID), append(sa.Statuses, string(o.Status))
+		sa.AppliedEventIds, sa.Items = append(sa.AppliedEventIds, int32(o.AppliedEventID)), append(sa.Items, string(items))
+		sa.Totals, sa.CancelReasons = append(sa.Totals, o.Total.String()), append(sa.CancelReasons, o.CancelReason)
+		sa.FailureReasons, sa.CancelledAts = append(sa.FailureReasons, o.FailureReason), append(sa.CancelledAts, cancelledAt)
+	}
+	return sa, nil
 }
 
 // ClaimDueEvents implements order.Outbox: it returns up to max unapplied
@@ -414,6 +363,16 @@ func (s *Store) ClaimDueEvents(ctx context.Context, limit int, retry, maxBackoff
 		evs[i] = toEvent(o, db.OrderEvent{OrderID: r.OrderID, EventID: r.EventID, Type: r.Type, Payload: r.Payload})
 	}
 	return evs, nil
+}
+
+// MarkUnpublishable implements order.Outbox: the order of ev, an event the
+// recovery loop claimed, is marked FAILED with reason and its pending
+// events closed (fail_unpublishable_event, the API's second and last way
+// across users).
+func (s *Store) MarkUnpublishable(ctx context.Context, ev order.Event, reason string) error {
+	_, err := db.New(s.pool).FailUnpublishableEvent(ctx, db.FailUnpublishableEventParams{
+		OrderID: ev.OrderID, EventID: int32(ev.EventID), Reason: reason})
+	return mapErr("mark unpublishable event", err)
 }
 
 // MarkFailed marks an order FAILED after one of its events was dead-lettered.

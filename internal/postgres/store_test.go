@@ -28,20 +28,35 @@ type roleStore struct {
 	worker *postgres.Store
 }
 
-func (s roleStore) ApplyEvents(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
-	return s.worker.ApplyEvents(ctx, orderID, eventID)
+// process runs keys through the worker's use case on the worker's store:
+// the path production takes (PROCESSING, then the apply transaction).
+func (s roleStore) process(ctx context.Context, keys ...order.EventKey) ([]order.Answer, error) {
+	return (&order.Processor{Store: s.worker}).Process(ctx, keys)
 }
 
-func (s roleStore) ApplyMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
-	return s.worker.ApplyMany(ctx, keys)
+// processOne is process for one message; it returns its ACK.
+func (s roleStore) processOne(ctx context.Context, orderID int64, eventID int) (order.Ack, error) {
+	answers, err := s.process(ctx, order.EventKey{OrderID: orderID, EventID: eventID})
+	if err != nil {
+		return order.Ack{}, err
+	}
+	return answers[0].Ack, nil
 }
 
-func (s roleStore) ProcessMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
-	return s.worker.ProcessMany(ctx, keys)
+// acksOf returns the ACKs of answers.
+func acksOf(answers []order.Answer, err error) ([]order.Ack, error) {
+	acks := make([]order.Ack, len(answers))
+	for i, a := range answers {
+		acks[i] = a.Ack
+	}
+	return acks, err
 }
 
-func (s roleStore) MarkProcessingMany(ctx context.Context, keys []postgres.EventKey) error {
-	return s.worker.MarkProcessingMany(ctx, keys)
+// markProcessing runs the worker's batch with a plan that applies nothing:
+// only the PROCESSING step has an effect.
+func (s roleStore) markProcessing(ctx context.Context, keys ...order.EventKey) error {
+	_, err := s.worker.ProcessBatch(ctx, keys, func([]order.Pending) (order.Plan, error) { return order.Plan{}, nil })
+	return err
 }
 
 func (s roleStore) MarkFailed(ctx context.Context, orderID int64, reason string) error {
@@ -208,7 +223,7 @@ func TestApplyEvents(t *testing.T) {
 	t.Run("AppliesOnce", func(t *testing.T) {
 		s, _, _ := newStore(t)
 		o, _, _ := create(t, s, "once", uuid.NewString(), items("3.00"))
-		ack, err := s.ApplyEvents(ctx, o.ID, 0)
+		ack, err := s.processOne(ctx, o.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +231,7 @@ func TestApplyEvents(t *testing.T) {
 			t.Fatalf("got ack %+v; want OK, DONE, applied 0", ack)
 		}
 		time.Sleep(10 * time.Millisecond)
-		again, err := s.ApplyEvents(ctx, o.ID, 0)
+		again, err := s.processOne(ctx, o.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +249,7 @@ func TestApplyEvents(t *testing.T) {
 		appendEvent(t, s, o, order.Event{Type: order.EventUpdate, Items: items("2.00", "3.00")})
 		appendEvent(t, s, o, order.Event{Type: order.EventCancel, Reason: "changed my mind"})
 		// The message of event 1 arrives first: events 0..2 are applied, in order.
-		ack, err := s.ApplyEvents(ctx, o.ID, 1)
+		ack, err := s.processOne(ctx, o.ID, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +260,7 @@ func TestApplyEvents(t *testing.T) {
 			t.Errorf("got total %s reason %q; want 8.00 (update applied before cancel) and the reason", ack.Order.Total, ack.Order.CancelReason)
 		}
 		for _, id := range []int{0, 2} {
-			dup, err := s.ApplyEvents(ctx, o.ID, id)
+			dup, err := s.processOne(ctx, o.ID, id)
 			if err != nil || !dup.Duplicate || !dup.Outcome.OK {
 				t.Errorf("late message of event %d: got %+v, %v; want a duplicate OK ack", id, dup, err)
 			}
@@ -261,7 +276,7 @@ func TestApplyEvents(t *testing.T) {
 		appendEvent(t, s, o, order.Event{Type: order.EventCancel})
 		// The API refuses this; a stale client or a bug must still not apply it.
 		ev := appendEvent(t, s, o, order.Event{Type: order.EventUpdate, Items: items("9.00")})
-		ack, err := s.ApplyEvents(ctx, o.ID, ev.EventID)
+		ack, err := s.processOne(ctx, o.ID, ev.EventID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +286,7 @@ func TestApplyEvents(t *testing.T) {
 		if ack.Order.Status != order.StatusCancelled || ack.Order.Total.String() != "4.00" {
 			t.Errorf("got %s total %s; want CANCELLED with the items unchanged", ack.Order.Status, ack.Order.Total)
 		}
-		dup, err := s.ApplyEvents(ctx, o.ID, ev.EventID)
+		dup, err := s.processOne(ctx, o.ID, ev.EventID)
 		if err != nil || !dup.Duplicate || dup.Outcome != ack.Outcome {
 			t.Errorf("redelivered nack: got %+v, %v; want the same outcome again", dup, err)
 		}
@@ -279,47 +294,54 @@ func TestApplyEvents(t *testing.T) {
 
 	t.Run("UnknownOrder", func(t *testing.T) {
 		s, _, _ := newStore(t)
-		ack, err := s.ApplyEvents(ctx, 424242, 0)
+		answers, err := s.process(ctx, order.EventKey{OrderID: 424242, EventID: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ack.Outcome.OK || ack.Outcome.Code != order.EPROCESSING {
-			t.Errorf("got %+v; want a PROCESSING_FAILED nack", ack.Outcome)
+		a := answers[0]
+		if a.Ack.Outcome.OK || a.Ack.Outcome.Code != order.EPROCESSING || !strings.Contains(a.DeadLetter, "does not exist") {
+			t.Errorf("got %+v; want a PROCESSING_FAILED nack to dead-letter", a)
 		}
 	})
 
 	t.Run("NeverAccepted", func(t *testing.T) {
 		s, _, _ := newStore(t)
 		o, _, _ := create(t, s, "future", uuid.NewString(), items("1.00"))
-		ack, err := s.ApplyEvents(ctx, o.ID, 5)
+		answers, err := s.process(ctx, order.EventKey{OrderID: o.ID, EventID: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
+		a := answers[0]
 		// The message still triggers the order's pending, accepted events.
-		if ack.Outcome.OK || ack.Order.AppliedEventID != 0 || ack.Order.EventID != 0 {
-			t.Errorf("got %+v; want a nack, and only the accepted event 0 applied", ack)
+		if a.Ack.Outcome.OK || a.Ack.Order.AppliedEventID != 0 || a.Ack.Order.EventID != 0 || !strings.Contains(a.DeadLetter, "never accepted") {
+			t.Errorf("got %+v; want a nack to dead-letter, and only the accepted event 0 applied", a)
 		}
 	})
 }
 
+// TestMarkProcessing: the batch commits PROCESSING before its apply
+// transaction (readers see it while the worker holds the locks), and a
+// redelivery does not mark an applied order again.
 func TestMarkProcessing(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)
 	o, _, _ := create(t, s, "proc", uuid.NewString(), items("1.00"))
-	if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil {
+	var during order.Order
+	_, err := s.worker.ProcessBatch(ctx, []order.EventKey{{OrderID: o.ID, EventID: 0}}, func(p []order.Pending) (order.Plan, error) {
+		var err error
+		during, err = s.OrderByExternalID(ctx, o.ExternalID, o.UserID) // another connection, as the API
+		return order.PlanBatch([]order.EventKey{{OrderID: o.ID, EventID: 0}}, p, time.Now()), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Status != order.StatusProcessing {
+		t.Fatalf("during the batch: got %s; want PROCESSING", during.Status)
+	}
+	if err := s.markProcessing(ctx, order.EventKey{OrderID: o.ID, EventID: 0}); err != nil { // redelivery: no change
 		t.Fatal(err)
 	}
 	got, _ := s.OrderByExternalID(ctx, o.ExternalID, o.UserID)
-	if got.Status != order.StatusProcessing {
-		t.Fatalf("got %s; want PROCESSING", got.Status)
-	}
-	if _, err := s.ApplyEvents(ctx, o.ID, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkProcessingMany(ctx, []postgres.EventKey{{OrderID: o.ID, EventID: 0}}); err != nil { // redelivery: no change
-		t.Fatal(err)
-	}
-	got, _ = s.OrderByExternalID(ctx, o.ExternalID, o.UserID)
 	if got.Status != order.StatusDone {
 		t.Errorf("redelivered event set %s; want DONE kept", got.Status)
 	}
@@ -390,18 +412,16 @@ func TestApplyMany(t *testing.T) {
 	user := uuid.NewString()
 	a, _, _ := create(t, s, "a", user, items("1.00"))
 	b, _, _ := create(t, s, "b", user, items("2.00"))
-	if _, err := s.ApplyEvents(ctx, b.ID, 0); err != nil { // b's creation is applied already
+	if _, err := s.processOne(ctx, b.ID, 0); err != nil { // b's creation is applied already
 		t.Fatal(err)
 	}
 	upd := appendEvent(t, s, a, order.Event{Type: order.EventUpdate, Items: items("5.00")})
 	c, _, _ := create(t, s, "c", user, items("3.00"))
 	appendEvent(t, s, c, order.Event{Type: order.EventCancel, Reason: "r"})
 
-	keys := []postgres.EventKey{{c.ID, 1}, {a.ID, 0}, {b.ID, 0}, {a.ID, upd.EventID}, {99999, 0}, {c.ID, 0}}
-	if err := s.MarkProcessingMany(ctx, keys); err != nil {
-		t.Fatal(err)
-	}
-	acks, err := s.ApplyMany(ctx, keys)
+	k := func(id int64, ev int) order.EventKey { return order.EventKey{OrderID: id, EventID: ev} }
+	keys := []order.EventKey{k(c.ID, 1), k(a.ID, 0), k(b.ID, 0), k(a.ID, upd.EventID), k(99999, 0), k(c.ID, 0)}
+	acks, err := acksOf(s.process(ctx, keys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +447,7 @@ func TestApplyMany(t *testing.T) {
 	if n := count(t, pool, "select count(*) from order_events where apply_count <> 1"); n != 0 {
 		t.Errorf("got %d events not applied exactly once; want 0", n)
 	}
-	again, err := s.ApplyMany(ctx, keys)
+	again, err := acksOf(s.process(ctx, keys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +471,7 @@ func TestListOrders(t *testing.T) {
 		ids = append(ids, o.ID)
 	}
 	create(t, s, "b-0", bob, items("1.00"))
-	if _, err := s.ApplyEvents(ctx, ids[1], 0); err != nil { // a-1 becomes DONE
+	if _, err := s.processOne(ctx, ids[1], 0); err != nil { // a-1 becomes DONE
 		t.Fatal(err)
 	}
 

@@ -1,0 +1,117 @@
+package order_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderstream/orderstream/internal/order"
+)
+
+func key(id int64, ev int) order.EventKey { return order.EventKey{OrderID: id, EventID: ev} }
+
+// TestPlanBatch: each order's pending events are applied in event id
+// order, once; keys of events applied before the batch are recalled, once.
+func TestPlanBatch(t *testing.T) {
+	created := order.Order{ID: 1, UserID: validUserID, Status: order.StatusNew, AppliedEventID: -1, EventID: 1}
+	settled := order.Order{ID: 2, UserID: validUserID, Status: order.StatusDone, AppliedEventID: 0, EventID: 0, Items: pens}
+	pending := []order.Pending{
+		{Order: created, Events: []order.Event{
+			{OrderID: 1, EventID: 0, Type: order.EventCreate, Items: pens},
+			{OrderID: 1, EventID: 1, Type: order.EventUpdate, Items: books},
+		}},
+		{Order: settled},
+	}
+	keys := []order.EventKey{key(1, 1), key(2, 0), key(2, 0), key(1, 0)}
+	plan := order.PlanBatch(keys, pending, t1)
+	if len(plan.Orders) != 1 || plan.Orders[0].ID != 1 || plan.Orders[0].AppliedEventID != 1 || plan.Orders[0].Total.String() != "59.98" {
+		t.Fatalf("Orders: got %+v; want order 1 with both events applied (the update's items)", plan.Orders)
+	}
+	if len(plan.Applied) != 2 || plan.Applied[0].Key != key(1, 0) || plan.Applied[1].Key != key(1, 1) || !plan.Applied[0].Outcome.OK {
+		t.Errorf("Applied: got %+v; want events 0 then 1 of order 1, OK", plan.Applied)
+	}
+	if len(plan.Recall) != 1 || plan.Recall[0] != key(2, 0) {
+		t.Errorf("Recall: got %+v; want order 2's event 0 once", plan.Recall)
+	}
+}
+
+// TestAnswers: each key is answered with the outcome of its own event and
+// the order's state after the batch; a redelivery is a duplicate with the
+// stored outcome; an unknown order, an event never accepted and a missing
+// one are NACKs to dead-letter.
+func TestAnswers(t *testing.T) {
+	before := map[int64]order.Order{
+		1: {ID: 1, UserID: validUserID, AppliedEventID: -1, EventID: 0},
+		2: {ID: 2, UserID: validUserID, AppliedEventID: 1, EventID: 3},
+	}
+	after := order.Order{ID: 1, UserID: validUserID, AppliedEventID: 0, EventID: 0, Status: order.StatusDone}
+	plan := order.Plan{Applied: []order.Applied{{Key: key(1, 0), Outcome: order.Outcome{OK: true}}}}
+	saved := order.Saved{Orders: []order.Order{after},
+		Recalled: []order.Applied{{Key: key(2, 1), Outcome: order.Outcome{Code: order.ECONFLICT, Reason: "cancelled"}}}}
+	keys := []order.EventKey{key(1, 0), key(2, 1), key(9, 0), key(2, 7), key(2, 0)}
+	got := order.Answers(keys, before, plan, saved)
+	for i, tc := range []struct {
+		ok, dup    bool
+		code       string
+		orderID    int64
+		deadLetter string
+	}{
+		{true, false, "", 1, ""},
+		{false, true, order.ECONFLICT, 2, ""},
+		{false, false, order.EPROCESSING, 0, "does not exist"},
+		{false, false, order.EPROCESSING, 2, "never accepted"},
+		{false, false, order.EPROCESSING, 2, "missing"},
+	} {
+		a := got[i]
+		if a.Ack.OrderID != keys[i].OrderID || a.Ack.EventID != keys[i].EventID || a.Ack.Outcome.OK != tc.ok || a.Ack.Duplicate != tc.dup ||
+			a.Ack.Outcome.Code != tc.code || a.Ack.Order.ID != tc.orderID || (tc.deadLetter == "") != (a.DeadLetter == "") ||
+			!strings.Contains(a.DeadLetter, tc.deadLetter) {
+			t.Errorf("answer %d (%+v): got %+v; want ok=%v dup=%v code=%q order %d dead letter %q", i, keys[i], a, tc.ok, tc.dup, tc.code, tc.orderID, tc.deadLetter)
+		}
+	}
+	if got[0].Ack.Order.Status != order.StatusDone {
+		t.Errorf("answer 0 carries %s; want the saved state DONE", got[0].Ack.Order.Status)
+	}
+}
+
+// batchStore runs ProcessBatch on fixed pending orders and saves the plan.
+type batchStore struct {
+	pending []order.Pending
+	err     error
+	saved   order.Plan
+}
+
+func (s *batchStore) ProcessBatch(_ context.Context, _ []order.EventKey, plan func([]order.Pending) (order.Plan, error)) (order.Saved, error) {
+	if s.err != nil {
+		return order.Saved{}, s.err
+	}
+	p, err := plan(s.pending)
+	if err != nil {
+		return order.Saved{}, err
+	}
+	s.saved = p
+	return order.Saved{Orders: p.Orders}, nil
+}
+
+func (s *batchStore) MarkFailed(context.Context, int64, string) error { return nil }
+
+func TestProcessor(t *testing.T) {
+	store := &batchStore{pending: []order.Pending{{
+		Order:  order.Order{ID: 4, UserID: validUserID, Status: order.StatusProcessing, AppliedEventID: -1},
+		Events: []order.Event{{OrderID: 4, EventID: 0, Type: order.EventCreate, Items: pens}},
+	}}}
+	p := &order.Processor{Store: store, Now: func() time.Time { return t1 }}
+	answers, err := p.Process(t.Context(), []order.EventKey{key(4, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := answers[0]; !a.Ack.Outcome.OK || a.Ack.Order.Status != order.StatusDone || !a.Ack.Order.UpdatedAt.Equal(t1) || a.DeadLetter != "" {
+		t.Errorf("got %+v; want order 4 DONE at the processor's clock", a)
+	}
+	store.err = order.Unavailable("the database", errors.New("down"))
+	if _, err := p.Process(t.Context(), []order.EventKey{key(4, 0)}); order.ErrorCode(err) != order.EUNAVAILABLE {
+		t.Errorf("store down: got %v; want UNAVAILABLE", err)
+	}
+}
