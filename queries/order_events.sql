@@ -28,3 +28,11 @@ FROM claim_due_events(sqlc.arg(max_events)::integer, sqlc.arg(retry_seconds)::fl
 SELECT e.* FROM order_events e
 JOIN (SELECT unnest(@order_ids::bigint[]) AS order_id, unnest(@event_ids::integer[]) AS event_id) AS k
   ON e.order_id = k.order_id AND e.event_id = k.event_id;
+
+-- name: FailUnpublishableEvent :one
+-- FailUnpublishableEvent marks the order of a claimed event FAILED with a
+-- reason and closes its pending events, because Kafka refuses the event's
+-- message for good. It crosses users, so it is the SECURITY DEFINER
+-- function fail_unpublishable_event (migration 000005). It returns the
+-- number of orders changed (0 when the event was applied meanwhile).
+SELECT fail_unpublishable_event(@order_id::bigint, @event_id::integer, @reason::text)::integer AS changed;

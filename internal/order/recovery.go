@@ -13,9 +13,15 @@ type Outbox interface {
 	// due and postpones their next publish by retry, doubled with each
 	// attempt, at most maxBackoff. Concurrent callers never get the same event.
 	ClaimDueEvents(ctx context.Context, max int, retry, maxBackoff time.Duration) ([]Event, error)
+	// MarkUnpublishable marks the order of ev FAILED with reason, because
+	// Kafka refuses ev's message itself: nothing republishes it again.
+	MarkUnpublishable(ctx context.Context, ev Event, reason string) error
 }
 
-// Publisher sends an event to the worker without waiting for an ACK.
+// Publisher sends an event to the worker without waiting for an ACK. It
+// returns an EUNAVAILABLE *Error when Kafka cannot be reached (sending it
+// later may succeed), and any other error when the message is refused for
+// good.
 type Publisher interface {
 	Publish(ctx context.Context, ev Event) error
 }
@@ -42,6 +48,8 @@ type Recovery struct {
 	Batch int
 	// Published, when set, is told how many events each check published.
 	Published func(n int)
+	// Unpublishable, when set, is told of each event given up on.
+	Unpublishable func()
 }
 
 // Run checks the outbox every Interval until ctx ends.
@@ -75,7 +83,10 @@ func (r *Recovery) Run(ctx context.Context) {
 
 // RunOnce publishes the due events, one message per order (the worker
 // applies all of an order's pending events on any of them), and returns how
-// many messages it published.
+// many messages it published. When Kafka is unavailable it stops: the
+// events stay due and are retried later. An event whose message Kafka
+// refuses for good is marked (its order FAILED) and skipped, so that it
+// delays nobody else's.
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	batch, retry, maxBackoff := r.Batch, r.Retry, r.MaxBackoff
 	if batch <= 0 {
@@ -100,10 +111,24 @@ func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 			}
 		}
 		for _, ev := range latest {
-			if err := r.Publisher.Publish(ctx, ev); err != nil {
+			err := r.Publisher.Publish(ctx, ev)
+			switch {
+			case err == nil:
+				published++
+			case ctx.Err() != nil || ErrorCode(err) == EUNAVAILABLE:
 				return published, err // the events stay due: retried later
+			default:
+				r.Log.Error("recovery: Kafka refuses the event's message, marking its order FAILED",
+					"order_id", ev.OrderID, "event_id", ev.EventID, "err", err)
+				reason := "the event could not be sent to the worker: " + ErrorMessage(err)
+				if err := r.Outbox.MarkUnpublishable(ctx, ev, reason); err != nil {
+					r.Log.Warn("recovery: mark an unpublishable event", "order_id", ev.OrderID, "event_id", ev.EventID, "err", err)
+					continue // still due: tried again after its backoff
+				}
+				if r.Unpublishable != nil {
+					r.Unpublishable()
+				}
 			}
-			published++
 		}
 		if len(evs) < batch {
 			return published, nil

@@ -302,6 +302,49 @@ func TestRLSRecoveryClaim(t *testing.T) {
 	}
 }
 
+// TestRLSMarkUnpublishable: the API's role marks the order of a claimed
+// event FAILED through fail_unpublishable_event, across users, and only
+// for an event the recovery loop has claimed.
+func TestRLSMarkUnpublishable(t *testing.T) {
+	f := newRLSFixture(t)
+	ctx := context.Background()
+	a1, err := f.store.OrderByExternalID(order.WithPrincipal(ctx, order.Principal{UserID: f.alice}), "a-1", f.alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unclaimed := order.Event{OrderID: a1.ID, EventID: 0}
+	if err := f.store.MarkUnpublishable(ctx, unclaimed, "too large"); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := f.owner.QueryRow(ctx, "SELECT status FROM orders WHERE id = $1", a1.ID).Scan(&status); err != nil || status != "NEW" {
+		t.Fatalf("unclaimed event: order is %s, %v; want NEW (nothing marked)", status, err)
+	}
+	if _, err := f.owner.Exec(ctx, "UPDATE order_events SET next_publish_at = now() - interval '1 minute'"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := f.store.ClaimDueEvents(ctx, 10, time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.OrderID == a1.ID {
+			if err := f.store.MarkUnpublishable(ctx, ev, "Kafka refuses the message"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var reason string
+	var pending int
+	if err := f.owner.QueryRow(ctx, `SELECT o.status, o.failure_reason, (SELECT count(*) FROM order_events e WHERE e.order_id = o.id AND e.applied_at IS NULL)
+		FROM orders o WHERE o.id = $1`, a1.ID).Scan(&status, &reason, &pending); err != nil {
+		t.Fatal(err)
+	}
+	if status != "FAILED" || reason != "Kafka refuses the message" || pending != 0 {
+		t.Errorf("claimed event: order %s %q with %d pending events; want FAILED with the reason, none pending", status, reason, pending)
+	}
+}
+
 // TestRLSMigrationDown takes migration 000004 back and applies it again on
 // a database with orders: the down step restores the old schema (no RLS,
 // no events' user_id), and the up step backfills user_id.

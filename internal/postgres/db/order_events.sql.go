@@ -69,6 +69,28 @@ func (q *Queries) ClaimDueEvents(ctx context.Context, arg ClaimDueEventsParams) 
 	return items, nil
 }
 
+const failUnpublishableEvent = `-- name: FailUnpublishableEvent :one
+SELECT fail_unpublishable_event($1::bigint, $2::integer, $3::text)::integer AS changed
+`
+
+type FailUnpublishableEventParams struct {
+	OrderID int64
+	EventID int32
+	Reason  string
+}
+
+// FailUnpublishableEvent marks the order of a claimed event FAILED with a
+// reason and closes its pending events, because Kafka refuses the event's
+// message for good. It crosses users, so it is the SECURITY DEFINER
+// function fail_unpublishable_event (migration 000005). It returns the
+// number of orders changed (0 when the event was applied meanwhile).
+func (q *Queries) FailUnpublishableEvent(ctx context.Context, arg FailUnpublishableEventParams) (int32, error) {
+	row := q.db.QueryRow(ctx, failUnpublishableEvent, arg.OrderID, arg.EventID, arg.Reason)
+	var changed int32
+	err := row.Scan(&changed)
+	return changed, err
+}
+
 const getEvent = `-- name: GetEvent :one
 SELECT order_id, event_id, type, payload, created_at, applied_at, outcome_code, outcome_reason, next_publish_at, publish_attempts, apply_count, user_id FROM order_events
 WHERE order_id = $1 AND event_id = $2

@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS fail_unpublishable_event(bigint, integer, text);
