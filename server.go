@@ -265,6 +265,7 @@ func run(ctx context.Context, cfg apiConfig, authn *auth.Verifier, log *slog.Log
 	store.RecoveryDelay = cfg.RecoveryDelay
 	svc := order.NewService(store, req, log)
 	svc.AckTimeout = cfg.AckTimeout
+	svc.MaxMessageBytes = kafka.DefaultMaxMessageBytes
 	svc.RequirePrincipal = authn != nil
 	if cfg.CrashAfterCommits > 0 {
 		svc.AfterCommit = crashAfter(cfg.CrashAfterCommits, log)

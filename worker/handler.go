@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,28 +13,31 @@ import (
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
-	"github.com/orderstream/orderstream/internal/postgres"
 )
 
-// applier is what the handler needs from the database.
+// applier is what the handler needs from the domain: the worker's use
+// case (order.Processor), and marking an order FAILED when its events keep
+// failing.
 type applier interface {
-	// ProcessMany marks the orders PROCESSING, then applies their events.
-	ProcessMany(ctx context.Context, keys []postgres.EventKey) ([]order.Ack, error)
+	Process(ctx context.Context, keys []order.EventKey) ([]order.Answer, error)
 	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
 // replier sends ACKs to the API instances that wait for them, and
-// dead-letters messages that cannot be processed.
+// dead-letters messages that cannot be processed (kafka.Replier).
 type replier interface {
-	ReplyMany(ctx context.Context, reqs []*sarama.ConsumerMessage, acks []order.Ack) error
+	Route(m *sarama.ConsumerMessage) (kafka.Route, bool, error)
+	ReplyMany(ctx context.Context, reqs []*sarama.ConsumerMessage, acks []order.Ack) []error
 	Reply(ctx context.Context, req *sarama.ConsumerMessage, ack order.Ack) error
 	DeadLetter(topic string, m *sarama.ConsumerMessage, reason string) error
 }
 
 // handler is the sarama consumer group handler of the orders topic. It
-// works in per-partition micro-batches: whatever messages of a partition
-// are waiting (up to batchSize) are applied in one transaction and ACKed
-// together, and only then are their offsets marked.
+// works in micro-batches: whatever messages of a partition are waiting (up
+// to batchSize, merged with other partitions' by the combiner) are applied
+// in one transaction and ACKed together, and only then are their offsets
+// marked. No message can stop its partition: one that cannot be processed
+// or answered is dead-lettered with its reason, and the partition moves on.
 type handler struct {
 	store   applier
 	replier replier
@@ -121,26 +123,38 @@ func (h *handler) maxBatch() int {
 }
 
 type item struct {
-	m  *sarama.ConsumerMessage
-	ev order.Event
+	m   *sarama.ConsumerMessage
+	key order.EventKey
 }
 
-// handle processes a batch. Failures because PostgreSQL or Kafka is
-// unavailable are retried with backoff for as long as the session lasts;
-// other failures maxAttempts times, then the batch is split to find the
-// message at fault, which is dead-lettered and its order marked FAILED, so
-// that the partition keeps moving.
+// handle processes a batch. Messages that cannot be processed at all (not
+// an event, reply headers that cannot be answered) are dead-lettered first,
+// without touching the database. The rest is processed: failures because
+// PostgreSQL or Kafka is unavailable are retried with backoff for as long
+// as the session lasts; other failures maxAttempts times, then the batch is
+// split to find the message at fault, which is dead-lettered and its order
+// marked FAILED, so that the partition keeps moving.
 func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	items := make([]item, 0, len(batch))
 	for _, m := range batch {
-		ev, err := kafka.DecodeEvent(m.Value)
+		key, err := kafka.DecodeEvent(m.Value)
 		if err != nil {
-			if err := h.poison(ctx, m, orderIDOf(m.Value), "undecodable event: "+err.Error()); err != nil {
+			if err := h.deadLetter(ctx, m, "undecodable", "undecodable event: "+err.Error()); err != nil {
 				return err
 			}
 			continue
 		}
-		items = append(items, item{m: m, ev: ev})
+		if _, _, err := h.replier.Route(m); err != nil {
+			if order.ErrorCode(err) == order.EUNAVAILABLE {
+				return err // the ACK topic's metadata: retried with the session
+			}
+			// The stored event is untouched: the recovery loop sends it again.
+			if err := h.deadLetter(ctx, m, "bad_headers", "reply headers cannot be answered: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		items = append(items, item{m: m, key: key})
 	}
 	if len(items) == 0 {
 		return nil
@@ -159,7 +173,7 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 
 // retry processes items alone (never merged), retrying as handle says.
 func (h *handler) retry(ctx context.Context, items []item) error {
-	backoff := 100 * time.Millisecond
+	wait := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
 	failures := 0 // only failures that are not an unavailable database or broker count
 	for attempt := 1; ; attempt++ {
 		err := h.process(ctx, items)
@@ -172,7 +186,7 @@ func (h *handler) retry(ctx context.Context, items []item) error {
 		}
 		if !transient && failures >= h.attempts() {
 			if len(items) == 1 {
-				return h.poison(ctx, items[0].m, items[0].ev.OrderID, fmt.Sprintf("failed %d times: %v", failures, err))
+				return h.poison(ctx, items[0].m, items[0].key.OrderID, fmt.Sprintf("failed %d times: %v", failures, err))
 			}
 			h.log.WarnContext(ctx, "batch keeps failing: processing its messages one by one", "size", len(items), "err", err)
 			// Alone, not merged again: the message at fault must not fail
@@ -184,16 +198,28 @@ func (h *handler) retry(ctx context.Context, items []item) error {
 			}
 			return nil
 		}
-		h.log.WarnContext(ctx, "process batch failed, retrying", "size", len(items), "first_order_id", items[0].ev.OrderID,
-			"first_event_id", items[0].ev.EventID, "first_correlation_id", kafka.Header(items[0].m, kafka.HeaderCorrelationID),
-			"attempt", attempt, "transient", transient, "err", err, "in", backoff.String())
+		d := wait.next()
+		h.log.WarnContext(ctx, "process batch failed, retrying", "size", len(items), "first_order_id", items[0].key.OrderID,
+			"first_event_id", items[0].key.EventID, "first_correlation_id", kafka.Header(items[0].m, kafka.HeaderCorrelationID),
+			"attempt", attempt, "transient", transient, "err", err, "in", d.String())
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(backoff):
+		case <-time.After(d):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// backoff doubles from min to max.
+type backoff struct{ min, max, cur time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(b.cur*2, b.max)
+	}
+	return b.cur
 }
 
 func (h *handler) attempts() int {
@@ -210,10 +236,13 @@ func (h *handler) detached(ctx context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 }
 
-// process applies a batch of events and ACKs them: PROCESSING in one
-// statement, the events in one transaction, the ACKs in one produce. Once
+// process applies a batch of events and answers them: PROCESSING and the
+// events in two round trips to the database, the ACKs in one produce. Once
 // started it is not interrupted by the end of the session, so a shutdown
-// does not cut a transaction.
+// does not cut a transaction. An ACK that Kafka refuses for good, and a
+// message of an order or event that does not exist, are dead-lettered; an
+// unavailable broker fails the batch, which is then retried (the database
+// answers a redelivered event from its stored outcome).
 func (h *handler) process(ctx context.Context, items []item) (err error) {
 	start := time.Now()
 	ctx, cancel := h.detached(ctx)
@@ -226,24 +255,47 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 		}
 		span.End()
 	}()
-	keys := make([]postgres.EventKey, len(items))
+	keys := make([]order.EventKey, len(items))
 	msgs := make([]*sarama.ConsumerMessage, len(items))
 	for i, it := range items {
-		keys[i], msgs[i] = postgres.EventKey{OrderID: it.ev.OrderID, EventID: it.ev.EventID}, it.m
+		keys[i], msgs[i] = it.key, it.m
 	}
-	acks, err := h.store.ProcessMany(ctx, keys)
+	answers, err := h.store.Process(ctx, keys)
 	if err != nil {
 		return err
 	}
-	if err := h.replier.ReplyMany(ctx, msgs, acks); err != nil {
-		return order.Unavailable("Kafka", err)
+	acks := make([]order.Ack, len(answers))
+	for i, a := range answers {
+		acks[i] = a.Ack
+	}
+	errs := h.replier.ReplyMany(ctx, msgs, acks)
+	for _, err := range errs {
+		if err != nil && !kafka.Permanent(err) {
+			return order.Unavailable("Kafka", err)
+		}
 	}
 	var ok, nack, dup int
-	for _, ack := range acks {
+	for i, a := range answers {
 		switch {
-		case ack.Duplicate:
+		case errs[i] != nil:
+			// Applied, but the answer cannot be produced: the waiting request
+			// times out and reads the order (ACK_TIMEOUT with its state).
+			if err := h.deadLetter(ctx, msgs[i], "unanswerable", "the ACK cannot be produced: "+errs[i].Error()); err != nil {
+				return err
+			}
+		case a.DeadLetter != "":
+			kind := "unknown_event"
+			if a.Ack.Order.ID == 0 {
+				kind = "unknown_order"
+			}
+			if err := h.deadLetter(ctx, msgs[i], kind, a.DeadLetter); err != nil {
+				return err
+			}
+		}
+		switch {
+		case a.Ack.Duplicate:
 			dup++
-		case ack.Outcome.OK:
+		case a.Ack.Outcome.OK:
 			ok++
 		default:
 			nack++
@@ -260,39 +312,56 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 	return nil
 }
 
-// poison dead-letters m, marks its order FAILED when it is known, and
-// answers the waiting request, if any, with PROCESSING_FAILED. It fails only
-// when the dead-letter topic cannot be written: then m is not marked.
+// deadLetter copies m to the dead-letter topic with reason, logged at WARN:
+// the message names nothing the worker can process or answer, and the
+// partition moves on. It fails only when the dead-letter topic cannot be
+// written now (then m is not marked, and is processed again).
+func (h *handler) deadLetter(ctx context.Context, m *sarama.ConsumerMessage, kind, reason string) error {
+	reason = clip(reason)
+	h.log.WarnContext(kafka.ExtractTrace(ctx, m), "dead-lettering message", "kind", kind, "partition", m.Partition, "offset", m.Offset,
+		"correlation_id", clip(kafka.Header(m, kafka.HeaderCorrelationID)), "reason", reason)
+	if err := h.replier.DeadLetter(h.dlqTopic, m, reason); err != nil {
+		if kafka.Permanent(err) {
+			// Not even a copy fits: log it and move on rather than stop the partition.
+			h.log.ErrorContext(ctx, "dead-letter topic refuses the message: dropped", "partition", m.Partition, "offset", m.Offset, "err", err)
+			return nil
+		}
+		return order.Unavailable("Kafka", err)
+	}
+	h.metrics.DeadLetter(kind)
+	return nil
+}
+
+// maxReason bounds the reasons stored and sent with a dead letter.
+const maxReason = 1000
+
+func clip(s string) string {
+	if len(s) > maxReason {
+		return s[:maxReason] + "…"
+	}
+	return s
+}
+
+// poison dead-letters m, whose order's events keep failing, marks its
+// order FAILED (nothing republishes its events then), and answers the
+// waiting request, if any, with PROCESSING_FAILED. It fails only when the
+// dead-letter topic cannot be written: then m is not marked.
 func (h *handler) poison(ctx context.Context, m *sarama.ConsumerMessage, orderID int64, reason string) error {
 	ctx = kafka.ExtractTrace(ctx, m)
+	reason = clip(reason)
 	h.log.ErrorContext(ctx, "dead-lettering event", "partition", m.Partition, "offset", m.Offset, "order_id", orderID,
 		"correlation_id", kafka.Header(m, kafka.HeaderCorrelationID), "reason", reason)
-	if err := h.replier.DeadLetter(h.dlqTopic, m, reason); err != nil {
+	if err := h.deadLetter(ctx, m, "failing", reason); err != nil {
 		return err
 	}
-	h.metrics.DeadLetter()
-	ack := order.Ack{OrderID: orderID, Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "the event could not be processed"}}
-	if orderID > 0 {
-		dctx, cancel := h.detached(ctx)
-		defer cancel()
-		if err := h.store.MarkFailed(dctx, orderID, reason); err != nil {
-			h.log.WarnContext(ctx, "mark dead-lettered order failed", "order_id", orderID, "err", err)
-		}
+	dctx, cancel := h.detached(ctx)
+	defer cancel()
+	if err := h.store.MarkFailed(dctx, orderID, reason); err != nil {
+		h.log.WarnContext(ctx, "mark dead-lettered order failed", "order_id", orderID, "err", err)
 	}
+	ack := order.Ack{OrderID: orderID, Outcome: order.Outcome{Code: order.EPROCESSING, Reason: "the event could not be processed"}}
 	if err := h.replier.Reply(ctx, m, ack); err != nil {
 		h.log.WarnContext(ctx, "nack dead-lettered event", "order_id", orderID, "err", err)
 	}
 	return nil
-}
-
-// orderIDOf digs the order id out of a message that is not a valid event,
-// when it has one.
-func orderIDOf(value []byte) int64 {
-	var v struct {
-		OrderID int64 `json:"order_id"`
-	}
-	if json.Unmarshal(value, &v) != nil || v.OrderID < 0 {
-		return 0
-	}
-	return v.OrderID
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
-	"github.com/orderstream/orderstream/internal/postgres"
 )
 
 func TestCollect(t *testing.T) {
@@ -64,7 +63,7 @@ type splitStore struct {
 	failed  []int64
 }
 
-func (s *splitStore) ProcessMany(_ context.Context, keys []postgres.EventKey) ([]order.Ack, error) {
+func (s *splitStore) Process(_ context.Context, keys []order.EventKey) ([]order.Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []int64
@@ -75,11 +74,11 @@ func (s *splitStore) ProcessMany(_ context.Context, keys []postgres.EventKey) ([
 	if slices.Contains(ids, s.bad) {
 		return nil, errors.New("check constraint violated")
 	}
-	acks := make([]order.Ack, len(keys))
+	answers := make([]order.Answer, len(keys))
 	for i, k := range keys {
-		acks[i] = order.Ack{OrderID: k.OrderID, EventID: k.EventID, Outcome: order.Outcome{OK: true}}
+		answers[i].Ack = order.Ack{OrderID: k.OrderID, EventID: k.EventID, Outcome: order.Outcome{OK: true}}
 	}
-	return acks, nil
+	return answers, nil
 }
 
 func (s *splitStore) MarkFailed(_ context.Context, id int64, _ string) error {
@@ -95,13 +94,17 @@ type recordingReplier struct {
 	deadLettered []int64
 }
 
-func (r *recordingReplier) ReplyMany(_ context.Context, _ []*sarama.ConsumerMessage, acks []order.Ack) error {
+func (r *recordingReplier) Route(*sarama.ConsumerMessage) (kafka.Route, bool, error) {
+	return kafka.Route{}, false, nil
+}
+
+func (r *recordingReplier) ReplyMany(_ context.Context, reqs []*sarama.ConsumerMessage, acks []order.Ack) []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range acks {
 		r.acked = append(r.acked, a.OrderID)
 	}
-	return nil
+	return make([]error, len(reqs))
 }
 
 func (r *recordingReplier) Reply(_ context.Context, _ *sarama.ConsumerMessage, ack order.Ack) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
+	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
 	"github.com/orderstream/orderstream/internal/telemetry"
 )
@@ -33,6 +34,7 @@ type workerConfig struct {
 	DBMaxConns     int           // DB_MAX_CONNS
 	Brokers        []string      // KAFKA_BROKERS
 	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
+	AcksTopic      string        // KAFKA_ACKS_TOPIC: the only topic ACKs go to
 	Group          string        // KAFKA_GROUP
 	DLQTopic       string        // KAFKA_DLQ_TOPIC
 	MaxAttempts    int           // MAX_ATTEMPTS
@@ -51,6 +53,7 @@ func loadWorkerConfig() (workerConfig, error) {
 		DBMaxConns:     e.Int("DB_MAX_CONNS", 16),
 		Brokers:        e.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
+		AcksTopic:      e.String("KAFKA_ACKS_TOPIC", "order-acks"),
 		Group:          e.String("KAFKA_GROUP", "orderstream-worker"),
 		DLQTopic:       e.String("KAFKA_DLQ_TOPIC", "orders-dlq"),
 		MaxAttempts:    e.Int("MAX_ATTEMPTS", 5),
@@ -105,7 +108,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 
 	var replier *kafka.Replier
 	if err := config.Retry(startCtx, log, "connect ack producer", func() (err error) {
-		replier, err = kafka.NewReplier(cfg.Brokers, nil)
+		replier, err = kafka.NewReplier(cfg.Brokers, nil, cfg.AcksTopic)
 		if err == nil {
 			replier.Metrics = m
 		}
@@ -133,7 +136,7 @@ func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
 		go serveHealth(ctx, cfg.HealthPort, pool, m, log)
 	}
 
-	h := &handler{store: postgres.NewStore(pool), replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m}
+	h := &handler{store: &order.Processor{Store: postgres.NewStore(pool)}, replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m}
 	if cfg.MergeLoops > 0 {
 		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops)
 	}

@@ -46,8 +46,7 @@ func startBatchSpan(ctx context.Context, items []item) (context.Context, trace.S
 		it := items[0]
 		ctx = kafka.ExtractTrace(ctx, it.m)
 		opts = append(opts, trace.WithAttributes(
-			kafka.AttrOrderID.Int64(it.ev.OrderID), kafka.AttrEventID.Int(it.ev.EventID),
-			kafka.AttrEventType.String(string(it.ev.Type)),
+			kafka.AttrOrderID.Int64(it.key.OrderID), kafka.AttrEventID.Int(it.key.EventID),
 			attribute.String("messaging.message.conversation_id", kafka.Header(it.m, kafka.HeaderCorrelationID)),
 			attribute.Int64("messaging.kafka.offset", it.m.Offset)))
 	} else {
@@ -56,7 +55,7 @@ func startBatchSpan(ctx context.Context, items []item) (context.Context, trace.S
 			sc := trace.SpanContextFromContext(kafka.ExtractTrace(context.Background(), it.m))
 			if sc.IsValid() {
 				links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
-					kafka.AttrOrderID.Int64(it.ev.OrderID), kafka.AttrEventID.Int(it.ev.EventID)}})
+					kafka.AttrOrderID.Int64(it.key.OrderID), kafka.AttrEventID.Int(it.key.EventID)}})
 			}
 		}
 		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(links...))

@@ -37,7 +37,7 @@ func TestBatchTracing(t *testing.T) {
 	t.Cleanup(pool.Close)
 	store := postgres.NewStore(pool)
 	b := kafkatest.New(t)
-	replier, err := kafka.NewReplier(b.Brokers, nil)
+	replier, err := kafka.NewReplier(b.Brokers, nil, b.AcksTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestBatchTracing(t *testing.T) {
 		value, _ := kafka.EncodeEvent(ev)
 		tid, sid := trace.TraceID(uuid.New()), trace.SpanID{byte(i + 1), 2, 3, 4, 5, 6, 7, 8}
 		parents = append(parents, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-		items = append(items, item{ev: ev, m: &sarama.ConsumerMessage{Topic: b.OrdersTopic, Offset: int64(i), Value: value,
+		items = append(items, item{key: order.EventKey{OrderID: ev.OrderID, EventID: ev.EventID}, m: &sarama.ConsumerMessage{Topic: b.OrdersTopic, Offset: int64(i), Value: value,
 			Headers: []*sarama.RecordHeader{
 				{Key: []byte("traceparent"), Value: []byte(fmt.Sprintf("00-%s-%s-01", tid, sid))},
 				{Key: []byte(kafka.HeaderCorrelationID), Value: []byte(fmt.Sprintf("api:%d", i))},
@@ -62,7 +62,7 @@ func TestBatchTracing(t *testing.T) {
 				{Key: []byte(kafka.HeaderReplyPartition), Value: []byte("0")},
 			}}})
 	}
-	h := &handler{store: store, replier: replier, log: testLogger()}
+	h := &handler{store: &order.Processor{Store: store}, replier: replier, log: testLogger()}
 	if err := h.process(context.Background(), items); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func newStack(t *testing.T) *stack {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, workerConfig{
-			DatabaseURL: st.urls.Worker, MigrateURL: st.urls.Owner, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic,
+			DatabaseURL: st.urls.Worker, MigrateURL: st.urls.Owner, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic, AcksTopic: st.broker.AcksTopic,
 			Group: "test-" + uuid.NewString()[:8], StartupTimeout: 30 * time.Second, LogLevel: "debug",
 			DLQTopic: st.broker.DLQTopic, MaxAttempts: 3, MergeLoops: 2,
 		}, testLogger())
@@ -90,8 +91,11 @@ func (st *stack) requester(t *testing.T, instance string, p int32) *kafka.Reques
 	return r
 }
 
+// service is an API's service, configured as server.go does.
 func (st *stack) service(t *testing.T, instance string) *order.Service {
-	return order.NewService(st.store, st.requester(t, instance, -1), testLogger())
+	svc := order.NewService(st.store, st.requester(t, instance, -1), testLogger())
+	svc.MaxMessageBytes = kafka.DefaultMaxMessageBytes
+	return svc
 }
 
 func items(prices ...string) []order.Item {
@@ -218,6 +222,10 @@ func TestNegativeAck(t *testing.T) {
 	ack, err = req.Dispatch(dctx, order.Event{OrderID: 987654, EventID: 0, Type: order.EventCreate, Items: items("1.00")})
 	if err != nil || ack.Outcome.OK || ack.Outcome.Code != order.EPROCESSING {
 		t.Fatalf("unknown order: got %+v, %v; want a PROCESSING_FAILED nack", ack.Outcome, err)
+	}
+	// ... and dead-lettered with the reason.
+	if m := st.deadLetters(t, 1)[0]; !strings.Contains(kafka.Header(m, kafka.HeaderDLQReason), "order 987654 does not exist") {
+		t.Errorf("dead letter of the unknown order: reason %q", kafka.Header(m, kafka.HeaderDLQReason))
 	}
 }
 

@@ -21,15 +21,17 @@ const (
 	contentTypeJSON      = "application/json"
 )
 
-// wireEvent is the JSON of an event on the orders topic.
+// wireEvent is the JSON of an event on the orders topic: only which event
+// it is. The worker reads what the event does from the database (the
+// outbox), so a message can never carry other items than those stored; the
+// routing and tracing travel in headers. Messages of earlier versions also
+// carried external_id, user_id, type, items and reason: they decode too
+// (the extra fields are ignored), so that workers can be upgraded while
+// old messages are still in the topic. Upgrade the workers before the API
+// instances: an old worker refuses a message without a type.
 type wireEvent struct {
-	OrderID    int64        `json:"order_id"`
-	ExternalID string       `json:"external_id"`
-	UserID     string       `json:"user_id"`
-	EventID    int          `json:"event_id"`
-	Type       string       `json:"type"`
-	Items      []order.Item `json:"items,omitempty"`
-	Reason     string       `json:"reason,omitempty"`
+	OrderID int64 `json:"order_id"`
+	EventID int   `json:"event_id"`
 }
 
 // wireOrder is the JSON of an order inside an ACK.
@@ -52,60 +54,54 @@ type wireOrder struct {
 
 // wireAck is the JSON of an ACK on the ACK topic.
 type wireAck struct {
-	OrderID   int64     `json:"order_id"`
-	EventID   int       `json:"event_id"`
-	OK        bool      `json:"ok"`
-	Code      string    `json:"code,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Duplicate bool      `json:"duplicate,omitempty"`
-	Order     wireOrder `json:"order"`
+	OrderID   int64  `json:"order_id"`
+	EventID   int    `json:"event_id"`
+	OK        bool   `json:"ok"`
+	Code      string `json:"code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	// Order is absent when OrderOmitted: the ACK would not fit with it.
+	Order        *wireOrder `json:"order,omitempty"`
+	OrderOmitted bool       `json:"order_omitted,omitempty"`
 }
 
-// EncodeEvent returns the message value of ev.
+// EncodeEvent returns the message value of ev: its order and event ids.
 func EncodeEvent(ev order.Event) ([]byte, error) {
-	return json.Marshal(wireEvent{
-		OrderID: ev.OrderID, ExternalID: ev.ExternalID, UserID: ev.UserID,
-		EventID: ev.EventID, Type: string(ev.Type), Items: ev.Items, Reason: ev.Reason,
-	})
+	return json.Marshal(wireEvent{OrderID: ev.OrderID, EventID: ev.EventID})
 }
 
-// DecodeEvent parses a message value of the orders topic. It checks the
-// envelope only (ids and type); the worker applies the stored event.
-func DecodeEvent(b []byte) (order.Event, error) {
+// DecodeEvent parses a message value of the orders topic, of this version
+// or an earlier one, and returns the event it names.
+func DecodeEvent(b []byte) (order.EventKey, error) {
 	var w wireEvent
 	if err := json.Unmarshal(b, &w); err != nil {
-		return order.Event{}, fmt.Errorf("decode event: %w", err)
+		return order.EventKey{}, fmt.Errorf("decode event: %w", err)
 	}
 	if w.OrderID <= 0 {
-		return order.Event{}, errors.New("decode event: order_id must be positive")
+		return order.EventKey{}, errors.New("decode event: order_id must be positive")
 	}
 	if w.EventID < 0 {
-		return order.Event{}, errors.New("decode event: event_id must not be negative")
+		return order.EventKey{}, errors.New("decode event: event_id must not be negative")
 	}
-	switch t := order.EventType(w.Type); t {
-	case order.EventCreate, order.EventUpdate, order.EventCancel:
-	default:
-		return order.Event{}, fmt.Errorf("decode event: unknown type %q", w.Type)
-	}
-	return order.Event{
-		OrderID: w.OrderID, ExternalID: w.ExternalID, UserID: w.UserID,
-		EventID: w.EventID, Type: order.EventType(w.Type), Items: w.Items, Reason: w.Reason,
-	}, nil
+	return order.EventKey{OrderID: w.OrderID, EventID: w.EventID}, nil
 }
 
 // EncodeAck returns the message value of ack.
 func EncodeAck(ack order.Ack) ([]byte, error) {
-	o := ack.Order
-	return json.Marshal(wireAck{
+	w := wireAck{
 		OrderID: ack.OrderID, EventID: ack.EventID, OK: ack.Outcome.OK, Code: ack.Outcome.Code,
-		Reason: ack.Outcome.Reason, Duplicate: ack.Duplicate,
-		Order: wireOrder{
+		Reason: ack.Outcome.Reason, Duplicate: ack.Duplicate, OrderOmitted: ack.OrderOmitted,
+	}
+	if !ack.OrderOmitted {
+		o := ack.Order
+		w.Order = &wireOrder{
 			ID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, Status: string(o.Status),
 			EventID: o.EventID, AppliedEventID: o.AppliedEventID, LastEventType: string(o.LastEventType),
 			Items: o.Items, Total: o.Total, CancelReason: o.CancelReason, FailureReason: o.FailureReason,
 			CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		},
-	})
+		}
+	}
+	return json.Marshal(w)
 }
 
 // DecodeAck parses a message value of the ACK topic.
@@ -114,17 +110,20 @@ func DecodeAck(b []byte) (order.Ack, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return order.Ack{}, fmt.Errorf("decode ack: %w", err)
 	}
-	o := w.Order
-	return order.Ack{
+	ack := order.Ack{
 		OrderID: w.OrderID, EventID: w.EventID, Duplicate: w.Duplicate,
-		Outcome: order.Outcome{OK: w.OK, Code: w.Code, Reason: w.Reason},
-		Order: order.Order{
+		Outcome:      order.Outcome{OK: w.OK, Code: w.Code, Reason: w.Reason},
+		OrderOmitted: w.Order == nil,
+	}
+	if o := w.Order; o != nil {
+		ack.Order = order.Order{
 			ID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, Status: order.Status(o.Status),
 			EventID: o.EventID, AppliedEventID: o.AppliedEventID, LastEventType: order.EventType(o.LastEventType),
 			Items: o.Items, Total: o.Total, CancelReason: o.CancelReason, FailureReason: o.FailureReason,
 			CancelledAt: o.CancelledAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		},
-	}, nil
+		}
+	}
+	return ack, nil
 }
 
 // Header returns the value of the header key of m, or "".

@@ -39,6 +39,7 @@ func NewConfig(clientID string) *sarama.Config {
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Partitioner = NewModuloPartitioner
+	c.Producer.MaxMessageBytes = DefaultMaxMessageBytes
 
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true // commits marked offsets only
@@ -51,6 +52,9 @@ func NewConfig(clientID string) *sarama.Config {
 	c.Consumer.Group.Session.Timeout = 6 * time.Second
 	c.Consumer.Group.Heartbeat.Interval = 2 * time.Second
 
+	// Topics are provisioned with their partition counts (EnsureTopics);
+	// a metadata request must never create one with the broker's defaults.
+	c.Metadata.AllowAutoTopicCreation = false
 	c.Metadata.Retry.Max = 5
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
 	return c

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -25,8 +27,9 @@ type RequesterConfig struct {
 	Brokers  []string
 	Topic    string // the orders topic
 	AckTopic string // where this instance reads its ACKs
-	// InstanceID names this API instance; correlation ids start with it so
-	// that an instance ignores the ACKs meant for another one.
+	// InstanceID names this API instance; correlation ids start with it and
+	// a random per-process nonce, so that an instance ignores the ACKs meant
+	// for another one, and for an earlier process with the same InstanceID.
 	InstanceID string
 	// ReplyPartition is the ACK topic partition this instance reads; -1
 	// picks one from a hash of InstanceID. Instances may share a partition.
@@ -65,6 +68,11 @@ type Requester struct {
 type waiter struct {
 	ack      chan order.Ack
 	produced chan error
+	// What was sent: an ACK must name the same order and event (and the
+	// order's user), or it answers another request and is dropped.
+	orderID int64
+	eventID int
+	userID  string
 	// sc is the span context of the request's produce span: the parent of
 	// the ACK's consume span when the ACK carries no trace context.
 	sc trace.SpanContext
@@ -82,7 +90,11 @@ func NewRequester(cfg RequesterConfig) (*Requester, error) {
 	if sc == nil {
 		sc = NewConfig("orderstream-api")
 	}
-	r := &Requester{cfg: cfg, log: cfg.Log, prefix: cfg.InstanceID + ":", waiters: map[string]*waiter{}, done: make(chan struct{})}
+	// The nonce makes correlation ids unique across restarts: a process
+	// restarted with the same InstanceID starts its counter at 1 again, and
+	// must not take the ACKs of old events (redelivered after an offset
+	// reset or a rebalance) for its own.
+	r := &Requester{cfg: cfg, log: cfg.Log, prefix: cfg.InstanceID + ":" + nonce() + ":", waiters: map[string]*waiter{}, done: make(chan struct{})}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -148,7 +160,7 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		return order.Ack{}, fmt.Errorf("encode event: %w", err)
 	}
 	corr := r.prefix + strconv.FormatUint(r.seq.Add(1), 10)
-	w := &waiter{ack: make(chan order.Ack, 1), produced: make(chan error, 1)}
+	w := &waiter{ack: make(chan order.Ack, 1), produced: make(chan error, 1), orderID: ev.OrderID, eventID: ev.EventID, userID: ev.UserID}
 	// The produce span covers the send until Kafka has stored the event;
 	// its context travels in the headers to the worker.
 	pctx, span := startProducerSpan(ctx, r.cfg.Topic, ev.OrderID, ev.EventID, corr)
@@ -183,7 +195,7 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 			endSpan(span, err)
 			if err != nil {
 				done("error")
-				return order.Ack{}, order.Unavailable("Kafka", fmt.Errorf("produce order %d event %d: %w", ev.OrderID, ev.EventID, err))
+				return order.Ack{}, produceError(ev, err)
 			}
 			produced = nil
 		case ack := <-w.ack:
@@ -227,7 +239,7 @@ func (r *Requester) Publish(ctx context.Context, ev order.Event) (err error) {
 	select {
 	case err := <-w.produced:
 		if err != nil {
-			return order.Unavailable("Kafka", fmt.Errorf("publish order %d event %d: %w", ev.OrderID, ev.EventID, err))
+			return produceError(ev, err)
 		}
 		return nil
 	case <-ctx.Done():
@@ -311,12 +323,55 @@ func (r *Requester) readAcks() {
 			span.End()
 			continue
 		}
+		if problem := w.mismatch(ack); problem != "" {
+			// Never hand a request an answer about another order or user:
+			// the ACK of another event (a replay, a forged message) whose
+			// correlation id happens to match.
+			r.cfg.Metrics.AckMismatch()
+			r.log.WarnContext(ctx, "ack dropped: it does not answer the request that waits for this correlation id",
+				"correlation_id", corr, "problem", problem, "ack_order_id", ack.OrderID, "ack_event_id", ack.EventID,
+				"order_id", w.orderID, "event_id", w.eventID, "partition", m.Partition, "offset", m.Offset)
+			span.End()
+			continue
+		}
 		select {
 		case w.ack <- ack:
 		default: // a second ACK for the same request: the first one won
 		}
 		span.End()
 	}
+}
+
+// mismatch says why ack does not answer the request of w, "" when it does.
+func (w *waiter) mismatch(ack order.Ack) string {
+	switch {
+	case ack.OrderID != w.orderID || ack.EventID != w.eventID:
+		return fmt.Sprintf("the ack is for order %d event %d", ack.OrderID, ack.EventID)
+	case ack.Order.ID != 0 && ack.Order.ID != w.orderID:
+		return fmt.Sprintf("the ack carries order %d", ack.Order.ID)
+	case w.userID != "" && ack.Order.UserID != "" && ack.Order.UserID != w.userID:
+		return "the ack carries another user's order"
+	}
+	return ""
+}
+
+// produceError turns the failure to produce ev into the error Dispatch
+// and Publish return: EUNAVAILABLE when the cluster is at fault (the event
+// is stored: it is sent again), an EPROCESSING *Error when the message
+// itself is refused (Permanent): sending it again cannot help.
+func produceError(ev order.Event, err error) error {
+	err = fmt.Errorf("produce order %d event %d: %w", ev.OrderID, ev.EventID, err)
+	if Permanent(err) {
+		return &order.Error{Code: order.EPROCESSING, Message: "the event cannot be sent to the worker", Err: err}
+	}
+	return order.Unavailable("Kafka", err)
+}
+
+// nonce returns 8 random hex digits.
+func nonce() string {
+	b := make([]byte, 4)
+	rand.Read(b) //nolint:errcheck // never fails
+	return hex.EncodeToString(b)
 }
 
 // startAckSpan starts the CONSUMER span "process <ack topic>" of an ACK:

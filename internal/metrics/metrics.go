@@ -27,13 +27,15 @@ type Metrics struct {
 	ackWait        *prometheus.HistogramVec
 	ackWaiters     prometheus.Gauge
 	lateAcks       prometheus.Counter
+	ackMismatches  prometheus.Counter
 	produceErrors  *prometheus.CounterVec
 	consumeErrors  *prometheus.CounterVec
 	republished    prometheus.Counter
 	batchSize      prometheus.Histogram
 	batchDuration  prometheus.Histogram
 	events         *prometheus.CounterVec
-	deadLetters    prometheus.Counter
+	deadLetters    *prometheus.CounterVec
+	unpublishable  prometheus.Counter
 	lag            *prometheus.GaugeVec
 	subscriptions  prometheus.Gauge
 }
@@ -63,6 +65,8 @@ func New(service string) *Metrics {
 		Help: "Requests waiting for a worker ACK now.", ConstLabels: labels})
 	m.lateAcks = prometheus.NewCounter(prometheus.CounterOpts{Name: "orderstream_late_acks_total",
 		Help: "ACKs that arrived when nobody waited any more (after a timeout).", ConstLabels: labels})
+	m.ackMismatches = prometheus.NewCounter(prometheus.CounterOpts{Name: "orderstream_ack_mismatches_total",
+		Help: "ACKs dropped because they name another order, event or user than the request waiting for their correlation id.", ConstLabels: labels})
 	m.produceErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_kafka_produce_errors_total",
 		Help: "Kafka produce failures by topic kind (event, ack, dlq).", ConstLabels: labels}, []string{"kind"})
 	m.consumeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_kafka_consume_errors_total",
@@ -75,14 +79,17 @@ func New(service string) *Metrics {
 		Help: "Time to process one micro-batch: database work and ACKs.", ConstLabels: labels, Buckets: latencyBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_worker_events_total",
 		Help: "Event messages processed by the worker, by result (ok, nack, duplicate).", ConstLabels: labels}, []string{"result"})
-	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "orderstream_worker_dead_letters_total",
-		Help: "Messages sent to the dead-letter topic.", ConstLabels: labels})
+	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_worker_dead_letters_total",
+		Help:        "Messages sent to the dead-letter topic, by reason (undecodable, bad_headers, unknown_order, unknown_event, unanswerable, failing).",
+		ConstLabels: labels}, []string{"reason"})
+	m.unpublishable = prometheus.NewCounter(prometheus.CounterOpts{Name: "orderstream_recovery_unpublishable_total",
+		Help: "Events the recovery loop gave up on because Kafka refuses the message itself (their orders are marked FAILED).", ConstLabels: labels})
 	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "orderstream_consumer_lag",
 		Help: "Messages behind the partition's high-water mark after the last batch, by topic and partition.", ConstLabels: labels}, []string{"topic", "partition"})
 	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "orderstream_graphql_subscriptions",
 		Help: "GraphQL subscriptions (orderUpdated) active now.", ConstLabels: labels})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.graphqlOps, m.graphqlLatency, m.ackWait,
-		m.ackWaiters, m.lateAcks, m.produceErrors, m.consumeErrors, m.republished, m.batchSize, m.batchDuration,
+		m.ackWaiters, m.lateAcks, m.ackMismatches, m.unpublishable, m.produceErrors, m.consumeErrors, m.republished, m.batchSize, m.batchDuration,
 		m.events, m.deadLetters, m.lag, m.subscriptions} {
 		f(c)
 	}
@@ -195,10 +202,25 @@ func (m *Metrics) Batch(size int, d time.Duration, ok, nack, duplicate int) {
 	m.events.WithLabelValues("duplicate").Add(float64(duplicate))
 }
 
-// DeadLetter counts a dead-lettered message.
-func (m *Metrics) DeadLetter() {
+// DeadLetter counts a dead-lettered message by reason.
+func (m *Metrics) DeadLetter(reason string) {
 	if m != nil {
-		m.deadLetters.Inc()
+		m.deadLetters.WithLabelValues(reason).Inc()
+	}
+}
+
+// AckMismatch counts an ACK dropped because it does not answer the request
+// waiting for its correlation id.
+func (m *Metrics) AckMismatch() {
+	if m != nil {
+		m.ackMismatches.Inc()
+	}
+}
+
+// Unpublishable counts an event the recovery loop gave up on.
+func (m *Metrics) Unpublishable() {
+	if m != nil {
+		m.unpublishable.Inc()
 	}
 }
 

@@ -103,6 +103,9 @@ type Ack struct {
 	Order   Order
 	// Duplicate is true when the event had been applied before and was only ACKed again.
 	Duplicate bool
+	// OrderOmitted is true when the ACK does not carry the order (it would
+	// not fit in a Kafka message): the API reads it from the store.
+	OrderOmitted bool
 }
 
 // Total returns the sum of quantity*price over items, or false on overflow

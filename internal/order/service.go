@@ -58,6 +58,10 @@ type Service struct {
 	// Changes is the feed of committed status changes that Watch follows
 	// (nil: Watch fails with EUNAVAILABLE).
 	Changes Changes
+	// MaxMessageBytes is the largest message the dispatcher can send
+	// (0: no bound). An order whose ACK could exceed it is refused at
+	// validation (EINVALID), before anything is stored: see CheckSize.
+	MaxMessageBytes int
 }
 
 // NewService returns a Service with a 30 s ACK timeout.
@@ -72,6 +76,9 @@ func NewService(store Store, d Dispatcher, log *slog.Logger) *Service {
 // external id, other items), ETIMEOUT, EPROCESSING, EUNAVAILABLE.
 func (s *Service) Create(ctx context.Context, in CreateInput) (o Order, created bool, err error) {
 	if err := in.Validate(); err != nil {
+		return Order{}, false, err
+	}
+	if err := CheckSize(in.Items, s.MaxMessageBytes); err != nil {
 		return Order{}, false, err
 	}
 	if err := s.authorizeCreate(ctx, in.UserID); err != nil {
@@ -103,6 +110,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (o Order, created 
 // cancelled), ETIMEOUT, EPROCESSING, EUNAVAILABLE.
 func (s *Service) Update(ctx context.Context, in UpdateInput) (Order, error) {
 	if err := in.Validate(); err != nil {
+		return Order{}, err
+	}
+	if err := CheckSize(in.Items, s.MaxMessageBytes); err != nil {
 		return Order{}, err
 	}
 	if err := s.authorizeOrder(ctx, in.ExternalID, in.UserID); err != nil {
@@ -206,6 +216,22 @@ func (s *Service) dispatch(ctx context.Context, o Order, ev Event) (Order, error
 		}
 		return Order{}, fmt.Errorf("dispatch order %d event %d: %w", ev.OrderID, ev.EventID, err)
 	}
+	if problem := ackProblem(ack, ev); problem != "" {
+		// The dispatcher checks this; an answer about another order must
+		// never reach a client, whatever goes wrong below us.
+		s.log.ErrorContext(ctx, "ack does not answer its request", "order_id", ev.OrderID, "event_id", ev.EventID, "problem", problem)
+		return Order{}, fmt.Errorf("ack of order %d event %d: %s", ev.OrderID, ev.EventID, problem)
+	}
+	if ack.OrderOmitted {
+		// The ACK did not fit with the order in it: read the order.
+		rctx, cancel := s.writeContext(ctx)
+		cur, err := s.store.OrderByExternalID(rctx, o.ExternalID, o.UserID)
+		cancel()
+		if err != nil {
+			return Order{}, fmt.Errorf("read order %d after its ack: %w", ev.OrderID, err)
+		}
+		ack.Order = cur
+	}
 	if !ack.Outcome.OK {
 		code := ack.Outcome.Code
 		if code == "" {
@@ -214,6 +240,21 @@ func (s *Service) dispatch(ctx context.Context, o Order, ev Event) (Order, error
 		return Order{}, &Error{Code: code, Message: ack.Outcome.Reason, Order: &ack.Order}
 	}
 	return ack.Order, nil
+}
+
+// ackProblem says why ack does not answer ev, "" when it does.
+func ackProblem(ack Ack, ev Event) string {
+	switch {
+	case ack.OrderID != ev.OrderID || ack.EventID != ev.EventID:
+		return fmt.Sprintf("it is the ack of order %d event %d", ack.OrderID, ack.EventID)
+	case ack.OrderOmitted || ack.Order.ID == 0:
+		return "" // a NACK without the order, or one that says to read it
+	case ack.Order.ID != ev.OrderID:
+		return fmt.Sprintf("it carries order %d", ack.Order.ID)
+	case ack.Order.UserID != ev.UserID:
+		return "it carries another user's order"
+	}
+	return ""
 }
 
 // timeoutError builds the ETIMEOUT error with the order's current state.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -682,5 +683,97 @@ func TestServiceByExternalID(t *testing.T) {
 	checkInvalid(t, err, "userId")
 	if n := store.callCount(); n != calls {
 		t.Errorf("store calls for an invalid key: got %d; want 0", n-calls)
+	}
+}
+
+// TestServiceRefusesAnotherOrdersAck: an ACK that names another order or
+// event, or carries another user's order, never becomes the answer, even if
+// the dispatcher let it through.
+func TestServiceRefusesAnotherOrdersAck(t *testing.T) {
+	other := "00000000-0000-4000-8000-000000000099"
+	for _, tc := range []struct {
+		name string
+		ack  func(ev order.Event) order.Ack
+	}{
+		{"OtherOrder", func(ev order.Event) order.Ack {
+			return order.Ack{OrderID: ev.OrderID + 1, EventID: ev.EventID, Outcome: order.Outcome{OK: true}, Order: order.Order{ID: ev.OrderID + 1, UserID: other}}
+		}},
+		{"OtherEvent", func(ev order.Event) order.Ack {
+			return order.Ack{OrderID: ev.OrderID, EventID: ev.EventID + 3, Outcome: order.Outcome{OK: true}, Order: order.Order{ID: ev.OrderID, UserID: ev.UserID}}
+		}},
+		{"CarriesOtherOrder", func(ev order.Event) order.Ack {
+			return order.Ack{OrderID: ev.OrderID, EventID: ev.EventID, Outcome: order.Outcome{OK: true}, Order: order.Order{ID: 77, UserID: other}}
+		}},
+		{"OtherUsersOrder", func(ev order.Event) order.Ack {
+			return order.Ack{OrderID: ev.OrderID, EventID: ev.EventID, Outcome: order.Outcome{OK: true}, Order: order.Order{ID: ev.OrderID, UserID: other, Total: 60960}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, _, disp := newTestService(t)
+			disp.fn = func(_ context.Context, ev order.Event) (order.Ack, error) { return tc.ack(ev), nil }
+			o, _, err := svc.Create(t.Context(), createInput("o-1", pens))
+			if err == nil || order.ErrorCode(err) != order.EINTERNAL || o.ID != 0 {
+				t.Fatalf("got %+v, %v; want an internal error and no order", o, err)
+			}
+		})
+	}
+}
+
+// TestServiceReadsAnOmittedOrder: an ACK without the order (it did not fit
+// in a message) is answered with the order read from the store.
+func TestServiceReadsAnOmittedOrder(t *testing.T) {
+	svc, store, disp := newTestService(t)
+	disp.fn = func(ctx context.Context, ev order.Event) (order.Ack, error) {
+		ack, err := store.apply(ctx, ev)
+		ack.Order, ack.OrderOmitted = order.Order{}, true
+		return ack, err
+	}
+	o, created, err := svc.Create(t.Context(), createInput("o-1", books))
+	if err != nil || !created || o.Status != order.StatusDone || o.Total.String() != "59.98" || o.ExternalID != "o-1" {
+		t.Fatalf("got %+v, %v, %v; want the DONE order as stored", o, created, err)
+	}
+}
+
+// TestServiceRefusesOrdersTooLargeForAMessage: items whose ACK could not be
+// sent in one Kafka message are refused before anything is stored; the
+// largest order that fits is accepted.
+func TestServiceRefusesOrdersTooLargeForAMessage(t *testing.T) {
+	svc, store, _ := newTestService(t)
+	svc.MaxMessageBytes = 64 << 10
+	big := make([]order.Item, 100)
+	for i := range big {
+		big[i] = order.Item{Name: strings.Repeat("<", order.MaxNameLen), Quantity: 1, Price: 1} // 3,000 bytes each in JSON
+	}
+	_, _, err := svc.Create(t.Context(), createInput("big", big))
+	if e := wantCode(t, err, order.EINVALID); e.Field != "items" {
+		t.Errorf("field %q; want items", e.Field)
+	}
+	if n := store.callCount(); n != 0 {
+		t.Errorf("store called %d times; want 0", n)
+	}
+	if _, _, err := svc.Create(t.Context(), createInput("fits", big[:10])); err != nil {
+		t.Errorf("10 such items (30 KB): %v; want accepted", err)
+	}
+	mustCreate(t, svc, "small", pens)
+	_, err = svc.Update(t.Context(), order.UpdateInput{ExternalID: "small", UserID: upperUserID, Items: big})
+	wantCode(t, err, order.EINVALID)
+}
+
+func TestCheckSize(t *testing.T) {
+	name := func(n int, c string) []order.Item { return []order.Item{{Name: strings.Repeat(c, n), Quantity: 1, Price: 1}} }
+	for _, tc := range []struct {
+		name  string
+		items []order.Item
+		limit int
+		ok    bool
+	}{
+		{"NoLimit", name(500, "<"), 0, true},
+		{"PlainFits", name(500, "a"), order.AckReserve + 600, true},
+		{"EscapedDoesNot", name(500, "<"), order.AckReserve + 600, false}, // 3,000 bytes in JSON
+		{"EscapedFits", name(500, "<"), order.AckReserve + 3100, true},
+	} {
+		if err := order.CheckSize(tc.items, tc.limit); (err == nil) != tc.ok {
+			t.Errorf("%s: got %v; want ok=%v", tc.name, err, tc.ok)
+		}
 	}
 }

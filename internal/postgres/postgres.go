@@ -37,6 +37,14 @@ func WithCustomPlans() Option {
 	return func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan" }
 }
 
+// SessionTimeouts are the server settings Open gives every connection of
+// the API and the worker, in milliseconds.
+var SessionTimeouts = map[string]string{
+	"idle_in_transaction_session_timeout": "5000",
+	"lock_timeout":                        "10000",
+	"statement_timeout":                   "30000",
+}
+
 // Open returns a connection pool for databaseURL. It does not connect yet:
 // use WaitReady to wait for the database.
 func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Option) (*pgxpool.Pool, error) {
@@ -48,6 +56,16 @@ func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Optio
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	// A process frozen in the middle of a transaction (SIGSTOP, a GC pause
+	// of minutes, a hung host) must not hold its row locks for ever: the
+	// server ends such a session, and a statement that waits too long for
+	// a lock fails instead of stalling everyone behind it. Each is well
+	// above a batch's worst time; a URL's own settings win.
+	for name, value := range SessionTimeouts {
+		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set {
+			cfg.ConnConfig.RuntimeParams[name] = value
+		}
+	}
 	for _, o := range opts {
 		o(cfg)
 	}
@@ -145,7 +163,10 @@ func unavailable(err error) bool {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, cannot connect now
 			pgErr.Code == "53300",                        // too many connections
-			pgErr.Code == "40001", pgErr.Code == "40P01": // serialization failure, deadlock: retryable
+			pgErr.Code == "40001", pgErr.Code == "40P01", // serialization failure, deadlock: retryable
+			// A transaction cut off by the session timeouts (Open):
+			// idle in transaction too long, a lock or statement too slow.
+			pgErr.Code == "25P03", pgErr.Code == "55P03", pgErr.Code == "57014":
 			return true
 		}
 		return false
