@@ -38,15 +38,13 @@ RETURNING *;
 -- MarkFailed marks an order FAILED with a reason after an event of it could
 -- not be processed (dead-lettered). Its pending events count as applied, so
 -- that nothing republishes them; they keep their payloads for inspection.
--- The change is announced (NOTIFY order_status).
+-- The change is announced (NOTIFY order_status, the order id alone).
 WITH failed AS (
     UPDATE orders
     SET status = 'FAILED', failure_reason = @reason, applied_event_id = event_id, updated_at = now()
     WHERE id = @id AND applied_event_id < event_id
     -- Announce the change to the API instances' subscriptions at commit.
-    RETURNING id, applied_event_id,
-        pg_notify('order_status', json_build_object('id', id, 'user_id', user_id, 'external_id', external_id,
-            'status', status, 'event_id', event_id, 'updated_at', updated_at)::text)
+    RETURNING id, applied_event_id, pg_notify('order_status', id::text)
 )
 UPDATE order_events e
 SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = @reason
@@ -69,13 +67,12 @@ FOR UPDATE OF o;
 
 -- name: MarkProcessingMany :execrows
 -- MarkProcessingMany shows that the worker has picked up a batch: order ids[i] is marked PROCESSING
--- when its events up to event_ids[i] are not all applied; each change is announced (NOTIFY order_status).
+-- when its events up to event_ids[i] are not all applied; each change is announced (NOTIFY order_status, the order id alone).
 UPDATE orders o
 SET status = 'PROCESSING', updated_at = now()
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@event_ids::integer[]) AS event_id) AS m
 WHERE o.id = m.id AND o.applied_event_id < m.event_id AND o.status <> 'PROCESSING'
-RETURNING pg_notify('order_status', json_build_object('id', o.id, 'user_id', o.user_id, 'external_id', o.external_id,
-    'status', o.status, 'event_id', o.event_id, 'updated_at', o.updated_at)::text);
+RETURNING pg_notify('order_status', o.id::text);
 
 -- name: SaveApplied :many
 -- SaveApplied stores what the worker did with a batch, in one statement:
@@ -118,12 +115,12 @@ SELECT * FROM orders
 WHERE id = @id AND user_id = @user_id;
 
 -- name: NotifyStatus :exec
--- NotifyStatus announces the current status of the orders with these ids
--- on the order_status channel, delivered to the API instances' LISTEN
--- connections when (and only if) the transaction commits; one JSON payload
--- per order, far below NOTIFY's 8000-byte limit (external ids are at most
--- 255 characters).
-SELECT pg_notify('order_status', json_build_object('id', o.id, 'user_id', o.user_id, 'external_id', o.external_id,
-    'status', o.status, 'event_id', o.event_id, 'updated_at', o.updated_at)::text)
-FROM orders o
-WHERE o.id = ANY(@ids::bigint[]);
+-- NotifyStatus announces that the status of the orders with these ids
+-- changed, on the order_status channel, delivered to the API instances'
+-- LISTEN connections when (and only if) the transaction commits. The
+-- payload is the order id alone: any login of the database may LISTEN
+-- (PostgreSQL has no privilege for channels) and NOTIFY, so it says
+-- nothing about whose order it is or what changed, and the API reads the
+-- order, under row-level security, before it tells a subscriber anything.
+SELECT pg_notify('order_status', id::text)
+FROM unnest(@ids::bigint[]) AS id;

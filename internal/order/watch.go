@@ -1,33 +1,27 @@
 package order
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
-// StatusChange is a committed change of an order's status, as announced to
-// the API instances (PostgreSQL NOTIFY): small, without the items.
+// StatusChange is the announcement that an order's status changed (a
+// PostgreSQL NOTIFY): only which order. It is a hint, never the state: any
+// database login can send one, and listen to them, so it carries nothing
+// else, and the watcher reads the order (as the subscriber's user, under
+// row-level security) before it tells anyone anything.
 type StatusChange struct {
-	OrderID    int64
-	UserID     string
-	ExternalID string
-	Status     Status
-	EventID    int
-	UpdatedAt  time.Time
+	OrderID int64
+	// Resync is set when changes may have been missed (the feed's
+	// connection to the database was lost and is back): every watcher
+	// reads its order again.
+	Resync bool
 }
 
-// Resync reports whether c is not a change but the feed's note that changes
-// may have been missed (its connection to the database was lost and is
-// back): the watcher reads the order again.
-func (c StatusChange) Resync() bool { return c.Status == "" }
-
-// Changes is the feed of committed status changes that Watch follows.
+// Changes is the feed of status changes that Watch follows.
 type Changes interface {
-	// Watch subscribes to the changes of the user's order with that external
-	// id. It never blocks the feed: a subscriber that falls behind has its
-	// channel closed (before stop is called), and then re-subscribes and
-	// reads the order again. stop ends the subscription.
-	Watch(userID, externalID string) (changes <-chan StatusChange, stop func())
+	// Watch subscribes to the changes of the order with that id. It never
+	// blocks the feed: a subscriber that falls behind has its channel
+	// closed (before stop is called), and then re-subscribes and reads the
+	// order again. stop ends the subscription.
+	Watch(orderID int64) (changes <-chan StatusChange, stop func())
 }
 
 // watchBuffer is how many states a watch holds for a slow reader before it
@@ -35,13 +29,17 @@ type Changes interface {
 const watchBuffer = 8
 
 // Watch follows the user's order: the Watcher's channel yields its current
-// state first, then its state after each committed status change (NEW,
-// PROCESSING, DONE, CANCELLED, FAILED), in order and without duplicates,
-// until ctx ends; then it is closed. On a change the status, eventId and
-// updatedAt are those of the change; items and totals are read when the
-// worker has applied an event. A reader that does not keep up gets the
-// states coalesced: it always ends up with the latest. The channel also
-// closes when the order can no longer be read; then Err says why.
+// state first, then each later state, in order and without duplicates,
+// until ctx ends; then it is closed. Every state comes from a read of the
+// order as the caller's user (a change announcement only triggers the
+// read), so a forged announcement causes at most a read. Each event goes
+// NEW, PROCESSING, then DONE, CANCELLED or FAILED: when a read finds the
+// order further along than the last state sent, the states it passed
+// through for its latest event are sent first (NEW and PROCESSING keep the
+// items applied so far; items and totals change with the final state). A
+// reader that does not keep up, or changes that come faster than the reads,
+// get the states coalesced: it always ends up with the latest. The channel
+// also closes when the order can no longer be read; then Err says why.
 // Errors: EINVALID, ENOTFOUND (also another user's order), EUNAVAILABLE.
 func (s *Service) Watch(ctx context.Context, externalID, userID string) (*Watcher, error) {
 	uid, err := ValidateKey(externalID, userID)
@@ -54,8 +52,12 @@ func (s *Service) Watch(ctx context.Context, externalID, userID string) (*Watche
 	if s.Changes == nil {
 		return nil, Errorf(EUNAVAILABLE, "subscriptions are not available")
 	}
-	// Subscribe before reading, so that no change falls between the two.
-	changes, stop := s.Changes.Watch(uid, externalID)
+	first, err := s.read(ctx, externalID, uid)
+	if err != nil {
+		return nil, err
+	}
+	// Subscribe, then read again, so that no change falls between the two.
+	changes, stop := s.Changes.Watch(first.ID)
 	cur, err := s.read(ctx, externalID, uid)
 	if err != nil {
 		stop()
@@ -115,60 +117,73 @@ func (s *Service) read(ctx context.Context, externalID, userID string) (Order, e
 // is full it keeps only the latest unsent state.
 func (s *Service) follow(ctx context.Context, cur Order, externalID, userID string, changes <-chan StatusChange,
 	stop *func(), out chan<- Order) error {
-	last := cur               // the latest state known
-	pending, has := cur, true // the latest state not sent yet
+	last := cur           // the latest state known
+	queue := []Order{cur} // the states not sent yet, oldest first
 	for {
 		var send chan<- Order
-		if has {
-			send = out
-			select { // sending comes first: coalesce only when out is full
-			case out <- pending:
-				has = false
-				continue
-			default:
-			}
+		var next Order
+		if len(queue) > 0 {
+			send, next = out, queue[0]
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case send <- pending:
-			has = false
-		case c, ok := <-changes:
-			next := last
-			switch {
-			case !ok || c.Resync():
-				if !ok { // fell behind: subscribe again, then read
-					(*stop)()
-					changes, *stop = s.Changes.Watch(userID, externalID)
-				}
-				o, err := s.read(ctx, externalID, userID)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					s.log.Warn("watch: read order", "external_id", externalID, "err", err)
-					return err
-				}
-				next = o
-			case c.Status == StatusNew || c.Status == StatusProcessing:
-				next.Status, next.EventID, next.UpdatedAt = c.Status, c.EventID, c.UpdatedAt
-			default: // an applied event: items, totals and reasons changed
-				o, err := s.read(ctx, externalID, userID)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					s.log.Warn("watch: read order", "external_id", externalID, "err", err)
-					return err
-				}
-				// Report the change itself, even when the state read is later
-				// already: the later changes follow.
-				o.Status, o.EventID, o.UpdatedAt = c.Status, c.EventID, c.UpdatedAt
-				next = o
+		case send <- next:
+			queue = queue[1:]
+		case _, ok := <-changes:
+			if !ok { // fell behind: subscribe again, then read
+				(*stop)()
+				changes, *stop = s.Changes.Watch(cur.ID)
 			}
-			if newer(last, next) {
-				last, pending, has = next, next, true
+			o, err := s.read(ctx, externalID, userID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.Warn("watch: read order", "external_id", externalID, "err", err)
+				return err
+			}
+			steps := Steps(last, o)
+			if len(steps) == 0 {
+				continue
+			}
+			last = steps[len(steps)-1]
+			queue = append(queue, steps...)
+			if len(queue) > watchBuffer {
+				// The reader does not keep up: keep only the latest.
+				queue = append(queue[:0], last)
 			}
 		}
 	}
+}
+
+// Steps returns the states from last (excluded) to o, the order as read
+// now: nothing when o is not newer; else, for o's event, the states it
+// passes through before o (NEW, PROCESSING) that last has not reached,
+// with last's items (they are not applied yet), then o.
+func Steps(last, o Order) []Order {
+	if !newer(last, o) {
+		return nil
+	}
+	from := last
+	if o.EventID > last.EventID {
+		from.Status = "" // a new event: none of its states sent yet
+	}
+	var steps []Order
+	for _, st := range []Status{StatusNew, StatusProcessing} {
+		if rank(st) > rankOf(from) && rank(st) < rank(o.Status) && (st == StatusNew || o.Status != StatusFailed) {
+			step := last
+			step.EventID, step.Status, step.UpdatedAt = o.EventID, st, o.UpdatedAt
+			steps = append(steps, step)
+		}
+	}
+	return append(steps, o)
+}
+
+// rankOf is rank of o's status, -1 for none (a new event not seen yet).
+func rankOf(o Order) int {
+	if o.Status == "" {
+		return -1
+	}
+	return rank(o.Status)
 }

@@ -2,6 +2,8 @@ package order_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/orderstream/orderstream/internal/order"
@@ -16,10 +18,10 @@ func newWatchService(t *testing.T) (*order.Service, *fakeStore, *pubsub.Hub, ord
 	return svc, store, hub, mustCreate(t, svc, "w-1", pens)
 }
 
-// announce changes the stored order with f and publishes the change.
+// announce changes the stored order with f and announces the change.
 func announce(store *fakeStore, hub *pubsub.Hub, o order.Order, f func(*order.Order)) {
 	n := store.update(o.ID, f)
-	hub.Publish(order.StatusChange{OrderID: n.ID, UserID: n.UserID, ExternalID: n.ExternalID, Status: n.Status, EventID: n.EventID, UpdatedAt: n.UpdatedAt})
+	hub.Publish(order.StatusChange{OrderID: n.ID})
 }
 
 func next(t *testing.T, w *order.Watcher) order.Order {
@@ -41,22 +43,27 @@ func TestWatchCurrentThenChanges(t *testing.T) {
 	if got := next(t, w); got.Status != order.StatusDone || got.EventID != 0 {
 		t.Fatalf("first state: got %s %d; want the current one, DONE 0", got.Status, got.EventID)
 	}
-	announce(store, hub, o, func(o *order.Order) { o.EventID, o.Status = 1, order.StatusNew })
-	announce(store, hub, o, func(o *order.Order) { o.Status = order.StatusProcessing })
-	announce(store, hub, o, func(o *order.Order) {}) // the same state again: suppressed
-	announce(store, hub, o, func(o *order.Order) { o.Status, o.AppliedEventID, o.Items = order.StatusDone, 1, books })
-	hub.Publish(order.StatusChange{UserID: o.UserID, ExternalID: o.ExternalID, Status: order.StatusDone, EventID: 0}) // late: suppressed
-	announce(store, hub, o, func(o *order.Order) { o.EventID, o.Status = 2, order.StatusNew })
-	for _, want := range []struct {
-		status order.Status
-		event  int
-		items  []order.Item
-	}{{order.StatusNew, 1, pens}, {order.StatusProcessing, 1, pens}, {order.StatusDone, 1, books}, {order.StatusNew, 2, books}} {
+	want := func(status order.Status, event int, items []order.Item) {
+		t.Helper()
 		got := next(t, w)
-		if got.Status != want.status || got.EventID != want.event || !order.SameItems(got.Items, want.items) {
-			t.Fatalf("got %s %d %v; want %s %d %v", got.Status, got.EventID, got.Items, want.status, want.event, want.items)
+		if got.Status != status || got.EventID != event || !order.SameItems(got.Items, items) {
+			t.Fatalf("got %s %d %v; want %s %d %v", got.Status, got.EventID, got.Items, status, event, items)
 		}
 	}
+	announce(store, hub, o, func(o *order.Order) { o.EventID, o.Status = 1, order.StatusNew })
+	want(order.StatusNew, 1, pens)
+	announce(store, hub, o, func(o *order.Order) { o.Status = order.StatusProcessing })
+	want(order.StatusProcessing, 1, pens)
+	announce(store, hub, o, func(o *order.Order) {}) // the same state again: nothing
+	announce(store, hub, o, func(o *order.Order) { o.Status, o.AppliedEventID, o.Items = order.StatusDone, 1, books })
+	want(order.StatusDone, 1, books)
+	// Two changes announced before the watcher reads: the read finds the
+	// order DONE 2, and the states of event 2 it passed through come first.
+	announce(store, hub, o, func(o *order.Order) { o.EventID, o.Status = 2, order.StatusNew })
+	announce(store, hub, o, func(o *order.Order) { o.Status, o.AppliedEventID, o.Items = order.StatusDone, 2, pens })
+	want(order.StatusNew, 2, books)
+	want(order.StatusProcessing, 2, books)
+	want(order.StatusDone, 2, pens)
 	if n := hub.Len(); n != 1 {
 		t.Errorf("hub subscribers while watching: got %d; want 1", n)
 	}
@@ -68,6 +75,56 @@ func TestWatchCurrentThenChanges(t *testing.T) {
 	}
 	if n := hub.Len(); n != 0 {
 		t.Errorf("hub subscribers after the watch ended: got %d; want 0", n)
+	}
+}
+
+// TestWatchIgnoresForgedAnnouncements: an announcement is only a reason to
+// read: one for an unchanged order, or one naming another order, sends
+// nothing; the real change that follows is reported as read.
+func TestWatchIgnoresForgedAnnouncements(t *testing.T) {
+	svc, store, hub, o := newWatchService(t)
+	w, err := svc.Watch(t.Context(), o.ExternalID, o.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, w)
+	for range 5 {
+		hub.Publish(order.StatusChange{OrderID: o.ID})     // nothing changed
+		hub.Publish(order.StatusChange{OrderID: o.ID + 1}) // someone else's
+	}
+	announce(store, hub, o, func(o *order.Order) { o.EventID, o.Status, o.CancelledAt = 1, order.StatusCancelled, &t1 })
+	for _, s := range []order.Status{order.StatusNew, order.StatusProcessing, order.StatusCancelled} {
+		if got := next(t, w); got.Status != s || got.EventID != 1 {
+			t.Fatalf("got %s %d; want %s 1 (the real cancel, as read)", got.Status, got.EventID, s)
+		}
+	}
+}
+
+func TestSteps(t *testing.T) {
+	at := func(st order.Status, ev int) order.Order { return order.Order{Status: st, EventID: ev} }
+	for _, tc := range []struct {
+		name      string
+		last, now order.Order
+		want      string
+	}{
+		{"Same", at(order.StatusDone, 0), at(order.StatusDone, 0), ""},
+		{"Older", at(order.StatusDone, 2), at(order.StatusProcessing, 1), ""},
+		{"NextStep", at(order.StatusNew, 0), at(order.StatusProcessing, 0), "PROCESSING0"},
+		{"SkipsProcessing", at(order.StatusNew, 0), at(order.StatusDone, 0), "PROCESSING0 DONE0"},
+		{"NewEventDone", at(order.StatusDone, 0), at(order.StatusDone, 1), "NEW1 PROCESSING1 DONE1"},
+		{"NewEventCancelled", at(order.StatusDone, 1), at(order.StatusCancelled, 3), "NEW3 PROCESSING3 CANCELLED3"},
+		{"NewEventProcessing", at(order.StatusDone, 0), at(order.StatusProcessing, 1), "NEW1 PROCESSING1"},
+		{"NewEventNew", at(order.StatusDone, 0), at(order.StatusNew, 1), "NEW1"},
+		{"FailedWithoutProcessing", at(order.StatusDone, 0), at(order.StatusFailed, 1), "NEW1 FAILED1"},
+		{"FailedAfterProcessing", at(order.StatusProcessing, 1), at(order.StatusFailed, 1), "FAILED1"},
+	} {
+		var got []string
+		for _, o := range order.Steps(tc.last, tc.now) {
+			got = append(got, fmt.Sprintf("%s%d", o.Status, o.EventID))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s: got %q; want %q", tc.name, strings.Join(got, " "), tc.want)
+		}
 	}
 }
 
@@ -92,8 +149,10 @@ func TestWatchResync(t *testing.T) {
 	next(t, w)
 	store.update(o.ID, func(o *order.Order) { o.EventID, o.Status = 1, order.StatusProcessing }) // announced while the feed was down
 	hub.Resync()
-	if got := next(t, w); got.Status != order.StatusProcessing || got.EventID != 1 {
-		t.Errorf("after a resync: got %s %d; want PROCESSING 1", got.Status, got.EventID)
+	for _, s := range []order.Status{order.StatusNew, order.StatusProcessing} {
+		if got := next(t, w); got.Status != s || got.EventID != 1 {
+			t.Errorf("after a resync: got %s %d; want %s 1", got.Status, got.EventID, s)
+		}
 	}
 }
 

@@ -2,10 +2,10 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,22 +17,14 @@ import (
 
 // StatusChannel is the NOTIFY channel on which every committed status
 // change of an order is announced (queries: MarkProcessingMany, MarkFailed,
-// NotifyStatus), in commit order.
+// NotifyStatus; migration 000005's fail_unpublishable_event), in commit
+// order. The payload is the order id in decimal, nothing else: any login
+// may LISTEN or NOTIFY on it (docs/SECURITY.md).
 const StatusChannel = "order_status"
 
 // ListenerAppName is the application_name of the listener's connection
 // (pg_stat_activity).
 const ListenerAppName = "orderstream-listener"
-
-// statusPayload is the JSON of one order_status notification.
-type statusPayload struct {
-	ID         int64     `json:"id"`
-	UserID     string    `json:"user_id"`
-	ExternalID string    `json:"external_id"`
-	Status     string    `json:"status"`
-	EventID    int       `json:"event_id"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
 
 // Listener LISTENs on StatusChannel over one dedicated connection (not
 // from the pool: LISTEN belongs to a session) and hands each change to
@@ -176,12 +168,12 @@ func (l *Listener) listen(ctx context.Context, connected func()) error {
 		default:
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		var p statusPayload
-		if err := json.Unmarshal([]byte(n.Payload), &p); err != nil || !order.Status(p.Status).Valid() {
-			l.Log.Warn("order status listener: bad payload", "err", err, "bytes", len(n.Payload))
+		id, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil || id <= 0 {
+			l.Log.Warn("order status listener: bad payload (not an order id)", "bytes", len(n.Payload), "from_pid", n.PID)
 			continue
 		}
-		l.Publish(order.StatusChange{OrderID: p.ID, UserID: p.UserID, ExternalID: p.ExternalID,
-			Status: order.Status(p.Status), EventID: p.EventID, UpdatedAt: p.UpdatedAt})
+		// Only a hint: the subscribers of this order read it again.
+		l.Publish(order.StatusChange{OrderID: id})
 	}
 }

@@ -31,10 +31,10 @@ func TestProcessBatch(t *testing.T) {
 		}
 	}
 	// PROCESSING of both (one statement, in id order) commits before the apply.
-	wantChange(t, changes, a, order.StatusProcessing, 0)
-	wantChange(t, changes, b, order.StatusProcessing, 0)
-	wantChange(t, changes, a, order.StatusDone, 0)
-	wantChange(t, changes, b, order.StatusDone, 0)
+	wantChange(t, changes, a)
+	wantChange(t, changes, b)
+	wantChange(t, changes, a)
+	wantChange(t, changes, b)
 
 	acks, err = acksOf(s.process(ctx, keys...)) // redelivery: nothing changes
 	if err != nil {

@@ -26,6 +26,8 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type roleStore struct {
 	*postgres.Store
 	worker *postgres.Store
+	// apiURL and workerURL are the logins of the two roles.
+	apiURL, workerURL string
 }
 
 // process runs keys through the worker's use case on the worker's store:
@@ -77,7 +79,7 @@ func newStore(t *testing.T) (roleStore, *pgxpool.Pool, string) {
 		return pool
 	}
 	api, worker := postgres.NewStore(open(urls.API)), postgres.NewStore(open(urls.Worker))
-	return roleStore{Store: api, worker: worker}, open(urls.Owner), urls.Owner
+	return roleStore{Store: api, worker: worker, apiURL: urls.API, workerURL: urls.Worker}, open(urls.Owner), urls.Owner
 }
 
 func items(prices ...string) []order.Item {

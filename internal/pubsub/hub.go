@@ -13,16 +13,13 @@ import (
 // DefaultBuffer is the default channel buffer of one subscriber.
 const DefaultBuffer = 16
 
-type key struct{ userID, externalID string }
-
 type subscriber struct {
 	ch     chan order.StatusChange
 	closed bool
 }
 
-// Hub delivers each published change to the subscribers of its order
-// (user id, external id). It implements order.Changes. The zero value is
-// not usable: use New.
+// Hub delivers each published change to the subscribers of its order id.
+// It implements order.Changes. The zero value is not usable: use New.
 type Hub struct {
 	buffer int
 	// OnCount, when set, is called with the number of subscribers after
@@ -30,7 +27,7 @@ type Hub struct {
 	OnCount func(n int)
 
 	mu    sync.Mutex
-	subs  map[key]map[*subscriber]struct{}
+	subs  map[int64]map[*subscriber]struct{}
 	count int
 }
 
@@ -42,21 +39,20 @@ func New(buffer int) *Hub {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
 	}
-	return &Hub{buffer: buffer, subs: map[key]map[*subscriber]struct{}{}}
+	return &Hub{buffer: buffer, subs: map[int64]map[*subscriber]struct{}{}}
 }
 
 // Watch implements order.Changes: it subscribes to the changes of one
 // order. The channel is closed by stop, or earlier when the subscriber's
 // buffer is full as a change comes (it fell behind). stop may be called
 // more than once.
-func (h *Hub) Watch(userID, externalID string) (<-chan order.StatusChange, func()) {
-	k := key{userID, externalID}
+func (h *Hub) Watch(orderID int64) (<-chan order.StatusChange, func()) {
 	s := &subscriber{ch: make(chan order.StatusChange, h.buffer)}
 	h.mu.Lock()
-	set := h.subs[k]
+	set := h.subs[orderID]
 	if set == nil {
 		set = map[*subscriber]struct{}{}
-		h.subs[k] = set
+		h.subs[orderID] = set
 	}
 	set[s] = struct{}{}
 	h.setCount(h.count + 1)
@@ -64,21 +60,21 @@ func (h *Hub) Watch(userID, externalID string) (<-chan order.StatusChange, func(
 	return s.ch, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.drop(k, s)
+		h.drop(orderID, s)
 	}
 }
 
 // drop removes s and closes its channel, once. Call it with h.mu held.
-func (h *Hub) drop(k key, s *subscriber) {
+func (h *Hub) drop(id int64, s *subscriber) {
 	if s.closed {
 		return
 	}
 	s.closed = true
 	close(s.ch)
-	set := h.subs[k]
+	set := h.subs[id]
 	delete(set, s)
 	if len(set) == 0 {
-		delete(h.subs, k)
+		delete(h.subs, id)
 	}
 	h.setCount(h.count - 1)
 }
@@ -93,32 +89,31 @@ func (h *Hub) setCount(n int) {
 // Publish hands c to the subscribers of its order without waiting: a
 // subscriber whose buffer is full is dropped.
 func (h *Hub) Publish(c order.StatusChange) {
-	k := key{c.UserID, c.ExternalID}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs[k] {
-		h.offer(k, s, c)
+	for s := range h.subs[c.OrderID] {
+		h.offer(c.OrderID, s, c)
 	}
 }
 
 // Resync tells every subscriber that changes may have been missed (the
 // feed lost its connection to the database and is back): each gets a
-// change whose Resync method reports true, and reads its order again.
+// change with Resync set, and reads its order again.
 func (h *Hub) Resync() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for k, set := range h.subs {
+	for id, set := range h.subs {
 		for s := range set {
-			h.offer(k, s, order.StatusChange{UserID: k.userID, ExternalID: k.externalID})
+			h.offer(id, s, order.StatusChange{OrderID: id, Resync: true})
 		}
 	}
 }
 
-func (h *Hub) offer(k key, s *subscriber, c order.StatusChange) {
+func (h *Hub) offer(id int64, s *subscriber, c order.StatusChange) {
 	select {
 	case s.ch <- c:
 	default:
-		h.drop(k, s) // fell behind: never block the others
+		h.drop(id, s) // fell behind: never block the others
 	}
 }
 

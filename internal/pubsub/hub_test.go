@@ -7,54 +7,52 @@ import (
 	"github.com/orderstream/orderstream/internal/pubsub"
 )
 
-func change(user, ext string, st order.Status, ev int) order.StatusChange {
-	return order.StatusChange{OrderID: 1, UserID: user, ExternalID: ext, Status: st, EventID: ev}
-}
+func change(id int64) order.StatusChange { return order.StatusChange{OrderID: id} }
 
 func TestFanOut(t *testing.T) {
 	h := pubsub.New(4)
-	a, stopA := h.Watch("u1", "o1")
-	b, stopB := h.Watch("u1", "o1")
-	other, stopOther := h.Watch("u2", "o1") // same external id, another user
+	a, stopA := h.Watch(1)
+	b, stopB := h.Watch(1)
+	other, stopOther := h.Watch(2)
 	defer stopA()
 	defer stopB()
 	defer stopOther()
 
-	h.Publish(change("u1", "o1", order.StatusProcessing, 0))
-	h.Publish(change("u1", "o1", order.StatusDone, 0))
+	h.Publish(change(1))
+	h.Publish(change(1))
 	for name, ch := range map[string]<-chan order.StatusChange{"a": a, "b": b} {
-		for _, want := range []order.Status{order.StatusProcessing, order.StatusDone} {
-			if got := <-ch; got.Status != want || got.UserID != "u1" {
-				t.Errorf("%s: got %+v; want %s of u1", name, got, want)
+		for range 2 {
+			if got := <-ch; got.OrderID != 1 || got.Resync {
+				t.Errorf("%s: got %+v; want a change of order 1", name, got)
 			}
 		}
 	}
 	select {
 	case c := <-other:
-		t.Errorf("another user's subscriber got %+v; want nothing", c)
+		t.Errorf("another order's subscriber got %+v; want nothing", c)
 	default:
 	}
 }
 
 func TestSlowConsumerDoesNotBlock(t *testing.T) {
 	h := pubsub.New(2)
-	slow, stopSlow := h.Watch("u", "o")
-	fast, stopFast := h.Watch("u", "o")
+	slow, stopSlow := h.Watch(7)
+	fast, stopFast := h.Watch(7)
 	defer stopSlow()
 	defer stopFast()
-	for i := range 10 {
-		h.Publish(change("u", "o", order.StatusNew, i)) // would block here if the hub waited for slow
-		if got := <-fast; got.EventID != i {
-			t.Fatalf("fast subscriber: got event %d; want %d", got.EventID, i)
+	for range 10 {
+		h.Publish(change(7)) // would block here if the hub waited for slow
+		if got := <-fast; got.OrderID != 7 {
+			t.Fatalf("fast subscriber: got %+v; want order 7", got)
 		}
 	}
 	// slow read nothing: it got what fitted its buffer, then was dropped.
-	var got []int
-	for c := range slow {
-		got = append(got, c.EventID)
+	n := 0
+	for range slow {
+		n++
 	}
-	if len(got) != 2 || got[0] != 0 || got[1] != 1 {
-		t.Errorf("slow subscriber got events %v, then its channel closed; want [0 1]", got)
+	if n != 2 {
+		t.Errorf("slow subscriber got %d changes, then its channel closed; want 2", n)
 	}
 	if n := h.Len(); n != 1 {
 		t.Errorf("Len after dropping the slow subscriber: got %d; want 1", n)
@@ -69,13 +67,13 @@ func TestStopCleansUp(t *testing.T) {
 	h := pubsub.New(1)
 	var counts []int
 	h.OnCount = func(n int) { counts = append(counts, n) }
-	ch, stop := h.Watch("u", "o")
+	ch, stop := h.Watch(3)
 	stop()
 	stop()
 	if _, ok := <-ch; ok {
 		t.Error("channel still open after stop")
 	}
-	h.Publish(change("u", "o", order.StatusDone, 0)) // nobody left: nothing to send, no panic
+	h.Publish(change(3)) // nobody left: nothing to send, no panic
 	if n := h.Len(); n != 0 {
 		t.Errorf("Len: got %d; want 0", n)
 	}
@@ -86,19 +84,19 @@ func TestStopCleansUp(t *testing.T) {
 
 func TestResync(t *testing.T) {
 	h := pubsub.New(1)
-	a, stopA := h.Watch("u", "a")
-	b, stopB := h.Watch("v", "b")
+	a, stopA := h.Watch(1)
+	b, stopB := h.Watch(2)
 	defer stopA()
 	defer stopB()
 	h.Resync()
-	for _, ch := range []<-chan order.StatusChange{a, b} {
-		if c := <-ch; !c.Resync() {
-			t.Errorf("got %+v; want a resync note", c)
+	for id, ch := range []<-chan order.StatusChange{a, b} {
+		if c := <-ch; !c.Resync || c.OrderID != int64(id+1) {
+			t.Errorf("got %+v; want a resync note for order %d", c, id+1)
 		}
 	}
-	h.Publish(change("u", "a", order.StatusDone, 0))
-	h.Publish(change("u", "a", order.StatusDone, 1)) // buffer of 1 full: dropped
-	if c := <-a; c.Resync() || c.EventID != 0 {
+	h.Publish(change(1))
+	h.Publish(change(1)) // buffer of 1 full: dropped
+	if c := <-a; c.Resync || c.OrderID != 1 {
 		t.Errorf("got %+v; want the first change", c)
 	}
 	if _, ok := <-a; ok {

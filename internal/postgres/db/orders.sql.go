@@ -349,9 +349,7 @@ WITH failed AS (
     SET status = 'FAILED', failure_reason = $1, applied_event_id = event_id, updated_at = now()
     WHERE id = $2 AND applied_event_id < event_id
     -- Announce the change to the API instances' subscriptions at commit.
-    RETURNING id, applied_event_id,
-        pg_notify('order_status', json_build_object('id', id, 'user_id', user_id, 'external_id', external_id,
-            'status', status, 'event_id', event_id, 'updated_at', updated_at)::text)
+    RETURNING id, applied_event_id, pg_notify('order_status', id::text)
 )
 UPDATE order_events e
 SET applied_at = now(), outcome_code = 'PROCESSING_FAILED', outcome_reason = $1
@@ -367,7 +365,7 @@ type MarkFailedParams struct {
 // MarkFailed marks an order FAILED with a reason after an event of it could
 // not be processed (dead-lettered). Its pending events count as applied, so
 // that nothing republishes them; they keep their payloads for inspection.
-// The change is announced (NOTIFY order_status).
+// The change is announced (NOTIFY order_status, the order id alone).
 func (q *Queries) MarkFailed(ctx context.Context, arg MarkFailedParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markFailed, arg.Reason, arg.ID)
 	if err != nil {
@@ -381,8 +379,7 @@ UPDATE orders o
 SET status = 'PROCESSING', updated_at = now()
 FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::integer[]) AS event_id) AS m
 WHERE o.id = m.id AND o.applied_event_id < m.event_id AND o.status <> 'PROCESSING'
-RETURNING pg_notify('order_status', json_build_object('id', o.id, 'user_id', o.user_id, 'external_id', o.external_id,
-    'status', o.status, 'event_id', o.event_id, 'updated_at', o.updated_at)::text)
+RETURNING pg_notify('order_status', o.id::text)
 `
 
 type MarkProcessingManyParams struct {
@@ -391,7 +388,7 @@ type MarkProcessingManyParams struct {
 }
 
 // MarkProcessingMany shows that the worker has picked up a batch: order ids[i] is marked PROCESSING
-// when its events up to event_ids[i] are not all applied; each change is announced (NOTIFY order_status).
+// when its events up to event_ids[i] are not all applied; each change is announced (NOTIFY order_status, the order id alone).
 func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingManyParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markProcessingMany, arg.Ids, arg.EventIds)
 	if err != nil {
@@ -401,17 +398,17 @@ func (q *Queries) MarkProcessingMany(ctx context.Context, arg MarkProcessingMany
 }
 
 const notifyStatus = `-- name: NotifyStatus :exec
-SELECT pg_notify('order_status', json_build_object('id', o.id, 'user_id', o.user_id, 'external_id', o.external_id,
-    'status', o.status, 'event_id', o.event_id, 'updated_at', o.updated_at)::text)
-FROM orders o
-WHERE o.id = ANY($1::bigint[])
+SELECT pg_notify('order_status', id::text)
+FROM unnest($1::bigint[]) AS id
 `
 
-// NotifyStatus announces the current status of the orders with these ids
-// on the order_status channel, delivered to the API instances' LISTEN
-// connections when (and only if) the transaction commits; one JSON payload
-// per order, far below NOTIFY's 8000-byte limit (external ids are at most
-// 255 characters).
+// NotifyStatus announces that the status of the orders with these ids
+// changed, on the order_status channel, delivered to the API instances'
+// LISTEN connections when (and only if) the transaction commits. The
+// payload is the order id alone: any login of the database may LISTEN
+// (PostgreSQL has no privilege for channels) and NOTIFY, so it says
+// nothing about whose order it is or what changed, and the API reads the
+// order, under row-level security, before it tells a subscriber anything.
 func (q *Queries) NotifyStatus(ctx context.Context, ids []int64) error {
 	_, err := q.db.Exec(ctx, notifyStatus, ids)
 	return err
