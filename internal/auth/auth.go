@@ -313,6 +313,12 @@ func (v *Verifier) VerifyExpiry(token string) (order.Principal, time.Time, error
 // parser has already checked against the allowed list: the secret for
 // HS256, a JWKS key of the matching type for RS256 and ES256.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
+	// RFC 7515 4.1.11: a token whose crit header names extensions the
+	// recipient does not understand must be refused, and OrderStream
+	// understands none.
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errors.New("the crit header names extensions this API does not understand")
+	}
 	alg := t.Method.Alg()
 	switch alg {
 	case jwt.SigningMethodHS256.Alg():

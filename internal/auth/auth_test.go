@@ -136,6 +136,8 @@ func TestHS256(t *testing.T) {
 		"Empty":           "",
 		"RS256NoJWKS":     sign(t, jwt.SigningMethodRS256, rsaKey(t), good(), nil),
 		"ScopeNotAString": sign(t, jwt.SigningMethodHS256, secret, with(good(), "scope", []string{AdminScope}), nil),
+		"CritExtension":   sign(t, jwt.SigningMethodHS256, secret, good(), map[string]any{"crit": []string{"exp-ext"}, "exp-ext": true}),
+		"CritEmpty":       sign(t, jwt.SigningMethodHS256, secret, good(), map[string]any{"crit": []string{}}),
 	} {
 		t.Run(name, func(t *testing.T) { wantRefused(t, v, token) })
 	}
