@@ -55,11 +55,13 @@ func (o Options) withDefaults() Options {
 
 // NewHandler returns the GraphQL endpoint: GraphQL over HTTP (POST with a
 // JSON body, GET for queries; http.go) and websockets for subscriptions
-// (opts.Websocket). m may be nil.
+// (graphql-transport-ws, opts.Websocket; wsproto.go). m may be nil.
 func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
 	opts = opts.withDefaults()
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Service: svc}}))
-	srv.AddTransport(websocketTransport(opts.Websocket, log)) // first: upgrade requests are GETs too
+	// Websockets first: upgrade requests are GETs too.
+	srv.AddTransport(wsTransport{opts: opts.Websocket, log: log})
+	srv.AddTransport(legacyWebsocketTransport(opts.Websocket, log))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
