@@ -149,7 +149,7 @@ func (s *wsSession) run() {
 		// frame, and every close here sends one (close).
 		_, data, err := s.conn.Read(context.Background())
 		if err != nil {
-			if s.ctx.Err() == nil {
+			if st := websocket.CloseStatus(err); s.ctx.Err() == nil && st != websocket.StatusNormalClosure && st != websocket.StatusGoingAway {
 				s.t.log.Debug("websocket read", "err", err)
 			}
 			return
