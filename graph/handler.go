@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -52,16 +53,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// NewHandler returns the GraphQL endpoint: POST with a JSON body, GET for
-// queries only (gqlgen refuses mutations over GET), and websockets for
-// subscriptions (opts.Websocket). m may be nil.
+// NewHandler returns the GraphQL endpoint: GraphQL over HTTP (POST with a
+// JSON body, GET for queries; http.go) and websockets for subscriptions
+// (graphql-transport-ws, opts.Websocket; wsproto.go). m may be nil.
 func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
 	opts = opts.withDefaults()
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Service: svc}}))
-	srv.AddTransport(websocketTransport(opts.Websocket, log)) // first: upgrade requests are GETs too
+	// Websockets first: upgrade requests are GETs too.
+	srv.AddTransport(wsTransport{opts: opts.Websocket, log: log})
+	srv.AddTransport(legacyWebsocketTransport(opts.Websocket, log))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.TokenLimit)
 	if opts.Introspection {
@@ -86,34 +88,40 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	return guard(srv)
 }
 
-// guard lets through what the transports serve: GET, POST with a JSON body
-// of at most MaxBodyBytes, and OPTIONS. Anything else gets a GraphQL-shaped
-// error with a code, instead of gqlgen's bare "transport not supported".
+// guard lets through what the transports serve: GET, POST with a UTF-8
+// JSON body of at most MaxBodyBytes, and OPTIONS. Anything else gets a
+// GraphQL-shaped error with a code, instead of gqlgen's bare "transport not
+// supported". A body without Content-Length (chunked) is cut at
+// MaxBodyBytes; the transport answers 413 for it too.
 func guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodOptions:
 		case http.MethodPost:
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json")
+			mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if cs, ok := params["charset"]; err != nil || mt != mediaJSON || ok && !strings.EqualFold(cs, "utf-8") {
+				writeError(w, http.StatusUnsupportedMediaType, codeMediaType, "Content-Type must be application/json (UTF-8)")
 				return
 			}
 			if r.ContentLength > MaxBodyBytes {
-				writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes))
+				writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes))
 				return
 			}
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		default:
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST with a JSON body, or GET for queries")
+			writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "use POST with a JSON body, or GET for queries")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// writeError writes an error about the HTTP request itself (no GraphQL
+// response could be made): always application/json, never
+// application/graphql-response+json, as GraphQL over HTTP says.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", mediaJSON+"; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}},

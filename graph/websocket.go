@@ -20,14 +20,9 @@ import (
 	"github.com/orderstream/orderstream/internal/order"
 )
 
-// Websocket close codes of the graphql-transport-ws protocol.
-const (
-	closeForbidden       = 4403 // connection_init without valid credentials
-	closeTooManyRequests = 4429 // over the user's rate limit
-)
-
 // WebsocketOptions configure subscriptions: the websocket transport on
-// /graphql (graphql-transport-ws, and the older graphql-ws protocol).
+// /graphql (graphql-transport-ws, wsproto.go, and the older graphql-ws
+// protocol).
 type WebsocketOptions struct {
 	// Authenticate checks the Authorization value of the connection_init
 	// payload ("Bearer <token>") and returns ctx carrying the principal,
@@ -43,6 +38,9 @@ type WebsocketOptions struct {
 	// PingInterval is how often the server pings; a client that does not
 	// answer within twice that is disconnected (default 25 s).
 	PingInterval time.Duration
+	// InitTimeout is how long a connection may wait before its
+	// connection_init (default 10 s; then it is closed with 4408).
+	InitTimeout time.Duration
 	// MaxSubscriptions bounds the subscriptions of one connection (default 100).
 	MaxSubscriptions int
 	// Shutdown, when set, ends when the server shuts down: the websocket
@@ -58,6 +56,9 @@ func (o WebsocketOptions) withDefaults() WebsocketOptions {
 	if o.MaxSubscriptions <= 0 {
 		o.MaxSubscriptions = 100
 	}
+	if o.InitTimeout <= 0 {
+		o.InitTimeout = 10 * time.Second
+	}
 	return o
 }
 
@@ -71,49 +72,74 @@ func wsConnFrom(ctx context.Context) *wsConn {
 	return c
 }
 
-// websocketTransport returns the websocket transport: the origin check
-// of HTTP CORS, authentication and rate limiting in connection_init,
-// pings.
-func websocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocket {
-	accept := websocket.AcceptOptions{OriginPatterns: o.Origins}
+// acceptOptions are the websocket handshake options: the origin check of
+// HTTP CORS.
+func (o WebsocketOptions) acceptOptions(subprotocols []string) *websocket.AcceptOptions {
 	if slices.Contains(o.Origins, "*") {
-		accept = websocket.AcceptOptions{InsecureSkipVerify: true} // as CORS allows any origin
+		return &websocket.AcceptOptions{Subprotocols: subprotocols, InsecureSkipVerify: true} // as CORS allows any origin
 	}
+	return &websocket.AcceptOptions{Subprotocols: subprotocols, OriginPatterns: o.Origins}
+}
+
+// refusal is why connect refused a connection: the close code and reason.
+type refusal struct {
+	code   websocket.StatusCode
+	reason string
+	err    error
+}
+
+// connect admits a connection at its connection_init: the Authorization
+// value of the payload, the rate limit, the end on shutdown. It returns
+// the context of the connection's operations (carrying the principal and
+// the wsConn; it ends when the credentials expire, at shutdown, or with
+// ctx), or why the connection is refused: 4403 for credentials, 4429 over
+// the rate limit.
+func (o WebsocketOptions) connect(ctx context.Context, authorization string, log *slog.Logger) (context.Context, *refusal) {
+	if o.Authenticate != nil {
+		actx, err := o.Authenticate(ctx, authorization)
+		if err != nil {
+			log.Info("websocket connection refused", "err", err)
+			return ctx, &refusal{code: closeForbidden, reason: "Forbidden", err: err}
+		}
+		ctx = actx
+	}
+	if o.Allow != nil {
+		if ok, _ := o.Allow(ctx); !ok {
+			return ctx, &refusal{code: closeTooManyRequests, reason: "Too many requests", err: fmt.Errorf("rate limited")}
+		}
+	}
+	if o.Shutdown != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		// Unregister from Shutdown when the connection ends: it lives
+		// as long as the process and would otherwise keep every
+		// connection's context.
+		stop := context.AfterFunc(o.Shutdown, cancel)
+		context.AfterFunc(ctx, func() { stop() })
+	}
+	return context.WithValue(ctx, wsConnKey{}, &wsConn{}), nil
+}
+
+// legacyWebsocketTransport serves the older subscriptions-transport-ws
+// protocol (subprotocol graphql-ws, or none) with gqlgen's transport, with
+// the same admission as graphql-transport-ws (wsproto.go), which is served
+// by wsTransport and never reaches this one.
+func legacyWebsocketTransport(o WebsocketOptions, log *slog.Logger) transport.Websocket {
 	return transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: accept},
-		InitTimeout:    10 * time.Second,
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: *o.acceptOptions(nil)},
+		InitTimeout:    o.InitTimeout,
 		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			if o.Authenticate != nil {
-				actx, err := o.Authenticate(ctx, p.Authorization())
-				if err != nil {
-					log.Info("websocket connection refused", "err", err)
-					ctx = transport.WithWebsocketCloseCode(ctx, closeForbidden)
-					return transport.AppendCloseReason(ctx, "Forbidden"), nil, err
-				}
-				ctx = actx
+			ctx, no := o.connect(ctx, p.Authorization(), log)
+			if no != nil {
+				ctx = transport.WithWebsocketCloseCode(ctx, int(no.code))
+				return transport.AppendCloseReason(ctx, no.reason), nil, no.err
 			}
-			if o.Allow != nil {
-				if ok, _ := o.Allow(ctx); !ok {
-					ctx = transport.WithWebsocketCloseCode(ctx, closeTooManyRequests)
-					return transport.AppendCloseReason(ctx, "Too many requests"), nil, fmt.Errorf("rate limited")
-				}
-			}
-			if o.Shutdown != nil {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithCancel(ctx)
-				// Unregister from Shutdown when the connection ends: it lives
-				// as long as the process and would otherwise keep every
-				// connection's context.
-				stop := context.AfterFunc(o.Shutdown, cancel)
-				context.AfterFunc(ctx, func() { stop() })
-			}
-			return context.WithValue(ctx, wsConnKey{}, &wsConn{}), nil, nil
+			return ctx, nil, nil
 		},
 		ErrorFunc: func(ctx context.Context, err error) {
 			log.Debug("websocket", "err", err)
 		},
-		KeepAlivePingInterval: o.PingInterval, // the older graphql-ws protocol
-		PingPongInterval:      o.PingInterval, // graphql-transport-ws
+		KeepAlivePingInterval: o.PingInterval,
 	}
 }
 
@@ -153,12 +179,18 @@ func (g wsGate) InterceptOperation(ctx context.Context, next graphql.OperationHa
 		conn.subscriptions.Add(-1)
 		return refuse("TOO_MANY_SUBSCRIPTIONS", fmt.Sprintf("at most %d subscriptions per connection", g.opts.MaxSubscriptions), nil)
 	}
-	h := next(ctx)
 	var once sync.Once
+	free := func() { once.Do(func() { conn.subscriptions.Add(-1) }) }
+	if slot := opSlotFrom(ctx); slot != nil {
+		// graphql-transport-ws frees the slot as soon as the client
+		// completes the subscription, before it has wound down.
+		slot.onFree(free)
+	}
+	h := next(ctx)
 	return func(ctx context.Context) *graphql.Response {
 		r := h(ctx)
 		if r == nil { // the end of the subscription
-			once.Do(func() { conn.subscriptions.Add(-1) })
+			free()
 		}
 		return r
 	}
@@ -185,8 +217,8 @@ func forward(ctx context.Context, w *order.Watcher) <-chan *model.Order {
 				return
 			}
 		}
-		if err := w.Err(); err != nil && wsConnFrom(ctx) != nil {
-			transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: order.ErrorMessage(err),
+		if err := w.Err(); err != nil {
+			addSubscriptionError(ctx, &gqlerror.Error{Message: order.ErrorMessage(err),
 				Extensions: map[string]any{"code": order.ErrorCode(err)}})
 		}
 	}()
