@@ -51,9 +51,9 @@ type fakeOrders struct {
 // PostgreSQL feed would.
 func (f fakeOrders) change(status order.Status, event int) {
 	o := *f.order.state.Load()
-	o.Status, o.EventID = status, event
+	o.Status, o.EventID, o.UpdatedAt = status, event, time.Now()
 	f.order.state.Store(&o)
-	f.hub.Publish(order.StatusChange{OrderID: o.ID, UserID: o.UserID, ExternalID: o.ExternalID, Status: status, EventID: event, UpdatedAt: time.Now()})
+	f.hub.Publish(order.StatusChange{OrderID: o.ID})
 }
 
 // waitNoWatchers fails unless every watch of the hub ends within 10 s.
