@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/backoff"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/migrations"
 )
@@ -59,9 +59,9 @@ func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Optio
 }
 
 // WaitReady pings the database until it answers or ctx ends, with the
-// start-up backoff of config.Retry.
+// start-up backoff of backoff.Retry.
 func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	return config.Retry(ctx, log, "ping database", func() error {
+	return backoff.Retry(ctx, log, "ping database", func() error {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return pool.Ping(pctx)
@@ -84,7 +84,7 @@ func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxCon
 	}
 	err = WaitReady(startCtx, pool, log)
 	if err == nil {
-		err = config.Retry(startCtx, log, "apply migrations", func() error { return Migrate(migrateURL) })
+		err = backoff.Retry(startCtx, log, "apply migrations", func() error { return Migrate(migrateURL) })
 	}
 	if err != nil {
 		pool.Close()
