@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,22 +24,19 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/rs/cors"
 
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/backoff"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/faultinject"
-	"github.com/orderstream/orderstream/internal/graphiql"
-	"github.com/orderstream/orderstream/internal/hostguard"
+	"github.com/orderstream/orderstream/internal/httpapi"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/internal/postgres"
 	"github.com/orderstream/orderstream/internal/pubsub"
 	"github.com/orderstream/orderstream/internal/ratelimit"
-	"github.com/orderstream/orderstream/internal/rest"
 	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
@@ -266,12 +262,15 @@ func (m *Main) startLoops(ctx context.Context, hub *pubsub.Hub, store *postgres.
 	return func() error { stop(); <-listened; <-recovered; return nil }
 }
 
-// handler is the API's HTTP handler: the routes behind CORS, the
-// development Host check, metrics and request logging.
+// handler is the API's HTTP surface (internal/httpapi) over the service.
 func (m *Main) handler(svc *order.Service, authn *auth.Verifier, pool *pgxpool.Pool, req *kafka.Requester) http.Handler {
 	cfg := m.Config
-	r := routes{svc: svc, authn: authn, metrics: m.metrics, draining: &m.draining, log: m.Log, pprof: cfg.Pprof,
-		ready: func(ctx context.Context) error {
+	wsCtx, closeWebsockets := context.WithCancel(context.Background())
+	m.closeWebsockets = closeWebsockets
+	m.onClose(func() error { closeWebsockets(); return nil }) // also when the server never started
+	r := httpapi.Routes{Orders: svc, Auth: authn, Metrics: m.metrics, Draining: &m.draining, Log: m.Log, Pprof: cfg.Pprof,
+		CORSOrigins: cfg.CORSOrigins, CheckHost: !cfg.Production(), AllowedHosts: cfg.AllowedHosts,
+		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return errors.New("database unavailable")
 			}
@@ -280,33 +279,25 @@ func (m *Main) handler(svc *order.Service, authn *auth.Verifier, pool *pgxpool.P
 			}
 			return nil
 		},
-		graphQL: graph.Options{
+		GraphQL: graph.Options{
 			MaxDepth: cfg.GraphQL.MaxDepth, MaxFields: cfg.GraphQL.MaxFields, MaxComplexity: cfg.GraphQL.MaxComplexity,
 			TokenLimit: cfg.GraphQL.TokenLimit, Introspection: cfg.GraphQL.Introspection, Suggestions: !cfg.Production(),
 			Websocket: graph.WebsocketOptions{PingInterval: cfg.GraphQL.WSPingInterval, MaxSubscriptions: cfg.GraphQL.WSMaxSubscriptions,
-				Origins: cfg.CORSOrigins},
+				Origins: cfg.CORSOrigins, Shutdown: wsCtx},
 		},
 	}
 	if cfg.RateLimitRPS > 0 {
-		r.limiter = ratelimit.New(float64(cfg.RateLimitRPS), cfg.RateBurst)
-		r.graphQL.Websocket.Allow = r.limiter.AllowContext
+		r.Limiter = ratelimit.New(float64(cfg.RateLimitRPS), cfg.RateBurst)
+		r.GraphQL.Websocket.Allow = r.Limiter.AllowContext
 	}
 	if authn != nil {
-		r.graphQL.Websocket.Authenticate = authn.Authenticate
+		r.GraphQL.Websocket.Authenticate = authn.Authenticate
 	}
 	if cfg.GraphiQL {
-		r.graphiQL = graphiQL(cfg.GraphiQLToken)
+		r.GraphiQL, r.DemoToken = true, cfg.GraphiQLToken
 		m.Log.Info("graphiql on /", "demo_token", cfg.GraphiQLToken != "")
 	}
-	wsCtx, closeWebsockets := context.WithCancel(context.Background())
-	r.graphQL.Websocket.Shutdown = wsCtx
-	m.onClose(func() error { closeWebsockets(); return nil }) // after the server, should serve fail to start
-	m.closeWebsockets = closeWebsockets
-	h := closeWhileDraining(&m.draining, newMux(r))
-	if !cfg.Production() {
-		h = hostguard.Check(h, cfg.AllowedHosts, m.Log) // DNS rebinding; in production the proxy checks Host
-	}
-	return telemetry.HTTPMiddleware(m.metrics.Middleware(withCORS(cfg.CORSOrigins, h)), m.Log)
+	return httpapi.Handler(r)
 }
 
 // serve listens on HOST:PORT and serves h. The closer drains: /readyz
@@ -349,120 +340,4 @@ func (m *Main) serve(ctx context.Context, h http.Handler) (func() error, error) 
 		}
 		return nil
 	}, nil
-}
-
-// routes is what newMux mounts.
-type routes struct {
-	svc      *order.Service
-	authn    *auth.Verifier     // nil: authentication disabled
-	limiter  *ratelimit.Limiter // nil: no rate limit
-	metrics  *metrics.Metrics
-	graphQL  graph.Options
-	graphiQL http.Handler // nil: no GraphiQL on /
-	ready    func(context.Context) error
-	draining *atomic.Bool
-	pprof    bool
-	log      *slog.Logger
-}
-
-// newMux routes the API. GraphQL and REST require a bearer token when
-// authn is set (the middleware sits inside the mux, per route, so that the
-// metrics still see the route pattern), and each writes its errors in its
-// own format; /healthz, /readyz and /metrics never need one.
-func newMux(r routes) *http.ServeMux {
-	protect := func(h http.Handler, fail func(http.ResponseWriter, int, string, string, map[string]any)) http.Handler {
-		if r.authn == nil {
-			return h
-		}
-		if r.limiter != nil {
-			h = r.limiter.Middleware(h, fail) // inside: it keys on the authenticated user
-		}
-		return r.authn.Middleware(h, fail, r.log)
-	}
-	mux := http.NewServeMux()
-	gql := graph.NewHandler(r.svc, r.log, r.metrics, r.graphQL)
-	mux.Handle("/graphql", auth.ExceptWebsocket(gql, protect(gql, graph.WriteHTTPError)))
-	mux.Handle("GET /graphql/schema.graphql", graph.SDLHandler())
-	for _, rt := range rest.Routes(r.svc, r.log) {
-		mux.Handle(rt.Pattern, protect(rt.Handler, rest.WriteError))
-	}
-	mux.Handle("GET /metrics", r.metrics.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		if r.draining.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
-		defer cancel()
-		if err := r.ready(ctx); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
-	if r.graphiQL != nil {
-		mux.Handle("GET /{$}", r.graphiQL)
-		mux.Handle("GET "+graphiql.AssetsPrefix, r.graphiQL)
-	}
-	if r.pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		r.log.Warn("pprof enabled on /debug/pprof/")
-	}
-	return mux
-}
-
-// graphiQL serves GraphiQL on / and its embedded assets, pointed at
-// /graphql and the published SDL. A demo token is prefilled as the
-// Authorization header only for visitors who reach the API by a loopback
-// name or address: anyone else gets the page without it.
-func graphiQL(token string) http.Handler {
-	cfg := graphiql.Config{Endpoint: "/graphql", SDLPath: "/graphql/schema.graphql"}
-	plain := must(graphiql.Handler(cfg))
-	if token == "" {
-		return plain
-	}
-	cfg.Headers = map[string]string{"Authorization": "Bearer " + token}
-	return hostguard.LoopbackOr(must(graphiql.Handler(cfg)), plain)
-}
-
-// must panics on the error of building embedded assets: a broken build.
-func must(h http.Handler, err error) http.Handler {
-	if err != nil {
-		panic(fmt.Sprintf("graphiql: %v", err))
-	}
-	return h
-}
-
-// withCORS lets the browser origins in allowed call the API (rs/cors):
-// preflights are answered, and the Authorization and Content-Type headers
-// are allowed. Credentials (cookies) are not: clients send tokens in
-// headers. With no origin configured, browsers only reach the API from its
-// own origin.
-func withCORS(allowed []string, next http.Handler) http.Handler {
-	if len(allowed) == 0 {
-		return next
-	}
-	return cors.New(cors.Options{
-		AllowedOrigins: allowed,
-		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete},
-		AllowedHeaders: []string{"Authorization", "Content-Type", "Apollographql-Client-Name", "Apollographql-Client-Version"},
-		MaxAge:         600,
-	}).Handler(next)
-}
-
-// closeWhileDraining answers with Connection: close while the API drains,
-// so that keep-alive clients reconnect, through their load balancer, to an
-// instance that stays. Idle connections are not cut: a client could be
-// sending on one.
-func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		next.ServeHTTP(w, r)
-	})
 }
