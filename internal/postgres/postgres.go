@@ -14,9 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/golang-migrate/migrate/v4"
-	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // pgx5:// driver
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -93,34 +90,12 @@ func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxCon
 	return pool, nil
 }
 
-// Migrate applies the embedded migrations to databaseURL. It is safe to run
-// from several processes at once: golang-migrate holds an advisory lock.
-func Migrate(databaseURL string) error {
-	src, err := iofs.New(migrations.FS, ".")
-	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, MigrateURL(databaseURL))
-	if err != nil {
-		return fmt.Errorf("open migrations: %w", err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
-}
+// Migrate applies the embedded migrations to databaseURL (migrations.Up).
+func Migrate(databaseURL string) error { return migrations.Up(databaseURL) }
 
 // MigrateURL turns a postgres:// URL into the pgx5:// form golang-migrate's
-// pgx v5 driver expects.
-func MigrateURL(databaseURL string) string {
-	for _, p := range []string{"postgres://", "postgresql://"} {
-		if strings.HasPrefix(databaseURL, p) {
-			return "pgx5://" + strings.TrimPrefix(databaseURL, p)
-		}
-	}
-	return databaseURL
-}
+// pgx v5 driver expects (migrations.URL).
+func MigrateURL(databaseURL string) string { return migrations.URL(databaseURL) }
 
 // mapErr turns a database failure into an error for the caller: connection
 // problems and timeouts become EUNAVAILABLE, the rest stays internal.
