@@ -176,8 +176,11 @@ func (s *Stack) Brokers() []string { return s.Broker.Brokers() }
 // APIConfig is the configuration of an API on this stack: the defaults,
 // the stack's database (as the API's login), broker and topics, on
 // 127.0.0.1 and a free port, with no drain delay.
-func (s *Stack) APIConfig() config.API {
-	c := config.DefaultAPI()
+func (s *Stack) APIConfig() config.API { return s.APIConfigFrom(config.DefaultAPI()) }
+
+// APIConfigFrom is c (a configuration read from a launcher's environment,
+// say) with the stack's contract laid over it, as in APIConfig.
+func (s *Stack) APIConfigFrom(c config.API) config.API {
 	s.common(&c.Common, s.DB.API)
 	c.Port, c.AcksTopic, c.DrainDelay = "0", s.Topics.Acks, 0
 	return c
@@ -186,8 +189,11 @@ func (s *Stack) APIConfig() config.API {
 // WorkerConfig is the configuration of a worker on this stack: the
 // defaults, the stack's database (as the worker's login), broker and
 // topics, with a health endpoint on a free port of 127.0.0.1.
-func (s *Stack) WorkerConfig() config.Worker {
-	c := config.DefaultWorker()
+func (s *Stack) WorkerConfig() config.Worker { return s.WorkerConfigFrom(config.DefaultWorker()) }
+
+// WorkerConfigFrom is c with the stack's contract laid over it, as in
+// WorkerConfig.
+func (s *Stack) WorkerConfigFrom(c config.Worker) config.Worker {
 	s.common(&c.Common, s.DB.Worker)
 	c.DLQTopic, c.HealthPort = s.Topics.DLQ, "0"
 	return c
