@@ -58,6 +58,7 @@ import (
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/hostguard"
 )
 
 const (
@@ -229,6 +230,11 @@ func (m *Main) startServices(ctx context.Context) error {
 	apiCfg, workerCfg = m.stack.APIConfigFrom(apiCfg), m.stack.WorkerConfigFrom(workerCfg)
 	apiCfg.Host, workerCfg.Host = m.Infra.Host, m.Infra.Host
 	apiCfg.Port, workerCfg.HealthPort = strconv.Itoa(m.Infra.Port), healthPort
+	if h := m.Infra.Host; h != "" && h != "0.0.0.0" && h != "::" && !hostguard.IsLoopback(h) {
+		// Listening on that address, the API is reached by it (the
+		// launcher's readiness probe first).
+		apiCfg.AllowedHosts = append(apiCfg.AllowedHosts, h)
+	}
 	if m.demoToken, err = m.devAuth(&apiCfg); err != nil {
 		return fmt.Errorf("authentication set-up: %w", err)
 	}
