@@ -28,6 +28,7 @@ import (
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/auth"
 	"github.com/orderstream/orderstream/internal/backoff"
+	"github.com/orderstream/orderstream/internal/closer"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/faultinject"
 	"github.com/orderstream/orderstream/internal/httpapi"
@@ -88,7 +89,7 @@ type Main struct {
 	// closeWebsockets ends the subscriptions' connections when the server
 	// shuts down (hijacked connections are not drained by Shutdown).
 	closeWebsockets context.CancelFunc
-	closers         []func() error
+	closers         closer.Stack
 }
 
 // NewMain returns a Main for cfg; Run starts it.
@@ -149,18 +150,9 @@ func (m *Main) Wait(ctx context.Context) error {
 // Close drains the HTTP server (see serve), then stops the loops and
 // closes Kafka, the database, tracing and authentication. It returns the
 // first error.
-func (m *Main) Close() error {
-	var first error
-	for i := len(m.closers) - 1; i >= 0; i-- {
-		if err := m.closers[i](); err != nil && first == nil {
-			first = err
-		}
-	}
-	m.closers = nil
-	return first
-}
+func (m *Main) Close() error { return m.closers.Close() }
 
-func (m *Main) onClose(f func() error) { m.closers = append(m.closers, f) }
+func (m *Main) onClose(f func() error) { m.closers.Add(f) }
 
 // openAuth returns the bearer-token verifier the configuration asks for,
 // or nil when authentication is explicitly disabled. With no key

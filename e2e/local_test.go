@@ -69,8 +69,8 @@ func TestEveryLogLineJSON(t *testing.T) {
 		c.Write([]byte(raw))
 		bufio.NewReader(c).ReadString('\n') //nolint:errcheck // whatever it answers
 	}
-	send("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03evil-client-hello")       // a TLS ClientHello
-	send("GARBAGE /graphql HTTP/9.9 evil-request-line\r\n\r\n")                  // a malformed request line
+	send("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03evil-client-hello")          // a TLS ClientHello
+	send("GARBAGE /graphql HTTP/9.9 evil-request-line\r\n\r\n")                    // a malformed request line
 	send("GET /graphql HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\n" + // an upgrade from elsewhere
 		"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
 		"Sec-WebSocket-Protocol: graphql-transport-ws\r\nOrigin: https://evil-origin.example\r\n\r\n")

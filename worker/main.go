@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/backoff"
+	"github.com/orderstream/orderstream/internal/closer"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -65,7 +66,7 @@ type Main struct {
 	Log    *slog.Logger
 
 	metrics *metrics.Metrics
-	closers []func() error
+	closers closer.Stack
 }
 
 // Run opens everything and consumes until ctx ends; then the current batch
@@ -96,18 +97,9 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close closes what Run opened, newest first, and returns the first error.
-func (m *Main) Close() error {
-	var first error
-	for i := len(m.closers) - 1; i >= 0; i-- {
-		if err := m.closers[i](); err != nil && first == nil {
-			first = err
-		}
-	}
-	m.closers = nil
-	return first
-}
+func (m *Main) Close() error { return m.closers.Close() }
 
-func (m *Main) onClose(f func() error) { m.closers = append(m.closers, f) }
+func (m *Main) onClose(f func() error) { m.closers.Add(f) }
 
 // openDatabase waits for PostgreSQL and migrates it.
 func (m *Main) openDatabase(ctx, startCtx context.Context) (*pgxpool.Pool, error) {

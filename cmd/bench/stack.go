@@ -279,15 +279,10 @@ var (
 // structs (this process's environment, with the stack laid over it) and
 // waits until every API is ready and the workers' consumer group is stable.
 func (st *stack) startServices(ctx context.Context, cfg config, fail context.CancelCauseFunc) error {
-	apiCfg, err := appconfig.LoadAPI(appconfig.OSEnv)
+	apiCfg, workerCfg, err := st.ds.ConfigsFrom(appconfig.OSEnv)
 	if err != nil {
 		return err
 	}
-	workerCfg, err := appconfig.LoadWorker(appconfig.OSEnv)
-	if err != nil {
-		return err
-	}
-	apiCfg, workerCfg = st.ds.APIConfigFrom(apiCfg), st.ds.WorkerConfigFrom(workerCfg)
 	apiCfg.LogLevel, workerCfg.LogLevel = "warn", "warn"
 	// The bench sends no bearer token: the API runs without authentication
 	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this

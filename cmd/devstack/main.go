@@ -16,7 +16,8 @@
 // run does the same, then starts the worker and the API binaries on the
 // stack launcher (internal/devstack), each configured from this process's
 // environment (internal/config) with the stack's database (each its own
-// login), broker, HOST and PORT laid over it, waits for the API's /readyz
+// login), broker, HOST and PORT laid over it (the worker's health endpoint
+// on a free port unless HEALTH_PORT says which), waits until both are ready
 // and runs until SIGINT or SIGTERM, or until a child exits on its own (exit
 // status 1). Their output goes to stderr and to .data/api.log and
 // .data/worker.log.
@@ -218,18 +219,12 @@ func (m *Main) startInfra(ctx context.Context) error {
 // startServices starts the worker and the API from this process's
 // environment with the stack laid over it.
 func (m *Main) startServices(ctx context.Context) error {
-	apiCfg, err := config.LoadAPI(config.OSEnv)
+	apiCfg, workerCfg, err := m.stack.ConfigsFrom(config.OSEnv)
 	if err != nil {
 		return err
 	}
-	workerCfg, err := config.LoadWorker(config.OSEnv)
-	if err != nil {
-		return err
-	}
-	healthPort := workerCfg.HealthPort
-	apiCfg, workerCfg = m.stack.APIConfigFrom(apiCfg), m.stack.WorkerConfigFrom(workerCfg)
 	apiCfg.Host, workerCfg.Host = m.Infra.Host, m.Infra.Host
-	apiCfg.Port, workerCfg.HealthPort = strconv.Itoa(m.Infra.Port), healthPort
+	apiCfg.Port = strconv.Itoa(m.Infra.Port)
 	if h := m.Infra.Host; h != "" && h != "0.0.0.0" && h != "::" && !hostguard.IsLoopback(h) {
 		// Listening on that address, the API is reached by it (the
 		// launcher's readiness probe first).

@@ -158,8 +158,7 @@ func (c *API) bind(b *binder) {
 // LoadAPI reads the API's configuration from get (nil: the process
 // environment). The error names every bad variable.
 func LoadAPI(get Lookup) (API, error) {
-	var c API
-	err := loadInto(get, c.bind)
+	c, err := load[API](get)
 	if c.Production() && c.GraphiQLToken != "" {
 		err = errors.Join(err, errors.New("GRAPHIQL_DEMO_TOKEN is for development only: unset it when APP_ENV=production"))
 	}
@@ -178,7 +177,4 @@ func DefaultAPI() API {
 func (c API) Env() []string { return renderOf(c.bind) }
 
 // APINames lists the variables of API.
-func APINames() []string {
-	var c API
-	return namesOf(c.bind)
-}
+func APINames() []string { return nameList[API]() }

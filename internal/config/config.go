@@ -97,9 +97,9 @@ func has(flags []flag, f flag) bool { return slices.Contains(flags, f) }
 type mode int
 
 const (
-	load   mode = iota // read the variable into the field, or the default
-	render             // write the field as a line
-	names              // list the names
+	loading mode = iota // read the variable into the field, or the default
+	render              // write the field as a line
+	names               // list the names
 )
 
 // binder visits the settings of a struct, one call per variable, in an
@@ -129,7 +129,7 @@ func (b *binder) visit(name, raw, def string, flags []flag, parse func(v string)
 			return
 		}
 		b.lines = append(b.lines, name+"="+raw)
-	case load:
+	case loading:
 		v := b.value(name)
 		if v == "" {
 			parse("")
@@ -224,12 +224,31 @@ func (b *binder) err() error {
 	return errors.New("bad configuration: " + strings.Join(msgs, "; "))
 }
 
+// settings is a configuration struct: a pointer with a bind method.
+type settings[T any] interface {
+	*T
+	bind(*binder)
+}
+
+// load reads a configuration struct from get.
+func load[T any, P settings[T]](get Lookup) (T, error) {
+	var c T
+	err := loadInto(get, P(&c).bind)
+	return c, err
+}
+
+// nameList lists the variables of a configuration struct.
+func nameList[T any, P settings[T]]() []string {
+	var c T
+	return namesOf(P(&c).bind)
+}
+
 // loadInto fills a struct through its bind method from get.
 func loadInto(get Lookup, bind func(*binder)) error {
 	if get == nil {
 		get = OSEnv
 	}
-	b := &binder{mode: load, get: get}
+	b := &binder{mode: loading, get: get}
 	bind(b)
 	return b.err()
 }

@@ -23,8 +23,4 @@ func (c *Infra) bind(b *binder) {
 
 // LoadInfra reads the local stack's configuration from get (nil: the
 // process environment). The error names every bad variable.
-func LoadInfra(get Lookup) (Infra, error) {
-	var c Infra
-	err := loadInto(get, c.bind)
-	return c, err
-}
+func LoadInfra(get Lookup) (Infra, error) { return load[Infra](get) }

@@ -26,11 +26,7 @@ func (c *Worker) bind(b *binder) {
 
 // LoadWorker reads the worker's configuration from get (nil: the process
 // environment). The error names every bad variable.
-func LoadWorker(get Lookup) (Worker, error) {
-	var c Worker
-	err := loadInto(get, c.bind)
-	return c, err
-}
+func LoadWorker(get Lookup) (Worker, error) { return load[Worker](get) }
 
 // DefaultWorker is the worker's configuration with every default.
 func DefaultWorker() Worker {
@@ -43,7 +39,4 @@ func DefaultWorker() Worker {
 func (c Worker) Env() []string { return renderOf(c.bind) }
 
 // WorkerNames lists the variables of Worker.
-func WorkerNames() []string {
-	var c Worker
-	return namesOf(c.bind)
-}
+func WorkerNames() []string { return nameList[Worker]() }

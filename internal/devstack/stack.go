@@ -192,11 +192,24 @@ func (s *Stack) APIConfigFrom(c config.API) config.API {
 func (s *Stack) WorkerConfig() config.Worker { return s.WorkerConfigFrom(config.DefaultWorker()) }
 
 // WorkerConfigFrom is c with the stack's contract laid over it, as in
-// WorkerConfig.
+// WorkerConfig; a HealthPort c sets is kept.
 func (s *Stack) WorkerConfigFrom(c config.Worker) config.Worker {
 	s.common(&c.Common, s.DB.Worker)
-	c.DLQTopic, c.HealthPort = s.Topics.DLQ, "0"
+	c.DLQTopic = s.Topics.DLQ
+	if c.HealthPort == "" {
+		c.HealthPort = "0"
+	}
 	return c
+}
+
+// ConfigsFrom reads the API's and the worker's configurations from get
+// (a launcher's environment: config.OSEnv) and lays the stack over them:
+// a developer's or a benchmark's settings reach the processes through the
+// structs. The error names every bad variable.
+func (s *Stack) ConfigsFrom(get config.Lookup) (config.API, config.Worker, error) {
+	api, aerr := config.LoadAPI(get)
+	worker, werr := config.LoadWorker(get)
+	return s.APIConfigFrom(api), s.WorkerConfigFrom(worker), errors.Join(aerr, werr)
 }
 
 func (s *Stack) common(c *config.Common, dbURL string) {
