@@ -1,18 +1,23 @@
 // Package e2e builds the real API and worker binaries, runs them against the
 // throwaway PostgreSQL and the Kafka-protocol broker, and drives them over
-// HTTP as a client would.
+// HTTP as a client would. The processes come from the stack launcher
+// (internal/devstack), built from config structs; the helpers below keep
+// the names the test files use.
 package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +26,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/gqltest"
 	"github.com/orderstream/orderstream/internal/kafkatest"
 	"github.com/orderstream/orderstream/internal/pgtest"
 	"github.com/orderstream/orderstream/internal/testbin"
@@ -33,53 +41,48 @@ func binaries(t *testing.T) (api, worker string) { return testbin.Build(t) }
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(p)
 }
 
 // proc is a running binary whose output is kept for failure reports.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	mu   *sync.Mutex // guards out
-	done chan struct{}
+	done <-chan struct{}
+	svc  *devstack.Service
 }
 
 // output returns what the process has written so far.
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *proc) output() string { return p.svc.Logs() }
 
+// start runs bin with this process's environment plus env, without
+// waiting for it; the test's end stops it (SIGTERM) and, when the test
+// failed, prints its output.
 func start(t *testing.T, name, bin string, env ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(bin), out: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
-	w := writerFunc(func(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) })
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = w, w
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	svc := devstack.NewService(devstack.ServiceOptions{Name: name, Bin: bin, Env: append(os.Environ(), env...),
+		LogPath: filepath.Join(t.TempDir(), name+".log")})
+	if err := svc.StartNoWait(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
+	return track(t, svc)
+}
+
+// track wraps a started service as a proc and stops it when the test ends.
+func track(t *testing.T, svc *devstack.Service) *proc {
+	p := &proc{name: svc.Name(), cmd: svc.Process().Cmd(), done: svc.Done(), svc: svc}
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() || os.Getenv("TEST_LOG") != "" {
-			t.Logf("--- %s output ---\n%s", name, p.output())
+			t.Logf("--- %s output ---\n%s", p.name, p.output())
 		}
 	})
 	return p
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // stop sends SIGTERM and waits for a clean exit (SIGKILL after 40 s).
 func (p *proc) stop(t *testing.T) {
@@ -88,16 +91,14 @@ func (p *proc) stop(t *testing.T) {
 		return
 	default:
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("%s exited with %d after SIGTERM; want 0", p.name, code)
-		}
-	case <-time.After(40 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s did not stop within 40 s of SIGTERM", p.name)
+	err := p.svc.Stop(40 * time.Second)
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		t.Errorf("%s exited with %d after SIGTERM; want 0", p.name, exitErr.ExitCode())
+	default:
+		t.Errorf("%s did not stop within 40 s of SIGTERM: %v", p.name, err)
 	}
 }
 
@@ -106,7 +107,10 @@ type env struct {
 	t       *testing.T
 	base    string
 	workerB string
-	common  []string
+	// common are the environment lines of the processes: the API's
+	// configuration rendered (config.API.Env) and the extra lines given to
+	// newInfra, which come later and win.
+	common []string
 	// urls are the database's, by role: the API and the worker connect
 	// as their own roles, which row-level security binds, and migrate as
 	// the owner, as in production.
@@ -114,6 +118,12 @@ type env struct {
 	worker *proc
 	// token, when set, is sent as "Authorization: Bearer <token>".
 	token string
+
+	stack     *devstack.Stack
+	apiCfg    config.API
+	workerCfg config.Worker
+	extra     []string
+	workers   int
 }
 
 func newEnv(t *testing.T, extra ...string) *env {
@@ -127,22 +137,31 @@ func newEnv(t *testing.T, extra ...string) *env {
 // newInfra prepares a database and topics for one OrderStream, starting nothing.
 func newInfra(t *testing.T, extra ...string) *env {
 	t.Helper()
-	_, worker := binaries(t)
+	api, worker := binaries(t)
 	b := kafkatest.New(t)
 	urls := pgtest.NewDBs(t)
-	e := &env{t: t, workerB: worker, urls: urls, common: []string{
-		"MIGRATE_DATABASE_URL=" + urls.Owner,
-		"KAFKA_BROKERS=" + strings.Join(b.Brokers, ","),
-		"KAFKA_ORDERS_TOPIC=" + b.OrdersTopic,
-		"KAFKA_ACKS_TOPIC=" + b.AcksTopic,
-		"KAFKA_DLQ_TOPIC=" + b.DLQTopic,
-		"KAFKA_GROUP=e2e-" + uuid.NewString()[:8],
-		"LOG_LEVEL=debug",
-		// Authentication is tested in auth_test.go; an AUTH_JWT_SECRET in
-		// extra turns it on (AUTH_DISABLED is then ignored).
-		"AUTH_DISABLED=true",
-	}}
-	e.common = append(e.common, extra...)
+	s, err := devstack.StartStack(t.Context(), devstack.StackOptions{
+		Dir:      t.TempDir(),
+		Database: &devstack.DatabaseURLs{Owner: urls.Owner, API: urls.API, Worker: urls.Worker},
+		Broker:   devstack.External(b.Brokers), // kafkatest closes it
+		Topics:   devstack.Topics{Orders: b.OrdersTopic, Acks: b.AcksTopic, DLQ: b.DLQTopic},
+		APIBin:   api, WorkerBin: worker,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	e := &env{t: t, workerB: worker, urls: urls, stack: s, extra: extra}
+	group := "e2e-" + uuid.NewString()[:8]
+	e.apiCfg, e.workerCfg = s.APIConfig(), s.WorkerConfig()
+	e.workerCfg.Group = group
+	for _, c := range []*config.Common{&e.apiCfg.Common, &e.workerCfg.Common} {
+		c.LogLevel = "debug"
+	}
+	// Authentication is tested in auth_test.go; an AUTH_JWT_SECRET in
+	// extra turns it on (AUTH_DISABLED is then ignored).
+	e.apiCfg.Auth.Disabled = true
+	e.common = append(e.apiCfg.Env(), extra...)
 	return e
 }
 
@@ -150,47 +169,39 @@ func newInfra(t *testing.T, extra ...string) *env {
 func (e *env) startAPI(name string) (string, *proc) {
 	t := e.t
 	t.Helper()
-	api, _ := binaries(t)
-	port := freePort(t)
-	p := start(t, name, api, append(e.apiEnv(), "PORT="+port)...)
-	base := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("API not ready after 60 s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	svc, err := e.stack.StartAPI(t.Context(), name, e.apiCfg, e.extra...)
+	if err != nil {
+		t.Fatalf("API not ready: %v", err)
 	}
-	return base, p
+	return svc.URL(), track(t, svc)
 }
 
-func (e *env) startWorker() { e.worker = start(e.t, "worker", e.workerB, e.workerEnv()...) }
-
-// apiEnv and workerEnv are the environments of an API and a worker; an
-// extra DATABASE_URL given to newInfra comes later and wins.
-func (e *env) apiEnv() []string {
-	return append([]string{"DATABASE_URL=" + e.urls.API}, e.common...)
+// startWorker starts a worker (one more in the group) and waits until it is ready.
+func (e *env) startWorker() {
+	e.t.Helper()
+	e.workers++
+	name := "worker"
+	if e.workers > 1 {
+		name = fmt.Sprintf("worker-%d", e.workers)
+	}
+	svc, err := e.stack.StartWorker(e.t.Context(), name, e.workerCfg, e.extra...)
+	if err != nil {
+		e.t.Fatalf("worker not ready: %v", err)
+	}
+	e.worker = track(e.t, svc)
 }
 
-func (e *env) workerEnv() []string {
-	return append([]string{"DATABASE_URL=" + e.urls.Worker}, e.common...)
-}
+// apiEnv and workerEnv are the environments of an API and a worker (their
+// configuration's lines); an extra DATABASE_URL given to newInfra comes
+// later and wins.
+func (e *env) apiEnv() []string { return append(e.apiCfg.Env(), e.extra...) }
+
+func (e *env) workerEnv() []string { return append(e.workerCfg.Env(), e.extra...) }
 
 // gqlResult is a GraphQL response.
 type gqlResult struct {
 	Data   map[string]json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Path       []any          `json:"path"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
+	Errors []gqltest.Error            `json:"errors"`
 	status int
 }
 
@@ -209,40 +220,15 @@ func (e *env) graphql(query string, vars map[string]any) gqlResult {
 
 func (e *env) graphqlAt(base, query string, vars map[string]any) gqlResult {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	c := gqltest.Client{HTTP: http.DefaultClient, Token: e.token}
+	r, err := c.Do(context.Background(), base, query, vars)
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("GraphQL request: %v", err)
 	}
-	defer resp.Body.Close()
-	var r gqlResult
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &r); err != nil {
-		e.t.Fatalf("decode GraphQL response %q: %v", b, err)
-	}
-	r.status = resp.StatusCode
-	return r
+	return gqlResult{Data: r.Data, Errors: r.Errors, status: r.Status}
 }
 
-type gqlOrder struct {
-	ID         string `json:"id"`
-	ExternalID string `json:"externalId"`
-	UserID     string `json:"userId"`
-	Status     string `json:"status"`
-	EventID    int    `json:"eventId"`
-	Total      string `json:"total"`
-	Items      []struct {
-		Name     string `json:"name"`
-		Quantity int    `json:"quantity"`
-		Price    string `json:"price"`
-	} `json:"items"`
-	CancelReason *string `json:"cancelReason"`
-}
+type gqlOrder = gqltest.Order
 
 const orderFields = `id externalId userId status eventId total items { name quantity price } cancelReason`
 

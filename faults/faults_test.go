@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 // TestFaults runs every fault case, each on infrastructure of its own.
@@ -36,6 +37,7 @@ func TestFaults(t *testing.T) {
 		{"CancelRacingUpdate", testCancelRacingUpdate},
 		{"LateAckAndAPIRestart", testLateAckAndAPIRestart},
 		{"PoisonMessage", testPoisonMessage},
+		{"RollingRestart", testRollingRestart},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,9 +108,12 @@ type loadRun struct {
 func (l *loadRun) stopNow() { l.stopOnce.Do(func() { close(l.stop) }) }
 
 // startLoad starts the load generator against every API instance for d.
-func (e *env) startLoad(d time.Duration) *loadRun {
+func (e *env) startLoad(d time.Duration) *loadRun { return e.startLoadVia(d, nil) }
+
+// startLoadVia is startLoad with pick choosing each request's instance.
+func (e *env) startLoadVia(d time.Duration, pick func(seq uint64) string) *loadRun {
 	l := &loadRun{start: time.Now(), done: make(chan struct{}), stop: make(chan struct{})}
-	spec := loadSpec{prefix: caseName(e.t), bases: e.bases(), clients: loadClients, duration: d, stop: l.stop,
+	spec := loadSpec{prefix: caseName(e.t), bases: e.bases(), clients: loadClients, duration: d, stop: l.stop, pick: pick,
 		rng: rand.New(rand.NewPCG(e.rng.Uint64(), e.rng.Uint64()))}
 	go func() {
 		defer close(l.done)
@@ -580,7 +585,7 @@ func testPoisonMessage(t *testing.T) {
 	marker := fmt.Sprintf("poison-%d", e.rng.Uint64())
 	var sent []string
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = kafka.Version
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -611,7 +616,7 @@ func testPoisonMessage(t *testing.T) {
 func consumeAll(t *testing.T, brokers, topic, marker string, n int, timeout time.Duration) map[string]bool {
 	t.Helper()
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = kafka.Version
 	consumer, err := sarama.NewConsumer([]string{brokers}, cfg)
 	if err != nil {
 		t.Fatalf("consumer: %v", err)

@@ -4,39 +4,34 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/devstack"
-	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/gqltest"
 	"github.com/orderstream/orderstream/internal/testbin"
-	"github.com/orderstream/orderstream/migrations"
 )
 
 // Topics every stack creates, with devstack.DefaultPartitions partitions.
 const (
-	ordersTopic = "orders"
-	acksTopic   = "order-acks"
-	dlqTopic    = "orders-dlq"
+	ordersTopic = config.DefaultOrdersTopic
+	acksTopic   = config.DefaultAcksTopic
+	dlqTopic    = config.DefaultDLQTopic
 )
 
 // Suite settings, from the environment.
@@ -117,27 +112,24 @@ func caseRand(name string) *rand.Rand {
 // working tree as it is now.
 func binaries(t *testing.T) (api, worker string) { return testbin.Build(t) }
 
-// stack is one OrderStream with infrastructure of its own: a PostgreSQL
-// cluster and a kfake broker that the case may restart without disturbing
-// other tests, optionally a Toxiproxy in front of PostgreSQL, and the API
-// and worker processes.
+// stack is one OrderStream with infrastructure of its own, on the stack
+// launcher (devstack.Stack): a PostgreSQL cluster and a kfake broker that
+// the case may restart without disturbing other tests, optionally a
+// Toxiproxy in front of PostgreSQL, and the API and worker processes.
 type stack struct {
 	t    *testing.T
 	name string
 	dir  string // removed at the end unless the case failed
 
-	pg     *devstack.Postgres
-	dbURL  string        // direct, for the checker
-	appURL string        // the owner (migrations) for the processes: dbURL or through the proxy
-	db     *pgxpool.Pool // the checker's pool on dbURL
-	proxy  *toxiproxy.Proxy
-	// apiURL and workerURL are appURL as the API's and the worker's login
-	// roles, which row-level security binds, as in production.
-	apiURL, workerURL string
+	ds    *devstack.Stack
+	pg    *devstack.Postgres
+	dbURL string        // direct, for the checker
+	db    *pgxpool.Pool // the checker's pool on dbURL
+	proxy *toxiproxy.Proxy
 
 	kafkaOpts devstack.KafkaOptions
 	kmu       sync.Mutex
-	kafka     *devstack.Kafka
+	kafka     devstack.Broker
 	brokers   string
 
 	group      string
@@ -164,11 +156,6 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// PostgreSQL runs as the postgres user when we are root: it must be
-	// able to reach its data directory below this one.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	s := &stack{t: t, name: t.Name(), dir: dir, ackTimeout: opts.ackTimeout, env: opts.env,
 		group: "faults-" + strconv.FormatUint(rand.Uint64()%1e8, 10)}
 	if s.ackTimeout == 0 {
@@ -181,66 +168,9 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		}
 		os.RemoveAll(dir)
 	})
-	t.Cleanup(s.dumpLogsOnFailure)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := os.Mkdir(filepath.Join(dir, "pg"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The port is fixed for the life of the stack, so that the server can
-	// be restarted on it. Fast: fsync and synchronous_commit off. Restarts
-	// here are clean (fast shutdown) or crashes of our processes, never of
-	// the machine, so no committed data can be lost to it.
-	var pgPort int
-	for attempt := 1; ; attempt++ {
-		if pgPort, err = devstack.FreePort(); err != nil {
-			t.Fatal(err)
-		}
-		s.pg, err = devstack.StartPostgres(ctx, devstack.PostgresOptions{
-			DataDir: filepath.Join(dir, "pg", "data"), Port: pgPort, Fast: true,
-		})
-		if err == nil {
-			break
-		}
-		if attempt == 3 || !strings.Contains(err.Error(), "could not bind") {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { s.pg.Stop() })
-	if err := s.pg.CreateDatabase(ctx, "orderstream", ""); err != nil {
-		t.Fatal(err)
-	}
-	s.dbURL = s.pg.URL("orderstream")
-	s.appURL = s.dbURL
-	// The logins need the roles the migrations create.
-	if err := postgres.Migrate(s.dbURL); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := devstack.SetupLogins(ctx, s.dbURL, migrations.APIRole, migrations.WorkerRole); err != nil {
-		t.Fatal(err)
-	}
-	if s.db, err = pgxpool.New(ctx, s.dbURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.db.Close)
-
-	if opts.toxiproxy {
-		srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-		s.proxy = toxiproxy.NewProxy(srv, "postgres", "127.0.0.1:0", fmt.Sprintf("127.0.0.1:%d", pgPort))
-		if err := srv.Collection.Add(s.proxy, true); err != nil {
-			t.Fatalf("start toxiproxy: %v", err)
-		}
-		t.Cleanup(func() { srv.Collection.Clear() })
-		s.appURL = strings.Replace(s.dbURL, fmt.Sprintf("127.0.0.1:%d", pgPort), s.proxy.Listen, 1)
-	}
-	if s.apiURL, err = devstack.WithUser(s.appURL, devstack.APILogin); err != nil {
-		t.Fatal(err)
-	}
-	if s.workerURL, err = devstack.WithUser(s.appURL, devstack.WorkerLogin); err != nil {
-		t.Fatal(err)
-	}
-
+	// The broker runs on a fixed port and data directory, so that a case
+	// can close it and start it again (startKafka).
 	kport, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -260,18 +190,54 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	s.brokers = fmt.Sprintf("127.0.0.1:%d", kport)
 	t.Cleanup(s.stopKafka)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	api, worker := binaries(t)
+	// Fast: fsync and synchronous_commit off. Restarts here are clean (fast
+	// shutdown) or crashes of our processes, never of the machine, so no
+	// committed data can be lost to it. Restart keeps the port.
+	s.ds, err = devstack.StartStack(ctx, devstack.StackOptions{
+		Dir: dir, Postgres: devstack.PostgresOptions{Fast: true},
+		Broker: devstack.External([]string{s.brokers}), // the case owns it: stopKafka, startKafka
+		APIBin: api, WorkerBin: worker,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.ds.Close() })
+	t.Cleanup(s.dumpLogsOnFailure)
+	s.pg, s.dbURL = s.ds.Postgres, s.ds.DB.Owner
+	if s.db, err = pgxpool.New(ctx, s.dbURL); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.db.Close)
+
+	if opts.toxiproxy {
+		pgAddr := fmt.Sprintf("127.0.0.1:%d", s.pg.Port())
+		srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+		s.proxy = toxiproxy.NewProxy(srv, "postgres", "127.0.0.1:0", pgAddr)
+		if err := srv.Collection.Add(s.proxy, true); err != nil {
+			t.Fatalf("start toxiproxy: %v", err)
+		}
+		t.Cleanup(func() { srv.Collection.Clear() })
+		// The processes (not the checker) reach PostgreSQL through it.
+		via := func(u string) string { return strings.Replace(u, pgAddr, s.proxy.Listen, 1) }
+		s.ds.DB = devstack.DatabaseURLs{Owner: via(s.ds.DB.Owner), API: via(s.ds.DB.API), Worker: via(s.ds.DB.Worker)}
+	}
 	return s
 }
 
 // startKafka starts the broker on its port and data directory, retrying
-// for a while if the port is not free yet.
+// for a while if the port is not free yet. (A real Apache Kafka cluster,
+// devstack.KindApache, restarts its nodes instead.)
 func (s *stack) startKafka() error {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
 	var err error
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		var k *devstack.Kafka
-		if k, err = devstack.StartKafka(s.kafkaOpts); err == nil {
+		var k devstack.Broker
+		if k, err = devstack.StartBroker(context.Background(), devstack.BrokerOptions{Kind: devstack.KindKfake, Kafka: s.kafkaOpts}); err == nil {
 			s.kafka = k
 			return nil
 		}
@@ -292,22 +258,20 @@ func (s *stack) stopKafka() {
 	}
 }
 
-// processEnv is the environment every process gets.
-func (s *stack) processEnv() []string {
-	return append([]string{
-		"MIGRATE_DATABASE_URL=" + s.appURL,
-		"KAFKA_BROKERS=" + s.brokers,
-		"KAFKA_ORDERS_TOPIC=" + ordersTopic,
-		"KAFKA_ACKS_TOPIC=" + acksTopic,
-		"KAFKA_DLQ_TOPIC=" + dlqTopic,
-		"KAFKA_GROUP=" + s.group,
-		"ACK_TIMEOUT=" + s.ackTimeout.String(),
-		"RECOVERY_DELAY=1s",
-		"STARTUP_TIMEOUT=2m",
-		"LOG_LEVEL=" + logLevel,
-		// The suite is about delivery, not about who may do what: no tokens.
-		"AUTH_DISABLED=true",
-	}, s.env...)
+// apiConfig and workerConfig are the configurations every process of the
+// stack gets, from the launcher's (the stack's database, broker, topics).
+func (s *stack) apiConfig() config.API {
+	c := s.ds.APIConfig()
+	c.AckTimeout, c.RecoveryDelay, c.StartupTimeout, c.LogLevel = s.ackTimeout, time.Second, 2*time.Minute, logLevel
+	// The suite is about delivery, not about who may do what: no tokens.
+	c.Auth.Disabled = true
+	return c
+}
+
+func (s *stack) workerConfig() config.Worker {
+	c := s.ds.WorkerConfig()
+	c.Group, c.StartupTimeout, c.LogLevel = s.group, 2*time.Minute, workerLogLevel
+	return c
 }
 
 // proc is an API or worker process that can be killed and started again.
@@ -315,19 +279,19 @@ func (s *stack) processEnv() []string {
 type proc struct {
 	s       *stack
 	name    string
-	bin     string
-	env     []string
+	env     []string // extra environment of this process; start uses it as it is then
 	logPath string
 	api     bool
-	port    string // the API's HTTP port, kept across restarts
+	port    string // the API's HTTP port (the worker's health port), kept across restarts
 
 	mu     sync.Mutex
-	p      *devstack.Process
+	svc    *devstack.Service
 	starts int
 }
 
-func (s *stack) newProc(name, bin string, api bool, env ...string) *proc {
-	p := &proc{s: s, name: name, bin: bin, api: api, env: env, logPath: filepath.Join(s.dir, name+".log")}
+func (s *stack) track(svc *devstack.Service, api bool, env []string) *proc {
+	u, _ := url.Parse(svc.URL())
+	p := &proc{s: s, name: svc.Name(), api: api, env: env, logPath: svc.LogPath(), port: u.Port(), svc: svc, starts: svc.Starts()}
 	s.pmu.Lock()
 	s.procs = append(s.procs, p)
 	s.pmu.Unlock()
@@ -338,183 +302,76 @@ func (s *stack) newProc(name, bin string, api bool, env ...string) *proc {
 // startAPI starts an API instance and waits until it is ready.
 func (s *stack) startAPI(name string, env ...string) *proc {
 	s.t.Helper()
-	bin, _ := binaries(s.t)
-	p := s.newProc(name, bin, true, env...)
-	for attempt := 1; ; attempt++ {
-		port, err := devstack.FreePort()
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		p.port = strconv.Itoa(port)
-		if err = p.startNoWait(); err == nil {
-			err = p.waitReady(60 * time.Second)
-		}
-		if err == nil {
-			return p
-		}
-		// Another process may have taken the port in the meantime.
-		if attempt == 3 || !strings.Contains(tailFile(p.logPath, 2048), "address already in use") {
-			s.t.Fatal(err)
-		}
-		p.kill()
+	svc, err := s.ds.StartAPI(s.t.Context(), name, s.apiConfig(), append(s.env, env...)...)
+	if err != nil {
+		s.t.Fatal(err)
 	}
+	return s.track(svc, true, env)
 }
 
 // startWorker starts a worker and waits until its /readyz answers.
 func (s *stack) startWorker(name string, env ...string) *proc {
 	s.t.Helper()
-	_, bin := binaries(s.t)
-	p := s.newProc(name, bin, false, env...)
-	p.start()
-	return p
+	svc, err := s.ds.StartWorker(s.t.Context(), name, s.workerConfig(), append(s.env, env...)...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.track(svc, false, env)
 }
 
 // base is the API's URL.
 func (p *proc) base() string { return "http://127.0.0.1:" + p.port }
 
-// start starts the process (again) and waits until its /readyz answers 200
-// (the worker's is on HEALTH_PORT). It fails the test if the process cannot
-// start.
+// start starts the process again, with p.env as it is now, and waits until
+// its /readyz answers 200. It fails the test if the process cannot start.
 func (p *proc) start() {
 	t := p.s.t
 	t.Helper()
-	if err := p.startNoWait(); err != nil {
+	extra := append(append([]string(nil), p.s.env...), p.env...)
+	if p.api {
+		c := p.s.apiConfig()
+		c.Port = p.port
+		p.svc.SetEnv(devstack.APIEnv(c, extra...))
+	} else {
+		c := p.s.workerConfig()
+		c.HealthPort = p.port
+		p.svc.SetEnv(devstack.WorkerEnv(c, extra...))
+	}
+	if err := p.svc.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.waitReady(60 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (p *proc) startNoWait() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.p != nil && !p.p.Exited() {
-		return fmt.Errorf("%s is running already", p.name)
-	}
-	env := append(os.Environ(), p.s.processEnv()...)
-	if p.api {
-		env = append(env, "DATABASE_URL="+p.s.apiURL)
-	} else {
-		env = append(env, "DATABASE_URL="+p.s.workerURL)
-	}
-	env = append(env, p.env...)
-	var healthPort string
-	if p.api {
-		env = append(env, "PORT="+p.port)
-	} else {
-		env = append(env, "LOG_LEVEL="+workerLogLevel)
-		port, err := devstack.FreePort()
-		if err != nil {
-			return err
-		}
-		healthPort = strconv.Itoa(port)
-		env = append(env, "HEALTH_PORT="+healthPort)
-	}
-	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	p.starts++
-	fmt.Fprintf(f, "===== %s start #%d at %s =====\n", p.name, p.starts, time.Now().Format("15:04:05.000"))
-	cmd := exec.Command(p.bin)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = f, f
-	proc, err := devstack.StartProcess(cmd, syscall.SIGKILL)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("start %s: %w", p.name, err)
-	}
-	go func() { <-proc.Done(); f.Close() }()
-	p.p = proc
-	if !p.api {
-		p.port = healthPort
-	}
-	return nil
-}
-
-// waitReady polls the readiness endpoint until it answers 200.
-func (p *proc) waitReady(timeout time.Duration) error {
-	p.mu.Lock()
-	proc := p.p
+	p.starts = p.svc.Starts()
 	p.mu.Unlock()
-	url := p.base() + "/readyz"
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := hc.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		if proc.Exited() {
-			return fmt.Errorf("%s exited during start-up: %v", p.name, proc.Err())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v", p.name, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
-func (p *proc) current() *devstack.Process {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.p
-}
+func (p *proc) current() *devstack.Process { return p.svc.Process() }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	if cur := p.current(); cur != nil {
-		cur.Signal(syscall.SIGKILL)
-		<-cur.Done()
-	}
-}
+func (p *proc) kill() { p.svc.Kill() }
 
 // term sends SIGTERM and waits up to timeout for a clean exit; it returns
 // the exit error (nil for status 0) or an error if it had to be killed.
-func (p *proc) term(timeout time.Duration) error {
-	if cur := p.current(); cur != nil {
-		return cur.Stop(syscall.SIGTERM, timeout)
-	}
-	return nil
-}
+func (p *proc) term(timeout time.Duration) error { return p.svc.Stop(timeout) }
 
 // done is closed when the current incarnation exits.
-func (p *proc) done() <-chan struct{} { return p.current().Done() }
+func (p *proc) done() <-chan struct{} { return p.svc.Done() }
 
 // dumpLogsOnFailure prints the tail of every log of a failed case.
 func (s *stack) dumpLogsOnFailure() {
 	if !s.t.Failed() && os.Getenv("TEST_LOG") == "" {
 		return
 	}
-	files := []string{filepath.Join(s.dir, "pg", "postgres.log"), filepath.Join(s.dir, "kafka.log")}
-	s.pmu.Lock()
-	for _, p := range s.procs {
-		files = append(files, p.logPath)
-	}
-	s.pmu.Unlock()
-	for _, f := range files {
-		s.t.Logf("--- %s (tail) ---\n%s", filepath.Base(f), tailFile(f, 12<<10))
-	}
+	s.ds.DumpLogs(s.t.Logf)
+	s.t.Logf("--- kafka.log (tail) ---\n%s", tailFile(filepath.Join(s.dir, "kafka.log"), 12<<10))
 }
 
 func tailFile(path string, n int64) string {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err.Error()
-	}
-	from := max(0, fi.Size()-n)
-	b, _ := io.ReadAll(io.NewSectionReader(f, from, fi.Size()-from))
-	return string(b)
+	return string(b[max(0, int64(len(b))-n):])
 }
 
 // addToxic adds a toxic to the PostgreSQL proxy, such as
@@ -533,80 +390,35 @@ func (s *stack) removeToxic(name string) {
 	}
 }
 
-// gqlClient speaks GraphQL over HTTP to the API instances of a stack.
-type gqlClient struct{ hc *http.Client }
+// gqlClient speaks GraphQL over HTTP to the API instances of a stack
+// (gqltest), only to 127.0.0.1.
+type gqlClient struct{ c *gqltest.Client }
 
 func newGQLClient(timeout time.Duration) *gqlClient {
-	return &gqlClient{hc: &http.Client{Timeout: timeout, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second,
-	}}}
+	c := gqltest.New(timeout)
+	c.LoopbackOnly = true
+	return &gqlClient{c: c}
 }
 
-type gqlError struct {
-	Message    string         `json:"message"`
-	Extensions map[string]any `json:"extensions"`
-}
+type gqlError = gqltest.Error
 
-type gqlResponse struct {
-	Data   map[string]json.RawMessage `json:"data"`
-	Errors []gqlError                 `json:"errors"`
-	Status int                        `json:"-"`
-}
+// gqlResponse is a GraphQL response; code is "NO_CODE" for an error
+// without extensions.code.
+type gqlResponse struct{ gqltest.Response }
 
-func (r *gqlResponse) code() string {
-	if len(r.Errors) == 0 {
-		return ""
-	}
-	c, _ := r.Errors[0].Extensions["code"].(string)
-	if c == "" {
-		return "NO_CODE"
-	}
-	return c
-}
-
-func (r *gqlResponse) ext(key string) string {
-	if len(r.Errors) == 0 {
-		return ""
-	}
-	switch v := r.Errors[0].Extensions[key].(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	default:
-		return fmt.Sprint(v)
-	}
-}
+func (r *gqlResponse) code() string          { return r.Code() }
+func (r *gqlResponse) ext(key string) string { return r.Ext(key) }
 
 // errTransport marks a request that got no GraphQL answer.
-var errTransport = errors.New("transport")
+var errTransport = gqltest.ErrTransport
 
 // do posts a GraphQL request to base, which must be on 127.0.0.1.
 func (c *gqlClient) do(ctx context.Context, base, query string, vars map[string]any) (*gqlResponse, error) {
-	if !strings.HasPrefix(base, "http://127.0.0.1:") {
-		return nil, fmt.Errorf("refusing to send load to %s: only 127.0.0.1", base)
-	}
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/graphql", bytes.NewReader(body))
+	r, err := c.c.Do(ctx, base, query, vars)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errTransport, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read body: %v", errTransport, err)
-	}
-	var r gqlResponse
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%w: HTTP %d, undecodable body %.200q", errTransport, resp.StatusCode, b)
-	}
-	r.Status = resp.StatusCode
-	return &r, nil
+	return &gqlResponse{*r}, nil
 }
 
 // GraphQL documents.
@@ -618,19 +430,7 @@ const (
 	byExternalQry = `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { ` + orderFields + ` } }`
 )
 
-type gqlOrder struct {
-	ID         string `json:"id"`
-	ExternalID string `json:"externalId"`
-	UserID     string `json:"userId"`
-	Status     string `json:"status"`
-	EventID    int    `json:"eventId"`
-	Total      string `json:"total"`
-	Items      []struct {
-		Name     string `json:"name"`
-		Quantity int    `json:"quantity"`
-		Price    string `json:"price"`
-	} `json:"items"`
-}
+type gqlOrder = gqltest.Order
 
 // payload decodes data[field] of a successful response: createOrder,
 // updateOrder and cancelOrder all have an order; createOrder has created.
@@ -682,48 +482,13 @@ func (s *stack) warmUp(api *proc) {
 
 // waitGroupStable waits until the workers' consumer group is stable with
 // members members that hold every partition of the orders topic between
-// them, and returns how long that took.
+// them (devstack.WaitGroupStable), and returns how long that took.
 func (s *stack) waitGroupStable(members int, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Net.DialTimeout = 2 * time.Second
-	cfg.Net.ReadTimeout = 5 * time.Second
-	var last string
-	for time.Since(start) < timeout {
-		last = s.describeGroup(cfg, members)
-		if last == "" {
-			return time.Since(start), nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(start), fmt.Errorf("consumer group %s not stable with %d members holding all partitions after %s: %s", s.group, members, timeout, last)
-}
-
-// describeGroup returns "" when the group is as wanted, else what it is.
-func (s *stack) describeGroup(cfg *sarama.Config, members int) string {
-	admin, err := sarama.NewClusterAdmin([]string{s.brokers}, cfg)
-	if err != nil {
-		return err.Error()
-	}
-	defer admin.Close()
-	groups, err := admin.DescribeConsumerGroups([]string{s.group})
-	if err != nil || len(groups) != 1 {
-		return fmt.Sprintf("describe: %v", err)
-	}
-	g := groups[0]
-	parts := 0
-	for _, m := range g.Members {
-		a, err := m.GetMemberAssignment()
-		if err != nil || a == nil {
-			return fmt.Sprintf("member %s: no assignment (%v)", m.ClientHost, err)
-		}
-		parts += len(a.Topics[ordersTopic])
-	}
-	if g.State != "Stable" || len(g.Members) != members || parts != int(devstack.DefaultPartitions) {
-		return fmt.Sprintf("state %s, %d members, %d partitions assigned", g.State, len(g.Members), parts)
-	}
-	return ""
+	ctx, cancel := context.WithTimeout(s.t.Context(), timeout)
+	defer cancel()
+	_, err := s.ds.WaitGroupStable(ctx, s.group, members)
+	return time.Since(start), err
 }
 
 // redeliveries counts the messages of events the workers had applied
@@ -738,10 +503,12 @@ func (s *stack) redeliveries() string {
 	n := 0
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
+	seen := map[string]bool{}
 	for _, p := range s.procs {
-		if p.api {
+		if p.api || seen[p.logPath] {
 			continue
 		}
+		seen[p.logPath] = true
 		b, err := os.ReadFile(p.logPath)
 		if err != nil {
 			continue

@@ -57,6 +57,9 @@ type loadSpec struct {
 	duration time.Duration
 	// stop, when closed, ends the load before duration.
 	stop <-chan struct{}
+	// pick, when set, chooses the API of request seq (a load balancer);
+	// nil sends to bases round robin.
+	pick func(seq uint64) string
 	rng  *rand.Rand // seeds the clients
 }
 
@@ -92,6 +95,9 @@ func runLoad(ctx context.Context, spec loadSpec, c *gqlClient) *loadResult {
 				seq := next.Add(1)
 				r := newRequest(rng, fmt.Sprintf("%s-%d-%d", spec.prefix, i, n), users[rng.IntN(len(users))])
 				r.base = spec.bases[int(seq)%len(spec.bases)]
+				if spec.pick != nil {
+					r.base = spec.pick(seq)
+				}
 				r.send(ctx, c)
 				mu.Lock()
 				res.reqs = append(res.reqs, r)

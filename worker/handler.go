@@ -10,6 +10,8 @@ import (
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel/codes"
 
+	"github.com/orderstream/orderstream/internal/backoff"
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
 	"github.com/orderstream/orderstream/internal/order"
@@ -117,7 +119,7 @@ func (h *handler) collect(first *sarama.ConsumerMessage, more <-chan *sarama.Con
 // maxBatch is the most messages in a batch (batchSize, default 256).
 func (h *handler) maxBatch() int {
 	if h.batchSize <= 0 {
-		return 256
+		return config.DefaultWorkerBatchSize
 	}
 	return h.batchSize
 }
@@ -173,7 +175,7 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 
 // retry processes items alone (never merged), retrying as handle says.
 func (h *handler) retry(ctx context.Context, items []item) error {
-	wait := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	wait := backoff.New(backoff.DefaultInitial, backoff.DefaultMax)
 	failures := 0 // only failures that are not an unavailable database or broker count
 	for attempt := 1; ; attempt++ {
 		err := h.process(ctx, items)
@@ -198,33 +200,18 @@ func (h *handler) retry(ctx context.Context, items []item) error {
 			}
 			return nil
 		}
-		d := wait.next()
 		h.log.WarnContext(ctx, "process batch failed, retrying", "size", len(items), "first_order_id", items[0].key.OrderID,
 			"first_event_id", items[0].key.EventID, "first_correlation_id", kafka.Header(items[0].m, kafka.HeaderCorrelationID),
-			"attempt", attempt, "transient", transient, "err", err, "in", d.String())
-		select {
-		case <-ctx.Done():
+			"attempt", attempt, "transient", transient, "err", err, "in", wait.Peek().String())
+		if wait.Sleep(ctx) != nil {
 			return err
-		case <-time.After(d):
 		}
 	}
 }
 
-// backoff doubles from min to max.
-type backoff struct{ min, max, cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	return b.cur
-}
-
 func (h *handler) attempts() int {
 	if h.maxAttempts <= 0 {
-		return 5
+		return config.DefaultMaxAttempts
 	}
 	return h.maxAttempts
 }

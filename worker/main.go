@@ -2,6 +2,10 @@
 // orders topic. For each event it marks the order PROCESSING, applies the
 // order's pending events in one PostgreSQL transaction, produces the ACK to
 // the API instance that waits for it, and only then marks the offset.
+//
+// This file is wiring only, in the shape of the API's server.go: Main.Run
+// opens the database, Kafka, the handler and the health endpoint, each step
+// handing back its closer; Main.Close closes them in reverse order.
 package main
 
 import (
@@ -19,6 +23,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderstream/orderstream/internal/backoff"
+	"github.com/orderstream/orderstream/internal/closer"
 	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -27,149 +33,168 @@ import (
 	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
-// workerConfig is the worker's configuration, read from the environment.
-type workerConfig struct {
-	DatabaseURL    string        // DATABASE_URL: a login granted orderstream_worker
-	MigrateURL     string        // MIGRATE_DATABASE_URL: the tables' owner ("" = DATABASE_URL)
-	DBMaxConns     int           // DB_MAX_CONNS
-	Brokers        []string      // KAFKA_BROKERS
-	OrdersTopic    string        // KAFKA_ORDERS_TOPIC
-	AcksTopic      string        // KAFKA_ACKS_TOPIC: the only topic ACKs go to
-	Group          string        // KAFKA_GROUP
-	DLQTopic       string        // KAFKA_DLQ_TOPIC
-	MaxAttempts    int           // MAX_ATTEMPTS
-	BatchSize      int           // WORKER_BATCH_SIZE
-	MergeLoops     int           // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
-	HealthPort     string        // HEALTH_PORT ("" = no health endpoint)
-	StartupTimeout time.Duration // STARTUP_TIMEOUT
-	LogLevel       string        // LOG_LEVEL
-}
-
-func loadWorkerConfig() (workerConfig, error) {
-	var e config.Env
-	c := workerConfig{
-		DatabaseURL:    e.String("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/orderstream?sslmode=disable"),
-		MigrateURL:     e.String("MIGRATE_DATABASE_URL", ""),
-		DBMaxConns:     e.Int("DB_MAX_CONNS", 16),
-		Brokers:        e.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		OrdersTopic:    e.String("KAFKA_ORDERS_TOPIC", "orders"),
-		AcksTopic:      e.String("KAFKA_ACKS_TOPIC", "order-acks"),
-		Group:          e.String("KAFKA_GROUP", "orderstream-worker"),
-		DLQTopic:       e.String("KAFKA_DLQ_TOPIC", "orders-dlq"),
-		MaxAttempts:    e.Int("MAX_ATTEMPTS", 5),
-		BatchSize:      e.Int("WORKER_BATCH_SIZE", 256),
-		MergeLoops:     e.Int("WORKER_MERGE_LOOPS", 2),
-		HealthPort:     e.String("HEALTH_PORT", ""),
-		StartupTimeout: e.Duration("STARTUP_TIMEOUT", 2*time.Minute),
-		LogLevel:       e.String("LOG_LEVEL", "info"),
-	}
-	return c, e.Err()
-}
-
 func main() {
-	cfg, err := loadWorkerConfig()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.LoadWorker(config.OSEnv)
 	log := config.NewLogger("worker", cfg.LogLevel)
+	slog.SetDefault(log)
 	if err != nil {
 		log.Error("start", "err", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("exit", "err", err)
 		os.Exit(1)
 	}
+	log.Info("stopped")
 }
 
-// run consumes until ctx ends; then the current message is finished, marked
-// offsets are committed and the worker leaves the group.
-func run(ctx context.Context, cfg workerConfig, log *slog.Logger) error {
-	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+// run runs a worker until ctx ends, and closes it.
+func run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
+	m := &Main{Config: cfg, Log: log, metrics: metrics.New("worker")}
+	err := m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Main is the worker process: its configuration, and what Run opened,
+// which Close closes in reverse order.
+type Main struct {
+	Config config.Worker
+	Log    *slog.Logger
+
+	metrics *metrics.Metrics
+	closers closer.Stack
+}
+
+// Run opens everything and consumes until ctx ends; then the current batch
+// is finished, marked offsets are committed and the worker leaves the
+// group. The caller calls Close afterwards, also after an error.
+func (m *Main) Run(ctx context.Context) error {
+	startCtx, cancel := context.WithTimeout(ctx, m.Config.StartupTimeout)
 	defer cancel()
-
 	// Tracing (OTEL_* variables): off unless an OTLP endpoint is set.
-	stopTracing, err := telemetry.Setup(ctx, "orderstream-worker", log)
+	stopTracing, err := telemetry.Setup(ctx, "orderstream-worker", m.Log)
 	if err != nil {
 		return err
 	}
-	defer telemetry.Flush(stopTracing, log)
-	dbOpts := []postgres.Option{postgres.WithCustomPlans()}
+	m.onClose(func() error { telemetry.Flush(stopTracing, m.Log); return nil })
+	pool, err := m.openDatabase(ctx, startCtx)
+	if err != nil {
+		return err
+	}
+	replier, group, err := m.openKafka(startCtx)
+	if err != nil {
+		return err
+	}
+	h := m.buildHandler(ctx, pool, replier)
+	if m.Config.HealthPort != "" {
+		m.onClose(m.serveHealth(ctx, pool))
+	}
+	return m.consume(ctx, group, h)
+}
+
+// Close closes what Run opened, newest first, and returns the first error.
+func (m *Main) Close() error { return m.closers.Close() }
+
+func (m *Main) onClose(f func() error) { m.closers.Add(f) }
+
+// openDatabase waits for PostgreSQL and migrates it.
+func (m *Main) openDatabase(ctx, startCtx context.Context) (*pgxpool.Pool, error) {
+	opts := []postgres.Option{postgres.WithCustomPlans()}
 	if telemetry.Enabled() {
-		dbOpts = append(dbOpts, postgres.WithTracing())
+		opts = append(opts, postgres.WithTracing())
 	}
-
-	m := metrics.New("worker")
-	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), log, dbOpts...)
+	cfg := m.Config
+	pool, err := postgres.Start(ctx, startCtx, cfg.DatabaseURL, cfg.MigrateURL, int32(cfg.DBMaxConns), m.Log, opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer pool.Close()
-	m.WatchPool(pool)
+	m.onClose(func() error { pool.Close(); return nil })
+	m.metrics.WatchPool(pool)
+	return pool, nil
+}
 
+// openKafka connects the ACK producer and joins the consumer group.
+func (m *Main) openKafka(startCtx context.Context) (*kafka.Replier, sarama.ConsumerGroup, error) {
+	cfg := m.Config
 	var replier *kafka.Replier
-	if err := config.Retry(startCtx, log, "connect ack producer", func() (err error) {
-		replier, err = kafka.NewReplier(cfg.Brokers, nil, cfg.AcksTopic)
+	if err := backoff.Retry(startCtx, m.Log, "connect ack producer", func() (err error) {
+		kcfg := kafka.NewConfig("orderstream-worker")
+		kcfg.Producer.MaxMessageBytes = cfg.KafkaMaxMessageBytes
+		replier, err = kafka.NewReplier(cfg.Brokers, kcfg, cfg.AcksTopic)
 		if err == nil {
-			replier.Metrics = m
+			replier.Metrics = m.metrics
 		}
 		return err
 	}); err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer replier.Close()
-
+	m.onClose(replier.Close)
 	var group sarama.ConsumerGroup
-	if err := config.Retry(startCtx, log, "join consumer group", func() (err error) {
+	if err := backoff.Retry(startCtx, m.Log, "join consumer group", func() (err error) {
 		group, err = sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, kafka.NewConfig("orderstream-worker"))
 		return err
 	}); err != nil {
-		return err
+		return nil, nil, err
 	}
 	go func() {
 		for err := range group.Errors() {
-			log.Warn("consumer group", "err", err)
-			m.ConsumeError("event")
+			m.Log.Warn("consumer group", "err", err)
+			m.metrics.ConsumeError("event")
 		}
 	}()
+	return replier, group, nil
+}
 
-	if cfg.HealthPort != "" {
-		go serveHealth(ctx, cfg.HealthPort, pool, m, log)
-	}
-
-	h := &handler{store: &order.Processor{Store: postgres.NewStore(pool)}, replier: replier, log: log, dlqTopic: cfg.DLQTopic, maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m}
+// buildHandler makes the consumer group handler, with the combiner that
+// merges the batches of several partitions when WORKER_MERGE_LOOPS > 0.
+func (m *Main) buildHandler(ctx context.Context, pool *pgxpool.Pool, replier *kafka.Replier) *handler {
+	cfg := m.Config
+	h := &handler{store: &order.Processor{Store: postgres.NewStore(pool)}, replier: replier, log: m.Log, dlqTopic: cfg.DLQTopic,
+		maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m.metrics}
 	if cfg.MergeLoops > 0 {
 		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops)
+		// No merged batch may still use the pool or the replier once they close.
+		m.onClose(func() error { h.combiner.wait(); return nil })
 	}
-	log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
+	return h
+}
+
+// consume runs the group until ctx ends, then leaves it: the current batch
+// is finished and the marked offsets committed.
+func (m *Main) consume(ctx context.Context, group sarama.ConsumerGroup, h *handler) error {
+	cfg := m.Config
+	m.Log.Info("worker consuming", "topic", cfg.OrdersTopic, "group", cfg.Group)
 	for ctx.Err() == nil {
 		// Consume returns at each rebalance; loop to rejoin.
 		if err := group.Consume(ctx, []string{cfg.OrdersTopic}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
 				break
 			}
-			log.Warn("consume", "err", err)
+			m.Log.Warn("consume", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
 		}
 	}
-	log.Info("shutting down: committing offsets and leaving the group")
+	m.Log.Info("shutting down: committing offsets and leaving the group")
 	if err := group.Close(); err != nil {
 		return fmt.Errorf("close consumer group: %w", err)
 	}
-	if h.combiner != nil {
-		h.combiner.wait() // no merged batch may still use the pool or the replier
-	}
-	log.Info("stopped")
 	return nil
 }
 
 // serveHealth serves GET /healthz (the process runs), GET /readyz (the
-// database answers) and GET /metrics on port until ctx ends.
-func serveHealth(ctx context.Context, port string, pool *pgxpool.Pool, m *metrics.Metrics, log *slog.Logger) {
+// database answers) and GET /metrics on HOST:HEALTH_PORT until ctx ends or
+// Close.
+func (m *Main) serveHealth(ctx context.Context, pool *pgxpool.Pool) func() error {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", m.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -180,12 +205,13 @@ func serveHealth(ctx context.Context, port string, pool *pgxpool.Pool, m *metric
 		}
 		w.Write([]byte("ready\n"))
 	})
-	srv := &http.Server{Addr: net.JoinHostPort("", port), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: net.JoinHostPort(m.Config.Host, m.Config.HealthPort), Handler: mux,
+		ReadHeaderTimeout: 5 * time.Second, ErrorLog: config.ErrorLog(m.Log)}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	go func() {
-		<-ctx.Done()
-		srv.Close()
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("health endpoint", "err", err)
+		}
 	}()
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("health endpoint", "err", err)
-	}
+	return func() error { stop(); return srv.Close() }
 }

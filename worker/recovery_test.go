@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
 )
@@ -217,7 +218,7 @@ func TestOversizedAckDoesNotStopThePartition(t *testing.T) {
 	for i := range big {
 		big[i] = order.Item{Name: strings.Repeat("<", order.MaxNameLen), Quantity: 1, Price: 1}
 	}
-	if err := order.CheckSize(big, kafka.DefaultMaxMessageBytes); order.ErrorCode(err) != order.EINVALID {
+	if err := order.CheckSize(big, config.DefaultKafkaMaxMessageBytes); order.ErrorCode(err) != order.EINVALID {
 		t.Fatalf("CheckSize of the big order: got %v; want BAD_USER_INPUT", err)
 	}
 	total, _ := order.Total(big)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/kafkatest"
 	"github.com/orderstream/orderstream/internal/order"
@@ -56,13 +57,11 @@ func newStack(t *testing.T) *stack {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, workerConfig{
-			DatabaseURL: st.urls.Worker, MigrateURL: st.urls.Owner, DBMaxConns: 8, Brokers: st.broker.Brokers, OrdersTopic: st.broker.OrdersTopic, AcksTopic: st.broker.AcksTopic,
-			Group: "test-" + uuid.NewString()[:8], StartupTimeout: 30 * time.Second, LogLevel: "debug",
-			DLQTopic: st.broker.DLQTopic, MaxAttempts: 3, MergeLoops: 2,
-		}, testLogger())
-	}()
+	cfg := config.DefaultWorker()
+	cfg.DatabaseURL, cfg.MigrateURL, cfg.DBMaxConns, cfg.Brokers, cfg.OrdersTopic = st.urls.Worker, st.urls.Owner, 8, st.broker.Brokers, st.broker.OrdersTopic
+	cfg.Group, cfg.StartupTimeout, cfg.LogLevel = "test-"+uuid.NewString()[:8], 30*time.Second, "debug"
+	cfg.DLQTopic, cfg.AcksTopic, cfg.MaxAttempts, cfg.MergeLoops = st.broker.DLQTopic, st.broker.AcksTopic, 3, 2
+	go func() { done <- run(ctx, cfg, testLogger()) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -94,7 +93,7 @@ func (st *stack) requester(t *testing.T, instance string, p int32) *kafka.Reques
 // service is an API's service, configured as server.go does.
 func (st *stack) service(t *testing.T, instance string) *order.Service {
 	svc := order.NewService(st.store, st.requester(t, instance, -1), testLogger())
-	svc.MaxMessageBytes = kafka.DefaultMaxMessageBytes
+	svc.MaxMessageBytes = config.DefaultKafkaMaxMessageBytes
 	return svc
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 func ms(v ...int) []time.Duration {
@@ -332,10 +334,10 @@ func TestSampleCPUSumsEachKind(t *testing.T) {
 }
 
 func TestReplyPartition(t *testing.T) {
-	// FNV-1a of the INSTANCE_ID modulo the partitions, as
-	// kafka.NewRequester computes it: the two default bench instances read
-	// different partitions of the 8.
-	if a, b := replyPartition(instanceID(0), 8), replyPartition(instanceID(1), 8); a != 6 || b != 3 {
+	// FNV-1a of the INSTANCE_ID modulo the partitions
+	// (kafka.ReplyPartitionFor, as the requester computes it): the two
+	// default bench instances read different partitions of the 8.
+	if a, b := kafka.ReplyPartitionFor(instanceID(0), 8), kafka.ReplyPartitionFor(instanceID(1), 8); a != 6 || b != 3 {
 		t.Errorf("bench-api-1 → %d, bench-api-2 → %d; want 6 and 3", a, b)
 	}
 	if instanceID(0) != "bench-api-1" || numbered("API", 1, 2) != "API 2" || numbered("worker", 0, 1) != "worker" {

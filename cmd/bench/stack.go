@@ -5,26 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	appconfig "github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/postgres"
@@ -32,9 +28,7 @@ import (
 )
 
 const (
-	databaseName     = "orderstream"
 	startTimeout     = 2 * time.Minute
-	childStopTimeout = 40 * time.Second
 	kafkaStopTimeout = 10 * time.Second
 	// kafkaChildArg makes this binary serve the kfake broker instead of
 	// benchmarking: the broker runs in a process of its own so that its CPU
@@ -60,24 +54,18 @@ type watched struct {
 	tree bool // add its live children (the postmaster's backends)
 }
 
-// stack is the system under test: what we started and what we were given.
+// stack is the system under test: what we started (on the stack launcher,
+// devstack.Stack) and what we were given.
 type stack struct {
 	log *slog.Logger
-
-	tmpDir  string // removed by stop
-	pg      *devstack.Postgres
-	kafka   *devstack.Process
-	apis    []*devstack.Process
-	workers []*devstack.Process
+	ds  *devstack.Stack // nil with -api
 
 	dbURL    string
-	brokers  string
 	apiBase  string   // the first API instance: http://127.0.0.1:PORT
 	apiBases []string // every API instance, apiBase first
 
-	ownPG    bool // we started PostgreSQL: its database is ours to reset
-	ownKafka bool
-	ownAPI   bool
+	ownPG bool              // we started PostgreSQL: its database is ours to reset
+	kafka *devstack.Process // the kfake child, when we started it
 
 	procs []watched
 	notes []string // facts about the set-up for the report
@@ -129,20 +117,51 @@ func startStack(ctx context.Context, cfg config, log *slog.Logger, fail context.
 	return st, nil
 }
 
-// startInfra starts PostgreSQL and the broker unless DATABASE_URL and
-// KAFKA_BROKERS say where they are.
+// startInfra starts PostgreSQL and the broker on the stack launcher unless
+// DATABASE_URL and KAFKA_BROKERS say where they are.
 func (st *stack) startInfra(ctx context.Context, cfg config) error {
+	opts := devstack.StackOptions{APIBin: cfg.apiBin, WorkerBin: cfg.workerBin, Log: st.log,
+		Output: os.Stderr, DeathSignal: syscall.SIGTERM, ProcessGroup: true}
+	for name, path := range map[string]string{"API": cfg.apiBin, "worker": cfg.workerBin} {
+		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			return fmt.Errorf("%s binary %s not found: run 'make build' or pass its path", name, path)
+		}
+	}
+	dir, err := os.MkdirTemp(cfg.tmpDir, "orderstream-bench-")
+	if err != nil {
+		return fmt.Errorf("create temporary directory: %w", err)
+	}
+	opts.Dir = dir
 	if u := os.Getenv("DATABASE_URL"); u != "" {
 		if err := checkDatabaseURL(u); err != nil {
 			return err
 		}
-		st.dbURL = u
+		// As the launcher does with its own server: migrate, then the logins.
+		urls := devstack.DatabaseURLs{Owner: u, API: u, Worker: u}
+		if cfg.rls {
+			if err := postgres.Migrate(u); err != nil {
+				return err
+			}
+			if urls.API, urls.Worker, err = devstack.SetupLogins(ctx, u, migrations.APIRole, migrations.WorkerRole); err != nil {
+				return fmt.Errorf("create the database logins (-no-rls runs without): %w", err)
+			}
+		}
+		opts.Database = &urls
 		st.notes = append(st.notes, "PostgreSQL from DATABASE_URL (not started by the bench)")
-	} else if err := st.startPostgres(ctx, cfg); err != nil {
-		return err
+	} else {
+		// Normal durability, not the tests' Fast mode: the floor must pay
+		// for real WAL flushes, as production does. The floor at level N
+		// holds N connections besides the API's and the worker's pools; the
+		// default max_connections (100) is too small.
+		maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100+cfg.apis*apiPoolSize+cfg.workers*workerPoolSize)
+		opts.Postgres = devstack.PostgresOptions{Settings: map[string]string{"max_connections": strconv.Itoa(maxConns)}}
+		st.ownPG = true
+		st.notes = append(st.notes, fmt.Sprintf(
+			"PostgreSQL started by the bench with its default settings and normal durability (NOT the tests' fast mode: fsync, synchronous_commit and full_page_writes stay on), except max_connections = %d (server command line) so that the floor's pool fits; data in %s (server log: pg/postgres.log there)",
+			maxConns, dir))
 	}
-
 	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		var addrs []string
 		for _, hp := range strings.Split(b, ",") {
 			host, _, err := net.SplitHostPort(strings.TrimSpace(hp))
 			if err != nil {
@@ -151,61 +170,57 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 			if err := checkLoopbackHost(host); err != nil {
 				return fmt.Errorf("KAFKA_BROKERS: %w", err)
 			}
+			addrs = append(addrs, strings.TrimSpace(hp))
 		}
-		st.brokers = b
+		opts.Broker = devstack.External(addrs)
 		st.notes = append(st.notes, "Kafka from KAFKA_BROKERS (not started by the bench)")
-		return nil
+	} else {
+		k, err := startKafkaChild(ctx, cfg.partitions)
+		if err != nil {
+			return err
+		}
+		opts.Broker, st.kafka = k, k.proc
+		st.procs = append(st.procs, watched{name: procKafka, pid: k.proc.Pid()})
+		st.notes = append(st.notes, fmt.Sprintf("Kafka: kfake (franz-go's in-memory Kafka-protocol broker), %d partitions, in a child process of the bench", cfg.partitions))
 	}
-	return st.startKafka(ctx, cfg.partitions)
-}
-
-func (st *stack) startPostgres(ctx context.Context, cfg config) error {
-	dir, err := os.MkdirTemp(cfg.tmpDir, "orderstream-bench-")
+	st.ds, err = devstack.StartStack(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("create temporary directory: %w", err)
-	}
-	st.tmpDir = dir
-	// initdb and postgres run as the postgres user when we are root: it
-	// must reach the data directory (MkdirTemp makes it 0700).
-	if err := os.Chmod(dir, 0o755); err != nil {
+		opts.Broker.Close()
+		os.RemoveAll(dir)
 		return err
 	}
-	// Normal durability, not devstack's Fast mode: the floor must pay for
-	// real WAL flushes, as production does.
-	st.pg, err = devstack.StartPostgres(ctx, devstack.PostgresOptions{DataDir: filepath.Join(dir, "pg"), Log: st.log})
-	if err != nil {
-		return err
+	st.dbURL = st.ds.DB.Owner
+	if !cfg.rls {
+		// -no-rls: both connect as the superuser, which row-level
+		// security does not bind.
+		st.ds.DB.API, st.ds.DB.Worker = st.ds.DB.Owner, st.ds.DB.Owner
 	}
-	st.ownPG = true
-	// The floor at level N holds N connections besides the API's and the
-	// worker's pools; the default max_connections (100) is too small.
-	maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100+cfg.apis*apiPoolSize+cfg.workers*workerPoolSize)
-	if err := execOnce(ctx, st.pg.URL("postgres"), fmt.Sprintf("ALTER SYSTEM SET max_connections = %d", maxConns)); err != nil {
-		return err
-	}
-	if err := st.pg.Restart(ctx); err != nil {
-		return err
-	}
-	if err := st.pg.CreateDatabase(ctx, databaseName, ""); err != nil {
-		return err
-	}
-	st.dbURL = st.pg.URL(databaseName)
-	st.notes = append(st.notes, fmt.Sprintf(
-		"PostgreSQL started by the bench with its default settings and normal durability (NOT the tests' fast mode: fsync, synchronous_commit and full_page_writes stay on), except max_connections = %d (ALTER SYSTEM) so that the floor's pool fits; data in %s (server log: postgres.log there)",
-		maxConns, dir))
 	return nil
 }
 
-// startKafka runs the kfake broker in a child process: this binary with
+// kafkaChild is the kfake broker in a child process: this binary with
 // kafkaChildArg, which prints the broker address on its stdout.
-func (st *stack) startKafka(ctx context.Context, partitions int) error {
+type kafkaChild struct {
+	proc    *devstack.Process
+	brokers []string
+}
+
+func (k *kafkaChild) Brokers() []string { return k.brokers }
+
+func (k *kafkaChild) Close() {
+	if err := k.proc.Stop(syscall.SIGTERM, kafkaStopTimeout); err != nil {
+		slog.Warn("stop Kafka", "err", err)
+	}
+}
+
+func startKafkaChild(ctx context.Context, partitions int) (*kafkaChild, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("start kafka: %w", err)
+		return nil, fmt.Errorf("start kafka: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("start kafka: %w", err)
+		return nil, fmt.Errorf("start kafka: %w", err)
 	}
 	defer r.Close()
 	cmd := exec.Command(self, kafkaChildArg, strconv.Itoa(partitions))
@@ -214,21 +229,17 @@ func (st *stack) startKafka(ctx context.Context, partitions int) error {
 	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("start kafka: %w", err)
+		return nil, fmt.Errorf("start kafka: %w", err)
 	}
-	st.kafka = proc
 	deadline, _ := ctx.Deadline()
 	r.SetReadDeadline(deadline) //nolint:errcheck // a pipe supports deadlines; without one the child's exit ends the read
 	line, err := bufio.NewReader(r).ReadString('\n')
 	brokers, ok := strings.CutPrefix(strings.TrimSpace(line), "KAFKA_BROKERS=")
 	if err != nil || !ok || brokers == "" {
-		return fmt.Errorf("start kafka: no broker address from the child (read %q: %v)", line, err)
+		proc.Stop(syscall.SIGTERM, kafkaStopTimeout) //nolint:errcheck // failing anyway
+		return nil, fmt.Errorf("start kafka: no broker address from the child (read %q: %v)", line, err)
 	}
-	st.brokers = brokers
-	st.ownKafka = true
-	st.procs = append(st.procs, watched{name: procKafka, pid: proc.Pid()})
-	st.notes = append(st.notes, fmt.Sprintf("Kafka: kfake (franz-go's in-memory Kafka-protocol broker), %d partitions, in a child process of the bench", partitions))
-	return nil
+	return &kafkaChild{proc: proc, brokers: strings.Split(brokers, ",")}, nil
 }
 
 // serveKafka is the kafkaChildArg mode: a kfake broker until SIGTERM,
@@ -259,109 +270,65 @@ func serveKafka(args []string) int {
 
 // Default pool sizes (DB_MAX_CONNS) of the API and the worker: what each
 // process may hold of max_connections.
-const (
-	apiPoolSize    = 32
-	workerPoolSize = 16
+var (
+	apiPoolSize    = appconfig.DefaultAPI().DBMaxConns
+	workerPoolSize = appconfig.DefaultWorker().DBMaxConns
 )
 
-// startServices starts the workers and the API instances and waits until
-// every API is ready and the workers' consumer group is stable.
+// startServices starts the workers and the API instances from their config
+// structs (this process's environment, with the stack laid over it) and
+// waits until every API is ready and the workers' consumer group is stable.
 func (st *stack) startServices(ctx context.Context, cfg config, fail context.CancelCauseFunc) error {
-	for name, path := range map[string]string{"API": cfg.apiBin, "worker": cfg.workerBin} {
-		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
-			return fmt.Errorf("%s binary %s not found: run 'make build' or pass its path", name, path)
-		}
-	}
-	ports, err := freePorts(cfg.apis)
+	apiCfg, workerCfg, err := st.ds.ConfigsFrom(appconfig.OSEnv)
 	if err != nil {
 		return err
 	}
-	group := envOr("KAFKA_GROUP", "orderstream-worker")
-	// As in production, the API and the worker connect as their own roles,
-	// which row-level security binds, and migrate as the owner; -no-rls
-	// connects both as the superuser of dbURL, which it does not bind.
-	apiDB, workerDB := st.dbURL, st.dbURL
+	apiCfg.LogLevel, workerCfg.LogLevel = "warn", "warn"
+	// The bench sends no bearer token: the API runs without authentication
+	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this
+	// process was given, since a secret or JWKS would switch it back on.
+	apiCfg.Auth = appconfig.DefaultAPI().Auth
+	apiCfg.Auth.Disabled = true
+	apiCfg.Pprof = cfg.cpuProfile != "" // /debug/pprof/ on the API's port
 	if cfg.rls {
-		if err := postgres.Migrate(st.dbURL); err != nil {
-			return err
-		}
-		if apiDB, workerDB, err = devstack.SetupLogins(ctx, st.dbURL, migrations.APIRole, migrations.WorkerRole); err != nil {
-			return fmt.Errorf("create the database logins (-no-rls runs without): %w", err)
-		}
 		st.notes = append(st.notes, fmt.Sprintf("Row-level security ON: the API connects as %s (member of %s) and the worker as %s (member of %s); migrations as the owner", devstack.APILogin, migrations.APIRole, devstack.WorkerLogin, migrations.WorkerRole))
 	} else {
 		st.notes = append(st.notes, "Row-level security OFF (-no-rls, a benchmark-only comparison): the API and the worker connect as the superuser, which row-level security does not bind; the API still sends its per-statement user setting")
 	}
-	env := append(os.Environ(),
-		"MIGRATE_DATABASE_URL="+st.dbURL,
-		"KAFKA_BROKERS="+st.brokers,
-		"LOG_LEVEL=warn",
-	)
-	workerEnv := append(slices.Clone(env), "DATABASE_URL="+workerDB)
-	env = append(env, "DATABASE_URL="+apiDB)
-	if cfg.workers > 1 {
-		workerEnv = append(workerEnv, "KAFKA_GROUP="+group)
-	}
-	for range cfg.workers {
-		w, err := startChild(cfg.workerBin, workerEnv)
+	var apis, workers []*devstack.Service
+	for i := range cfg.workers {
+		w, err := st.ds.StartWorker(ctx, numbered("worker", i, cfg.workers), workerCfg)
 		if err != nil {
 			return err
 		}
-		st.workers = append(st.workers, w)
-		st.procs = append(st.procs, watched{name: procWorker, pid: w.Pid()})
+		workers = append(workers, w)
+		st.procs = append(st.procs, watched{name: procWorker, pid: w.Process().Pid()})
 	}
-	// The bench sends no bearer token: the API runs without authentication
-	// (AUTH_DISABLED, meant for tests and benchmarks), whatever AUTH_* this
-	// process was given, since a secret or JWKS would switch it back on.
-	baseAPIEnv := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, "AUTH_JWT_SECRET=") || strings.HasPrefix(kv, "AUTH_JWKS_FILE=") || strings.HasPrefix(kv, "AUTH_JWKS_URL=") || strings.HasPrefix(kv, "AUTH_DISABLED=")
-	})
-	baseAPIEnv = append(baseAPIEnv, "AUTH_DISABLED=true")
-	for i, port := range ports {
-		apiEnv := append(slices.Clone(baseAPIEnv), "PORT="+strconv.Itoa(port))
+	for i := range cfg.apis {
+		c := apiCfg
 		if cfg.apis > 1 {
-			apiEnv = append(apiEnv, "INSTANCE_ID="+instanceID(i))
+			c.InstanceID = instanceID(i)
 		}
-		if cfg.cpuProfile != "" {
-			apiEnv = append(apiEnv, "PPROF=true") // /debug/pprof/ on the API's port
-		}
-		a, err := startChild(cfg.apiBin, apiEnv)
+		a, err := st.ds.StartAPI(ctx, numbered("API", i, cfg.apis), c)
 		if err != nil {
 			return err
 		}
-		st.apis = append(st.apis, a)
-		st.procs = append(st.procs, watched{name: procAPI, pid: a.Pid()})
-		st.apiBases = append(st.apiBases, "http://127.0.0.1:"+strconv.Itoa(port))
+		apis = append(apis, a)
+		st.procs = append(st.procs, watched{name: procAPI, pid: a.Process().Pid()})
+		st.apiBases = append(st.apiBases, a.URL())
 	}
-	st.ownAPI = true
 	st.apiBase = st.apiBases[0]
-
-	type child struct {
-		name string
-		p    *devstack.Process
-	}
-	children := []child{{"Kafka", st.kafka}}
-	for i, p := range st.apis {
-		children = append(children, child{numbered("API", i, cfg.apis), p})
-	}
-	for i, p := range st.workers {
-		children = append(children, child{numbered("worker", i, cfg.workers), p})
-	}
-	for _, c := range children {
-		if c.p == nil {
-			continue
+	watch := func(name string, p *devstack.Process) {
+		<-p.Done()
+		if !st.stopping.Load() {
+			fail(fmt.Errorf("%s exited on its own: %v", name, p.ExitStatus()))
 		}
-		go func() {
-			<-c.p.Done()
-			if !st.stopping.Load() {
-				fail(fmt.Errorf("%s exited on its own: %v", c.name, c.p.ExitStatus()))
-			}
-		}()
 	}
-	for i, base := range st.apiBases {
-		if err := waitReady(ctx, base+"/readyz", st.apis[i]); err != nil {
-			return err
-		}
+	for _, svc := range append(apis, workers...) {
+		go watch(svc.Name(), svc.Process())
+	}
+	if st.kafka != nil {
+		go watch("Kafka", st.kafka)
 	}
 	if cfg.apis == 1 && cfg.workers == 1 {
 		st.notes = append(st.notes, fmt.Sprintf("API (%s) and worker (%s) started by the bench with their default settings, LOG_LEVEL=warn and, for the API, AUTH_DISABLED=true (the bench sends no bearer token: JWT verification is not measured)", cfg.apiBin, cfg.workerBin))
@@ -369,15 +336,13 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 
 	// Measure a stable group only: a worker that joins late makes the
 	// group rebalance, and the partitions stop while it does.
-	orders := envOr("KAFKA_ORDERS_TOPIC", devstack.DefaultOrdersTopic)
-	acks := envOr("KAFKA_ACKS_TOPIC", devstack.DefaultAcksTopic)
-	gs, err := waitGroupStable(ctx, st.brokers, group, orders, acks, cfg.workers)
+	gs, err := st.groupState(ctx, workerCfg.Group, workerCfg.OrdersTopic, apiCfg.AcksTopic, cfg.workers)
 	if err != nil {
 		st.log.Warn("consumer group", "err", err)
 		st.notes = append(st.notes, "Consumer group not confirmed stable before the load: "+err.Error())
 	}
 	if cfg.apis > 1 || cfg.workers > 1 {
-		st.notes = append(st.notes, scaleNote(cfg, group, orders, acks, gs))
+		st.notes = append(st.notes, scaleNote(cfg, workerCfg.Group, workerCfg.OrdersTopic, apiCfg.AcksTopic, gs))
 	}
 	return nil
 }
@@ -394,120 +359,27 @@ func numbered(kind string, i, n int) string {
 	return kind + " " + strconv.Itoa(i+1)
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// freePorts returns n distinct free ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 10*n {
-			return nil, errors.New("no distinct free ports found")
-		}
-		p, err := devstack.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(ports, p) {
-			ports = append(ports, p)
-		}
-	}
-	return ports, nil
-}
-
-// replyPartition is the ACK partition an API instance reads when
-// REPLY_PARTITION is not set: the FNV-1a hash of its INSTANCE_ID modulo the
-// partition count, as kafka.NewRequester computes it.
-func replyPartition(instanceID string, partitions int) int {
-	h := fnv.New32a()
-	h.Write([]byte(instanceID))
-	return int(h.Sum32() % uint32(partitions))
-}
-
-// groupState is what waitGroupStable found.
+// groupState is the consumer group and topics as the report shows them.
 type groupState struct {
 	ordersPartitions int
 	acksPartitions   int
 	assignments      [][]int32 // partitions of the orders topic held by each member
 }
 
-// waitGroupStable waits until the consumer group is stable with members
-// members holding every partition of the orders topic between them, and
-// returns its assignment. It gives up after groupWait: the run goes on.
-func waitGroupStable(ctx context.Context, brokers, group, orders, acks string, members int) (groupState, error) {
-	ctx, cancel := context.WithTimeout(ctx, groupWait)
-	defer cancel()
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.Version
-	cfg.ClientID = "orderstream-bench"
-	cfg.Net.DialTimeout = 2 * time.Second
-	cfg.Net.ReadTimeout = 5 * time.Second
-	var gs groupState
-	last := errors.New("not checked")
-	for {
-		gs, last = describeGroup(cfg, strings.Split(brokers, ","), group, orders, acks, members)
-		if last == nil {
-			return gs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return gs, fmt.Errorf("group %s not stable with %d members holding all partitions of %s: %w", group, members, orders, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
+// groupWait bounds the wait for a stable group: the run goes on after it.
 const groupWait = time.Minute
 
-func describeGroup(cfg *sarama.Config, brokers []string, group, orders, acks string, members int) (groupState, error) {
-	var gs groupState
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		return gs, err
+// groupState waits until the workers' group is stable
+// (devstack.WaitGroupStable) and reads the ACK topic's partition count.
+func (st *stack) groupState(ctx context.Context, group, orders, acks string, members int) (groupState, error) {
+	ctx, cancel := context.WithTimeout(ctx, groupWait)
+	defer cancel()
+	g, err := st.ds.WaitGroupStable(ctx, group, members)
+	gs := groupState{ordersPartitions: g.Partitions, assignments: g.Assignments}
+	if parts, perr := devstack.TopicPartitions(st.ds.Brokers(), acks); perr == nil {
+		gs.acksPartitions = parts[acks]
 	}
-	defer admin.Close()
-	topics, err := admin.DescribeTopics([]string{orders, acks})
-	if err != nil {
-		return gs, fmt.Errorf("describe topics: %w", err)
-	}
-	for _, t := range topics {
-		switch t.Name {
-		case orders:
-			gs.ordersPartitions = len(t.Partitions)
-		case acks:
-			gs.acksPartitions = len(t.Partitions)
-		}
-	}
-	groups, err := admin.DescribeConsumerGroups([]string{group})
-	if err != nil || len(groups) != 1 {
-		return gs, fmt.Errorf("describe group: %v", err)
-	}
-	g := groups[0]
-	held := 0
-	for _, m := range g.Members {
-		a, err := m.GetMemberAssignment()
-		if err != nil || a == nil {
-			return gs, fmt.Errorf("member %s has no assignment yet (%v)", m.ClientHost, err)
-		}
-		parts := slices.Clone(a.Topics[orders])
-		slices.Sort(parts)
-		gs.assignments = append(gs.assignments, parts)
-		held += len(parts)
-	}
-	slices.SortFunc(gs.assignments, func(a, b []int32) int {
-		if len(a) == 0 || len(b) == 0 {
-			return len(a) - len(b)
-		}
-		return int(a[0] - b[0])
-	})
-	if g.State != "Stable" || len(g.Members) != members || gs.ordersPartitions == 0 || held != gs.ordersPartitions {
-		return gs, fmt.Errorf("state %s, %d members, %d of %d partitions assigned", g.State, len(g.Members), held, gs.ordersPartitions)
-	}
-	return gs, nil
+	return gs, err
 }
 
 // scaleNote describes the processes of a scale-out run for the report.
@@ -520,10 +392,10 @@ func scaleNote(cfg config, group, orders, acks string, gs groupState) string {
 			instanceID(0), instanceID(cfg.apis-1))
 		if gs.acksPartitions > 0 {
 			var parts []string
-			seen := map[int]int{}
+			seen := map[int32]int{}
 			shared := false
 			for i := range cfg.apis {
-				p := replyPartition(instanceID(i), gs.acksPartitions)
+				p := kafka.ReplyPartitionFor(instanceID(i), gs.acksPartitions)
 				parts = append(parts, fmt.Sprintf("%s → %d", instanceID(i), p))
 				seen[p]++
 				if seen[p] > 1 {
@@ -551,73 +423,19 @@ func scaleNote(cfg config, group, orders, acks string, gs groupState) string {
 	return b.String()
 }
 
-func startChild(path string, env []string) (*devstack.Process, error) {
-	if !strings.ContainsRune(path, filepath.Separator) {
-		path = "." + string(filepath.Separator) + path // a file here, not a command on PATH
-	}
-	cmd := exec.Command(path)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	// Own process group: a Ctrl-C reaches the bench only, which then stops
-	// the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return devstack.StartProcess(cmd, syscall.SIGTERM)
-}
-
-// waitReady polls url until it answers 200, ctx ends or proc exits.
-func waitReady(ctx context.Context, url string, proc *devstack.Process) error {
-	err := devstack.WaitHTTP(ctx, url, proc.Done())
-	if err != nil && proc.Exited() {
-		return fmt.Errorf("API exited during start-up: %v", proc.ExitStatus())
-	}
-	if err != nil {
-		return fmt.Errorf("API not ready: %w", err)
-	}
-	return nil
-}
-
 // stop stops the children (the APIs first, so that nothing sends to the
-// workers), the broker and PostgreSQL, and removes the temporary directory.
-// The processes of one kind stop together.
+// workers), the broker and PostgreSQL, and removes the temporary directory
+// (devstack.Stack.Close).
 func (st *stack) stop() {
 	st.stopping.Store(true)
-	type child struct {
-		name string
-		p    *devstack.Process
+	if st.ds == nil {
+		return
 	}
-	var apis, workers []child
-	for i, p := range st.apis {
-		apis = append(apis, child{numbered("API", i, len(st.apis)), p})
+	if err := st.ds.Close(); err != nil {
+		st.log.Warn("stop", "err", err)
 	}
-	for i, p := range st.workers {
-		workers = append(workers, child{numbered("worker", i, len(st.workers)), p})
-	}
-	for _, kind := range []struct {
-		children []child
-		timeout  time.Duration
-	}{{apis, childStopTimeout}, {workers, childStopTimeout}, {[]child{{"Kafka", st.kafka}}, kafkaStopTimeout}} {
-		var wg sync.WaitGroup
-		for _, c := range kind.children {
-			if c.p == nil || c.p.Exited() {
-				continue
-			}
-			wg.Go(func() {
-				if err := c.p.Stop(syscall.SIGTERM, kind.timeout); err != nil {
-					st.log.Warn("stop "+c.name, "err", err)
-				}
-			})
-		}
-		wg.Wait()
-	}
-	if st.pg != nil {
-		if err := st.pg.Stop(); err != nil {
-			st.log.Warn("stop PostgreSQL", "err", err)
-		}
-	}
-	if st.tmpDir != "" {
-		if err := os.RemoveAll(st.tmpDir); err != nil {
-			st.log.Warn("remove temporary directory", "dir", st.tmpDir, "err", err)
-		}
+	if err := os.RemoveAll(st.ds.Dir); err != nil {
+		st.log.Warn("remove temporary directory", "dir", st.ds.Dir, "err", err)
 	}
 }
 

@@ -8,16 +8,23 @@
 // login roles orderstream_api_login and orderstream_worker_login (members
 // of the roles row-level security binds, see docs/SECURITY.md), and an
 // in-process Kafka-protocol broker (data in .data/kafka) with the topics
-// orders and order-acks, prints their addresses as DATABASE_URL=... (the
-// API's login), WORKER_DATABASE_URL=..., MIGRATE_DATABASE_URL=... (the
-// owner) and KAFKA_BROKERS=... lines on stdout and runs until SIGINT or
-// SIGTERM.
+// orders, order-acks and orders-dlq, prints their addresses as
+// DATABASE_URL=... (the API's login), WORKER_DATABASE_URL=...,
+// MIGRATE_DATABASE_URL=... (the owner) and KAFKA_BROKERS=... lines on
+// stdout and runs until SIGINT or SIGTERM.
 //
-// run does the same, then starts the worker and the API binaries with
-// DATABASE_URL (each its own login), MIGRATE_DATABASE_URL, KAFKA_BROKERS
-// and PORT in their environment, waits for the
-// API's /healthz and runs until SIGINT or SIGTERM, or until a child exits on
-// its own (exit status 1).
+// run does the same, then starts the worker and the API binaries on the
+// stack launcher (internal/devstack), each configured from this process's
+// environment (internal/config) with the stack's database (each its own
+// login), broker, HOST and PORT laid over it (the worker's health endpoint
+// on a free port unless HEALTH_PORT says which), waits until both are ready
+// and runs until SIGINT or SIGTERM, or until a child exits on its own (exit
+// status 1). Their output goes to stderr and to .data/api.log and
+// .data/worker.log.
+//
+// Everything listens on 127.0.0.1 unless HOST (or -host) says otherwise:
+// PostgreSQL (which still trusts only local logins) and the API. The
+// in-process broker always listens on 127.0.0.1.
 //
 // The API runs with authentication on. Unless AUTH_JWT_SECRET, AUTH_JWKS_FILE
 // or AUTH_DISABLED=true is set, run gives it a development HS256 secret
@@ -25,10 +32,11 @@
 // bearer token valid 24 h for a demo user as USER_ID=... and TOKEN=... lines
 // on stdout, so that the README's examples work by copy-paste. The API gets
 // the same token as GRAPHIQL_DEMO_TOKEN, so that GraphiQL on / opens with it
-// in its headers (not when APP_ENV=production).
+// in its headers for loopback visitors (not when APP_ENV=production).
 //
 // Ports come from flags, defaulting to the environment variables PG_PORT
-// (55432), KAFKA_PORT (9092), KAFKA_PARTITIONS (8) and PORT (8080).
+// (55432), KAFKA_PORT (9092), KAFKA_PARTITIONS (8) and PORT (8080)
+// (config.Infra).
 package main
 
 import (
@@ -41,7 +49,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -50,15 +57,12 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/internal/auth"
+	"github.com/orderstream/orderstream/internal/config"
 	"github.com/orderstream/orderstream/internal/devstack"
-	"github.com/orderstream/orderstream/internal/postgres"
-	"github.com/orderstream/orderstream/migrations"
+	"github.com/orderstream/orderstream/internal/hostguard"
 )
 
 const (
-	databaseName      = "orderstream"
-	healthTimeout     = 60 * time.Second
-	childStopTimeout  = 40 * time.Second
 	infraStartTimeout = 2 * time.Minute
 	// demoUserID is the user of the printed demo token (the README's USER_ID).
 	demoUserID   = "7f1d1d0e-5c3b-4a9e-9b7e-2f0d2b1c9a11"
@@ -76,10 +80,8 @@ func run(args []string) int {
 		return 2
 	}
 	switch args[0] {
-	case "infra":
-		return cmdInfra(log, args[1:])
-	case "run":
-		return cmdRun(log, args[1:])
+	case "infra", "run":
+		return command(log, args[0], args[1:])
 	case "-h", "-help", "--help", "help":
 		usage(os.Stdout)
 		return 0
@@ -99,359 +101,220 @@ Run "devstack infra -h" or "devstack run -h" for the flags.
 `)
 }
 
-// infraFlags are the flags shared by both commands.
-type infraFlags struct {
-	dataDir    string
-	pgPort     int
-	kafkaPort  int
-	partitions int
-}
-
-func (f *infraFlags) register(fs *flag.FlagSet) error {
-	pgPort, err1 := envInt("PG_PORT", 55432)
-	kafkaPort, err2 := envInt("KAFKA_PORT", 9092)
-	partitions, err3 := envInt("KAFKA_PARTITIONS", 8)
-	fs.StringVar(&f.dataDir, "data", ".data", "directory for the PostgreSQL and Kafka data and the server log")
-	fs.IntVar(&f.pgPort, "pg-port", pgPort, "PostgreSQL port (env PG_PORT)")
-	fs.IntVar(&f.kafkaPort, "kafka-port", kafkaPort, "Kafka port (env KAFKA_PORT)")
-	fs.IntVar(&f.partitions, "partitions", partitions, "partitions of the Kafka topics (env KAFKA_PARTITIONS)")
-	return errors.Join(err1, err2, err3)
-}
-
-func envInt(name string, def int) (int, error) {
-	s := os.Getenv(name)
-	if s == "" {
-		return def, nil
+// command parses the flags of infra or run, then runs Main until a signal
+// (or, for run, until a child exits on its own).
+func command(log *slog.Logger, name string, args []string) int {
+	m, err := parseFlags(name, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
-	n, err := strconv.Atoi(s)
 	if err != nil {
-		return def, fmt.Errorf("environment variable %s=%q is not a number", name, s)
-	}
-	return n, nil
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return nil
-}
-
-// infra is the running PostgreSQL and Kafka.
-type infra struct {
-	log         *slog.Logger
-	pg          *devstack.Postgres
-	kafka       *devstack.Kafka
-	databaseURL string // the API's login
-	workerURL   string // the worker's login
-	ownerURL    string // the superuser: migrations
-	brokers     string
-}
-
-func startInfra(ctx context.Context, log *slog.Logger, f infraFlags) (*infra, error) {
-	ctx, cancel := context.WithTimeout(ctx, infraStartTimeout)
-	defer cancel()
-	if f.partitions < 1 {
-		return nil, fmt.Errorf("partitions must be at least 1, not %d", f.partitions)
-	}
-	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	// With no Output, the server log goes to postgres.log next to the data
-	// directory: .data/postgres.log.
-	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{
-		DataDir: filepath.Join(f.dataDir, "postgres"),
-		Port:    f.pgPort,
-		Log:     log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w\n(server log: %s)", err, filepath.Join(f.dataDir, "postgres.log"))
-	}
-	if err := pg.CreateDatabase(ctx, databaseName, ""); err != nil {
-		stopPostgres(log, pg)
-		return nil, err
-	}
-	apiURL, workerURL, err := setupRoles(ctx, pg.URL(databaseName))
-	if err != nil {
-		stopPostgres(log, pg)
-		return nil, err
-	}
-	kafka, err := devstack.StartKafka(devstack.KafkaOptions{
-		Port:       f.kafkaPort,
-		DataDir:    filepath.Join(f.dataDir, "kafka"),
-		Partitions: int32(f.partitions),
-		Log:        log,
-	})
-	if err != nil {
-		stopPostgres(log, pg)
-		return nil, err
-	}
-	return &infra{
-		log:         log,
-		pg:          pg,
-		kafka:       kafka,
-		databaseURL: apiURL,
-		workerURL:   workerURL,
-		ownerURL:    pg.URL(databaseName),
-		brokers:     strings.Join(kafka.Brokers(), ","),
-	}, nil
-}
-
-// setupRoles migrates the database as the superuser ownerURL (the
-// migrations create the NOLOGIN roles orderstream_api and
-// orderstream_worker), then creates the development login roles, and
-// returns the API's and the worker's URLs.
-func setupRoles(ctx context.Context, ownerURL string) (apiURL, workerURL string, err error) {
-	if err := postgres.Migrate(ownerURL); err != nil {
-		return "", "", err
-	}
-	return devstack.SetupLogins(ctx, ownerURL, migrations.APIRole, migrations.WorkerRole)
-}
-
-func stopPostgres(log *slog.Logger, pg *devstack.Postgres) {
-	if err := pg.Stop(); err != nil {
-		log.Error("stop postgres", "err", err)
-	}
-}
-
-// stop closes the broker, then stops PostgreSQL.
-func (in *infra) stop() {
-	in.kafka.Close()
-	in.log.Info("kafka stopped")
-	stopPostgres(in.log, in.pg)
-}
-
-func (in *infra) printEnv() {
-	fmt.Printf("DATABASE_URL=%s\nWORKER_DATABASE_URL=%s\nMIGRATE_DATABASE_URL=%s\nKAFKA_BROKERS=%s\n",
-		in.databaseURL, in.workerURL, in.ownerURL, in.brokers)
-}
-
-func cmdInfra(log *slog.Logger, args []string) int {
-	fs := flag.NewFlagSet("devstack infra", flag.ContinueOnError)
-	var f infraFlags
-	envErr := f.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "devstack infra:", err)
+		fmt.Fprintf(os.Stderr, "devstack %s: %v\n", name, err)
 		return 2
 	}
-	if envErr != nil {
-		fmt.Fprintln(os.Stderr, "devstack infra:", envErr)
-		return 2
-	}
-
+	m.Log = log
 	// Signals stay captured until we exit, so a second Ctrl-C cannot cut
 	// the shutdown short.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	in, err := startInfra(ctx, log, f)
-	if err != nil {
-		log.Error("start infrastructure", "err", err)
+	err = m.Run(ctx)
+	if err == nil {
+		m.printReady()
+		err = m.Wait(ctx)
+	}
+	if ctx.Err() != nil {
+		log.Info("stopping")
+	}
+	m.Close()
+	if err != nil && ctx.Err() == nil {
+		log.Error(name, "err", err)
 		return 1
 	}
-	in.printEnv()
-	log.Info("infrastructure is up; Ctrl-C stops it")
-	<-ctx.Done()
-	log.Info("stopping")
-	in.stop()
 	return 0
 }
 
-// child is a started worker or API binary.
-type child struct {
-	name string
-	path string
-	proc *devstack.Process
+// Main is the local stack: infrastructure and, with binaries given, the
+// worker and the API.
+type Main struct {
+	Infra     config.Infra
+	DataDir   string
+	APIBin    string // "" for infra
+	WorkerBin string
+	Log       *slog.Logger
+
+	stack       *devstack.Stack
+	api, worker *devstack.Service
+	demoToken   string
 }
 
-func startChild(name, path string, env []string) (*child, error) {
-	if !strings.ContainsRune(path, filepath.Separator) {
-		// A bare name means a file here, not a command on PATH.
-		path = "." + string(filepath.Separator) + path
+func parseFlags(name string, args []string) (*Main, error) {
+	in, envErr := config.LoadInfra(config.OSEnv)
+	m := &Main{Infra: in}
+	fs := flag.NewFlagSet("devstack "+name, flag.ContinueOnError)
+	fs.StringVar(&m.DataDir, "data", ".data", "directory for the PostgreSQL and Kafka data and the logs")
+	fs.StringVar(&m.Infra.Host, "host", in.Host, "address PostgreSQL and the API listen on (env HOST)")
+	fs.IntVar(&m.Infra.PGPort, "pg-port", in.PGPort, "PostgreSQL port (env PG_PORT)")
+	fs.IntVar(&m.Infra.KafkaPort, "kafka-port", in.KafkaPort, "Kafka port (env KAFKA_PORT)")
+	fs.IntVar(&m.Infra.Partitions, "partitions", in.Partitions, "partitions of the Kafka topics (env KAFKA_PARTITIONS)")
+	if name == "run" {
+		fs.StringVar(&m.APIBin, "api", "", "path of the API binary (required)")
+		fs.StringVar(&m.WorkerBin, "worker", "", "path of the worker binary (required)")
+		fs.IntVar(&m.Infra.Port, "port", in.Port, "HTTP port of the API (env PORT)")
 	}
-	cmd := exec.Command(path)
-	cmd.Env = env
-	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	// Own process group: a Ctrl-C reaches devstack only, which then stops
-	// the children in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
 	}
-	return &child{name: name, path: path, proc: proc}, nil
-}
-
-// stop sends SIGTERM to the child's process group and kills it after
-// childStopTimeout.
-func (c *child) stop(log *slog.Logger) {
-	if c == nil {
-		return
-	}
-	if c.proc.Exited() {
-		return
-	}
-	log.Info("stopping "+c.name, "pid", c.proc.Pid())
-	err := c.proc.Stop(syscall.SIGTERM, childStopTimeout)
-	var exitErr *exec.ExitError
 	switch {
-	case err == nil:
-		log.Info(c.name + " stopped")
-	case errors.As(err, &exitErr):
-		log.Warn(c.name+" stopped", "status", exitErr.ProcessState.String())
-	default:
-		log.Error("stop "+c.name, "err", err)
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	case envErr != nil:
+		return nil, envErr
+	case m.Infra.Partitions < 1:
+		return nil, fmt.Errorf("partitions must be at least 1, not %d", m.Infra.Partitions)
+	case name == "run" && (m.APIBin == "" || m.WorkerBin == ""):
+		fs.Usage()
+		return nil, errors.New("-api and -worker are required")
 	}
+	return m, nil
 }
 
-func cmdRun(log *slog.Logger, args []string) int {
-	fs := flag.NewFlagSet("devstack run", flag.ContinueOnError)
-	var f infraFlags
-	envErr := f.register(fs)
-	apiPath := fs.String("api", "", "path of the API binary (required)")
-	workerPath := fs.String("worker", "", "path of the worker binary (required)")
-	defPort, err := envInt("PORT", 8080)
-	envErr = errors.Join(envErr, err)
-	port := fs.Int("port", defPort, "HTTP port of the API (env PORT)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+// Run starts PostgreSQL and the broker and, with binaries, the worker and
+// the API. Close stops what it started, also after an error.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.startInfra(ctx); err != nil {
+		return err
+	}
+	m.printEnv()
+	if m.APIBin == "" {
+		return nil
+	}
+	return m.startServices(ctx)
+}
+
+func (m *Main) startInfra(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, infraStartTimeout)
+	defer cancel()
+	if err := os.MkdirAll(m.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	var err error
+	// With no Output, the server log goes to postgres.log next to the data
+	// directory: .data/postgres.log.
+	m.stack, err = devstack.StartStack(ctx, devstack.StackOptions{
+		Dir:      m.DataDir,
+		Postgres: devstack.PostgresOptions{DataDir: filepath.Join(m.DataDir, "postgres"), Port: m.Infra.PGPort, Host: m.Infra.Host, Log: m.Log},
+		BrokerOptions: devstack.BrokerOptions{Kind: devstack.KindKfake, Kafka: devstack.KafkaOptions{
+			Port: m.Infra.KafkaPort, DataDir: filepath.Join(m.DataDir, "kafka"), Partitions: int32(m.Infra.Partitions), Log: m.Log}},
+		APIBin: m.APIBin, WorkerBin: m.WorkerBin, Log: m.Log,
+		// Own process groups: a Ctrl-C reaches devstack only, which then
+		// stops the children in order.
+		Output: os.Stderr, DeathSignal: syscall.SIGTERM, ProcessGroup: true,
+	})
+	if err != nil {
+		return fmt.Errorf("start infrastructure: %w\n(server log: %s)", err, filepath.Join(m.DataDir, "postgres.log"))
+	}
+	return nil
+}
+
+// startServices starts the worker and the API from this process's
+// environment with the stack laid over it.
+func (m *Main) startServices(ctx context.Context) error {
+	apiCfg, workerCfg, err := m.stack.ConfigsFrom(config.OSEnv)
+	if err != nil {
+		return err
+	}
+	apiCfg.Host, workerCfg.Host = m.Infra.Host, m.Infra.Host
+	apiCfg.Port = strconv.Itoa(m.Infra.Port)
+	if h := m.Infra.Host; h != "" && h != "0.0.0.0" && h != "::" && !hostguard.IsLoopback(h) {
+		// Listening on that address, the API is reached by it (the
+		// launcher's readiness probe first).
+		apiCfg.AllowedHosts = append(apiCfg.AllowedHosts, h)
+	}
+	if m.demoToken, err = m.devAuth(&apiCfg); err != nil {
+		return fmt.Errorf("authentication set-up: %w", err)
+	}
+	if m.worker, err = m.stack.StartWorker(ctx, "worker", workerCfg); err != nil {
+		return err
+	}
+	if m.api, err = m.stack.StartAPI(ctx, "api", apiCfg); err != nil {
+		return err
+	}
+	return nil
+}
+
+// devAuth turns authentication on for the API and returns a demo token
+// when run knows the HS256 secret. An AUTH_JWT_SECRET in the environment is
+// used as it is; with a JWKS only, or AUTH_DISABLED=true, the configuration
+// is left alone and there is no demo token; otherwise the development
+// secret of the data directory (created on first use) is used.
+func (m *Main) devAuth(c *config.API) (string, error) {
+	a := &c.Auth
+	if a.JWTSecret == "" {
+		if a.JWKSFile != "" || a.JWKSURL != "" || a.Disabled {
+			return "", nil
 		}
-		fmt.Fprintln(os.Stderr, "devstack run:", err)
-		return 2
-	}
-	if envErr != nil {
-		fmt.Fprintln(os.Stderr, "devstack run:", envErr)
-		return 2
-	}
-	if *apiPath == "" || *workerPath == "" {
-		fmt.Fprintln(os.Stderr, "devstack run: -api and -worker are required")
-		fs.Usage()
-		return 2
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	in, err := startInfra(ctx, log, f)
-	if err != nil {
-		log.Error("start infrastructure", "err", err)
-		return 1
-	}
-	in.printEnv()
-
-	env := append(os.Environ(),
-		"MIGRATE_DATABASE_URL="+in.ownerURL,
-		"KAFKA_BROKERS="+in.brokers,
-		"PORT="+strconv.Itoa(*port),
-	)
-	workerEnv := append(env[:len(env):len(env)], "DATABASE_URL="+in.workerURL)
-	apiEnv, demoToken, err := apiAuthEnv(append(env[:len(env):len(env)], "DATABASE_URL="+in.databaseURL), f.dataDir)
-	if err != nil {
-		log.Error("authentication set-up", "err", err)
-		in.stop()
-		return 1
-	}
-	var api, worker *child
-	shutdown := func() {
-		api.stop(log)
-		worker.stop(log)
-		in.stop()
-	}
-	if worker, err = startChild("worker", *workerPath, workerEnv); err != nil {
-		log.Error("start worker", "err", err)
-		shutdown()
-		return 1
-	}
-	if api, err = startChild("api", *apiPath, apiEnv); err != nil {
-		log.Error("start api", "err", err)
-		shutdown()
-		return 1
-	}
-
-	// exited reports a child that ended on its own.
-	exited := func(c *child) int {
-		log.Error(c.name+" exited on its own; stopping everything", "path", c.path, "status", c.proc.ExitStatus())
-		shutdown()
-		return 1
-	}
-
-	healthURL := fmt.Sprintf("http://127.0.0.1:%d/healthz", *port)
-	healthCtx, cancelHealth := context.WithTimeout(ctx, healthTimeout)
-	healthy := make(chan error, 1)
-	go func() { healthy <- devstack.WaitHTTP(healthCtx, healthURL, nil) }()
-	select {
-	case err := <-healthy:
-		cancelHealth()
+		secret, err := devSecret(filepath.Join(m.DataDir, "dev-jwt-secret"))
 		if err != nil {
-			if ctx.Err() != nil {
-				log.Info("stopping")
-				shutdown()
-				return 0
-			}
-			log.Error("api not healthy; stopping everything", "url", healthURL, "err", err)
-			shutdown()
-			return 1
+			return "", err
 		}
-	case <-api.proc.Done():
-		cancelHealth()
-		return exited(api)
-	case <-worker.proc.Done():
-		cancelHealth()
-		return exited(worker)
+		a.JWTSecret = secret
 	}
+	token, err := auth.Mint([]byte(a.JWTSecret), auth.MintOptions{Subject: demoUserID, TTL: demoTokenTTL, Issuer: a.Issuer, Audience: a.Audience})
+	if err == nil && !c.Production() {
+		c.GraphiQLToken = token // GraphiQL on / opens with it, for loopback visitors
+	}
+	return token, err
+}
 
-	fmt.Printf("OrderStream is up: GraphQL http://localhost:%d/graphql (REST http://localhost:%d/orders); Ctrl-C stops everything\n", *port, *port)
-	if os.Getenv("APP_ENV") != "production" && os.Getenv("GRAPHIQL") != "false" {
-		fmt.Printf("GraphiQL: http://localhost:%d/ in a browser\n", *port)
+// Wait returns when ctx ends (nil) or a child exits on its own.
+func (m *Main) Wait(ctx context.Context) error {
+	if m.api == nil {
+		<-ctx.Done()
+		return nil
 	}
-	if demoToken != "" {
-		fmt.Printf("Demo bearer token (valid %s) for the demo user; paste these into your shell for the README examples:\nUSER_ID=%s\nTOKEN=%s\n",
-			demoTokenTTL, demoUserID, demoToken)
-	}
-
 	select {
 	case <-ctx.Done():
-		log.Info("stopping")
-		shutdown()
-		return 0
-	case <-api.proc.Done():
-		return exited(api)
-	case <-worker.proc.Done():
-		return exited(worker)
+		return nil
+	case <-m.api.Done():
+		return fmt.Errorf("the API exited on its own (%s); stopping everything", m.api.Process().ExitStatus())
+	case <-m.worker.Done():
+		return fmt.Errorf("the worker exited on its own (%s); stopping everything", m.worker.Process().ExitStatus())
 	}
 }
 
-// apiAuthEnv returns the API's environment with authentication on, and a
-// demo token when run knows the HS256 secret. An AUTH_JWT_SECRET in env is
-// used as it is; with AUTH_JWKS_FILE only, or AUTH_DISABLED=true, env is
-// left alone and there is no demo token; otherwise the development secret
-// of dataDir (created on first use) is added.
-func apiAuthEnv(env []string, dataDir string) (apiEnv []string, token string, err error) {
-	secret := os.Getenv("AUTH_JWT_SECRET")
-	if secret == "" {
-		if os.Getenv("AUTH_JWKS_FILE") != "" || os.Getenv("AUTH_JWKS_URL") != "" || os.Getenv("AUTH_DISABLED") == "true" {
-			return env, "", nil
-		}
-		if secret, err = devSecret(filepath.Join(dataDir, "dev-jwt-secret")); err != nil {
-			return nil, "", err
-		}
-		env = append(env[:len(env):len(env)], "AUTH_JWT_SECRET="+secret)
+// Close stops the API, the worker, the broker and PostgreSQL, in that order.
+func (m *Main) Close() error {
+	if m.stack == nil {
+		return nil
 	}
-	token, err = auth.Mint([]byte(secret), auth.MintOptions{
-		Subject: demoUserID, TTL: demoTokenTTL,
-		Issuer: os.Getenv("AUTH_ISSUER"), Audience: os.Getenv("AUTH_AUDIENCE"),
-	})
-	if err == nil && os.Getenv("APP_ENV") != "production" {
-		// GraphiQL on / opens with the demo token in its headers.
-		env = append(env[:len(env):len(env)], "GRAPHIQL_DEMO_TOKEN="+token)
+	err := m.stack.Close()
+	if err != nil {
+		m.Log.Warn("stop", "err", err)
 	}
-	return env, token, err
+	m.Log.Info("stopped")
+	return err
+}
+
+func (m *Main) printEnv() {
+	s := m.stack
+	fmt.Printf("DATABASE_URL=%s\nWORKER_DATABASE_URL=%s\nMIGRATE_DATABASE_URL=%s\nKAFKA_BROKERS=%s\n",
+		s.DB.API, s.DB.Worker, s.DB.Owner, strings.Join(s.Brokers(), ","))
+}
+
+func (m *Main) printReady() {
+	if m.api == nil {
+		m.Log.Info("infrastructure is up; Ctrl-C stops it")
+		return
+	}
+	base := m.api.URL()
+	fmt.Printf("OrderStream is up: GraphQL %s/graphql (REST %s/orders); Ctrl-C stops everything\n", base, base)
+	if os.Getenv("APP_ENV") != "production" && os.Getenv("GRAPHIQL") != "false" {
+		fmt.Printf("GraphiQL: %s/ in a browser\n", base)
+	}
+	if m.demoToken != "" {
+		fmt.Printf("Demo bearer token (valid %s) for the demo user; paste these into your shell for the README examples:\nUSER_ID=%s\nTOKEN=%s\n",
+			demoTokenTTL, demoUserID, m.demoToken)
+	}
 }
 
 // devSecret reads the development JWT secret at path, creating it (32

@@ -22,7 +22,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/rest"
 )
 
 var (
@@ -308,6 +310,14 @@ func TestMint(t *testing.T) {
 	wantRefused(t, v, expired)
 }
 
+// writerFor is the error writer of the endpoint: GraphQL's or REST's.
+func writerFor(graphQL bool) ErrorWriter {
+	if graphQL {
+		return graph.WriteHTTPError
+	}
+	return rest.WriteError
+}
+
 func TestMiddleware(t *testing.T) {
 	v := verifier(t, Config{Secret: secret})
 	var got order.Principal
@@ -337,7 +347,7 @@ func TestMiddleware(t *testing.T) {
 				req.Header.Set("Authorization", tc.header)
 			}
 			rec := httptest.NewRecorder()
-			v.Middleware(next, tc.graphQL, nil).ServeHTTP(rec, req)
+			v.Middleware(next, writerFor(tc.graphQL), nil).ServeHTTP(rec, req)
 			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
 				t.Fatalf("got %d %s; want %d with %s", rec.Code, rec.Body, tc.status, tc.body)
 			}
@@ -351,7 +361,7 @@ func TestMiddleware(t *testing.T) {
 	}
 	t.Run("PreflightPasses", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		v.Middleware(next, true, nil).ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/graphql", nil))
+		v.Middleware(next, graph.WriteHTTPError, nil).ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/graphql", nil))
 		if rec.Code != 204 {
 			t.Errorf("OPTIONS: got %d; want it passed through", rec.Code)
 		}
@@ -396,7 +406,13 @@ func TestMiddlewareLetsWebsocketsAuthenticateLater(t *testing.T) {
 			req := httptest.NewRequest("GET", "/graphql", nil)
 			req.Header.Set("Upgrade", tc.upgrade)
 			rec := httptest.NewRecorder()
-			v.Middleware(next, tc.graphQL, nil).ServeHTTP(rec, req)
+			// As the API mounts them: GraphQL lets websocket upgrades
+			// through to authenticate later, REST does not.
+			h := v.Middleware(next, rest.WriteError, nil)
+			if tc.graphQL {
+				h = ExceptWebsocket(next, v.Middleware(next, graph.WriteHTTPError, nil))
+			}
+			h.ServeHTTP(rec, req)
 			if rec.Code != tc.status {
 				t.Errorf("got %d; want %d", rec.Code, tc.status)
 			}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,27 +10,31 @@ import (
 	"github.com/orderstream/orderstream/internal/order"
 )
 
+// ErrorWriter writes an error response in the wire format of the endpoint
+// behind a middleware (graph.WriteHTTPError, rest.WriteError): the adapter
+// owns its format, the middleware only says what went wrong.
+type ErrorWriter func(w http.ResponseWriter, status int, code, message string, details map[string]any)
+
 // Middleware requires a valid bearer token on every request it wraps and
 // puts the token's Principal in the request context (order.WithPrincipal).
-// Without one it answers 401 with WWW-Authenticate: Bearer and an error in
-// the shape of the endpoint: a GraphQL error with extensions.code
-// UNAUTHENTICATED when graphQL is true, else the REST mirror's
-// {"error": {"code": "UNAUTHENTICATED", ...}}. OPTIONS requests (CORS
-// preflights, which never carry credentials) pass through untouched, and so
-// do websocket upgrades of GraphQL, which authenticate in their first
-// message (Authenticate).
-func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger) http.Handler {
+// Without one it answers 401 with WWW-Authenticate: Bearer and an error
+// with code UNAUTHENTICATED, written by fail in the endpoint's format.
+// OPTIONS requests (CORS preflights, which never carry credentials) pass
+// through untouched.
+func (v *Verifier) Middleware(next http.Handler, fail ErrorWriter, log *slog.Logger) http.Handler {
+	refuse := func(w http.ResponseWriter, challenge, msg string) {
+		w.Header().Set("WWW-Authenticate", challenge)
+		w.Header().Set("Cache-Control", "no-store")
+		fail(w, http.StatusUnauthorized, order.EUNAUTHENTICATED, msg, nil)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || (graphQL && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")) {
-			// Websocket upgrades cannot carry headers from browsers: they
-			// authenticate in connection_init (Authenticate, called by the
-			// GraphQL websocket transport).
+		if r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
 			return
 		}
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
-			unauthenticated(w, graphQL, `Bearer realm="orderstream"`, "a bearer token is required (Authorization: Bearer <JWT>)")
+			refuse(w, `Bearer realm="orderstream"`, "a bearer token is required (Authorization: Bearer <JWT>)")
 			return
 		}
 		p, err := v.Verify(token)
@@ -39,10 +42,24 @@ func (v *Verifier) Middleware(next http.Handler, graphQL bool, log *slog.Logger)
 			if log != nil {
 				log.InfoContext(r.Context(), "bearer token refused", "path", r.URL.Path, "err", err)
 			}
-			unauthenticated(w, graphQL, `Bearer realm="orderstream", error="invalid_token"`, "the bearer token is invalid or expired")
+			refuse(w, `Bearer realm="orderstream", error="invalid_token"`, "the bearer token is invalid or expired")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(order.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// ExceptWebsocket sends websocket upgrade requests to ws and everything
+// else to next (Middleware in front of the same endpoint). Browsers cannot
+// set headers on an upgrade, so GraphQL's websocket transport
+// authenticates in its connection_init message instead (Authenticate).
+func ExceptWebsocket(ws, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -73,20 +90,4 @@ func bearer(h string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
-}
-
-func unauthenticated(w http.ResponseWriter, graphQL bool, challenge, msg string) {
-	w.Header().Set("WWW-Authenticate", challenge)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	var body any
-	if graphQL {
-		body = map[string]any{"errors": []any{map[string]any{
-			"message": msg, "extensions": map[string]any{"code": order.EUNAUTHENTICATED},
-		}}}
-	} else {
-		body = map[string]any{"error": map[string]any{"code": order.EUNAUTHENTICATED, "message": msg}}
-	}
-	_ = json.NewEncoder(w).Encode(body)
 }

@@ -1,87 +1,269 @@
-// Package config reads settings from environment variables and builds the
-// logger; the mains use it to fill their config structs.
+// Package config is the one home of OrderStream's environment contract: the
+// settings of the API (API), the worker (Worker) and the local stack
+// (Infra), each variable's name and default written once. LoadAPI,
+// LoadWorker and LoadInfra read them and report every bad variable at
+// once; Env renders a struct back to environment lines, so that launchers
+// (internal/devstack) build processes from the struct.
+//
+// Adding a setting is a field in the struct and one line in its bind
+// method.
 package config
 
 import (
+	"errors"
 	"fmt"
-	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/orderstream/orderstream/internal/telemetry"
 )
 
-// Env reads typed environment variables and remembers the first error.
-type Env struct {
-	errs []string
-}
+// Defaults shared by several settings and by the launchers: they match
+// `make infra` (cmd/devstack).
+const (
+	DefaultHost        = "127.0.0.1" // what `make run` and `make infra` listen on
+	DefaultPGPort      = 55432
+	DefaultKafkaPort   = 9092
+	DefaultPartitions  = 8
+	DefaultDatabase    = "orderstream"
+	DefaultOrdersTopic = "orders"
+	DefaultAcksTopic   = "order-acks"
+	DefaultDLQTopic    = "orders-dlq"
+	DefaultGroup       = "orderstream-worker"
 
-// String returns $key, or def when unset or empty.
-func (e *Env) String(key, def string) string {
-	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
-		return v
-	}
-	return def
-}
+	DefaultAckTimeout      = 30 * time.Second
+	DefaultRecoveryDelay   = 5 * time.Second
+	DefaultDrainDelay      = 5 * time.Second
+	DefaultStartupTimeout  = 2 * time.Minute
+	DefaultWorkerBatchSize = 256
+	DefaultMaxAttempts     = 5
+	// DefaultKafkaMaxMessageBytes is sarama's default Producer.MaxMessageBytes,
+	// just under the broker's default message.max.bytes (1048588 bytes).
+	DefaultKafkaMaxMessageBytes = 1_000_000
 
-// List returns $key split at commas, or def.
-func (e *Env) List(key string, def []string) []string {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
+	// GraphQL request bounds.
+	DefaultGraphQLMaxDepth      = 10
+	DefaultGraphQLMaxFields     = 200
+	DefaultGraphQLMaxComplexity = 500
+	DefaultGraphQLTokenLimit    = 15000
+)
+
+// DefaultDatabaseURL is the superuser of `make infra`'s database.
+var DefaultDatabaseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", DefaultPGPort, DefaultDatabase)
+
+// DefaultBrokers is `make infra`'s broker.
+var DefaultBrokers = []string{fmt.Sprintf("127.0.0.1:%d", DefaultKafkaPort)}
+
+// Lookup returns the value of an environment variable, "" when unset.
+type Lookup func(name string) string
+
+// OSEnv is the process environment.
+var OSEnv Lookup = os.Getenv
+
+// Lines is a Lookup over environment lines ("NAME=value"); the last line
+// of a name wins, as in os/exec.
+func Lines(lines ...string) Lookup {
+	m := map[string]string{}
+	for _, kv := range lines {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
 		}
 	}
-	return out
+	return func(name string) string { return m[name] }
 }
 
-// Int returns $key as an int, or def.
-func (e *Env) Int(key string, def int) int {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not an integer", key, v))
-	}
-	return n
+// Without returns env without the lines of the variables in names: a
+// launcher's own environment minus what the struct it renders decides.
+func Without(env []string, names []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(names, k)
+	})
 }
 
-// Duration returns $key as a time.Duration ("30s", "1m"), or def.
-func (e *Env) Duration(key string, def time.Duration) time.Duration {
-	v := e.String(key, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.errs = append(e.errs, fmt.Sprintf("%s=%q is not a positive duration such as 30s", key, v))
-	}
-	return d
+// flag modifies how a variable is read.
+type flag int
+
+const (
+	// derived: the default depends on another setting (APP_ENV,
+	// ACK_TIMEOUT). Env leaves such a variable out while it has that
+	// default, so that it is derived again where the lines are read.
+	derived flag = 1 << iota
+	// zeroOK: a duration may be 0.
+	zeroOK
+)
+
+func has(flags []flag, f flag) bool { return slices.Contains(flags, f) }
+
+// mode is what a binder does with each variable.
+type mode int
+
+const (
+	loading mode = iota // read the variable into the field, or the default
+	render              // write the field as a line
+	names               // list the names
+)
+
+// binder visits the settings of a struct, one call per variable, in an
+// order where a derived default comes after what it is derived from.
+type binder struct {
+	mode  mode
+	get   Lookup
+	errs  []error
+	lines []string
+	names []string
 }
 
-// Err reports every malformed variable read so far.
-func (e *Env) Err() error {
-	if len(e.errs) == 0 {
+func (b *binder) value(name string) string { return strings.TrimSpace(b.get(name)) }
+
+func (b *binder) bad(name, v, want string) {
+	b.errs = append(b.errs, fmt.Errorf("%s=%q is not %s", name, v, want))
+}
+
+// visit handles one variable: raw is the field as text, def the default
+// as text, parse stores text (or the default when unset) in the field.
+func (b *binder) visit(name, raw, def string, flags []flag, parse func(v string) (ok bool, want string)) {
+	switch b.mode {
+	case names:
+		b.names = append(b.names, name)
+	case render:
+		if has(flags, derived) && raw == def {
+			return
+		}
+		b.lines = append(b.lines, name+"="+raw)
+	case loading:
+		v := b.value(name)
+		if v == "" {
+			parse("")
+			return
+		}
+		if ok, want := parse(v); !ok {
+			b.bad(name, v, want)
+		}
+	}
+}
+
+func (b *binder) str(p *string, name, def string, flags ...flag) {
+	b.visit(name, *p, def, flags, func(v string) (bool, string) {
+		if v == "" {
+			v = def
+		}
+		*p = v
+		return true, ""
+	})
+}
+
+func (b *binder) integer(p *int, name string, def int, flags ...flag) {
+	b.visit(name, strconv.Itoa(*p), strconv.Itoa(def), flags, func(v string) (bool, string) {
+		if v == "" {
+			*p = def
+			return true, ""
+		}
+		n, err := strconv.Atoi(v)
+		*p = n
+		return err == nil, "an integer"
+	})
+}
+
+func (b *binder) boolean(p *bool, name string, def bool, flags ...flag) {
+	b.visit(name, strconv.FormatBool(*p), strconv.FormatBool(def), flags, func(v string) (bool, string) {
+		switch strings.ToLower(v) {
+		case "":
+			*p = def
+		case "true":
+			*p = true
+		case "false":
+			*p = false
+		default:
+			*p = def
+			return false, "true or false"
+		}
+		return true, ""
+	})
+}
+
+func (b *binder) duration(p *time.Duration, name string, def time.Duration, flags ...flag) {
+	b.visit(name, p.String(), def.String(), flags, func(v string) (bool, string) {
+		if v == "" {
+			*p = def
+			return true, ""
+		}
+		d, err := time.ParseDuration(v)
+		*p = d
+		if has(flags, zeroOK) {
+			return err == nil && d >= 0, "a duration such as 5s (0 allowed)"
+		}
+		return err == nil && d > 0, "a positive duration such as 30s"
+	})
+}
+
+func (b *binder) list(p *[]string, name string, def []string, flags ...flag) {
+	b.visit(name, strings.Join(*p, ","), strings.Join(def, ","), flags, func(v string) (bool, string) {
+		if v == "" {
+			*p = slices.Clone(def)
+			return true, ""
+		}
+		var out []string
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		*p = out
+		return true, ""
+	})
+}
+
+// err joins every bad variable into one error.
+func (b *binder) err() error {
+	if len(b.errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("bad configuration: %s", strings.Join(e.errs, "; "))
+	msgs := make([]string, len(b.errs))
+	for i, e := range b.errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New("bad configuration: " + strings.Join(msgs, "; "))
 }
 
-// NewLogger returns a JSON slog logger on stderr at level ("debug", "info",
-// "warn", "error"), tagged with the service name. Lines logged with a
-// context carry its request id and trace ids (telemetry.LogHandler).
-func NewLogger(service, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+// settings is a configuration struct: a pointer with a bind method.
+type settings[T any] interface {
+	*T
+	bind(*binder)
+}
+
+// load reads a configuration struct from get.
+func load[T any, P settings[T]](get Lookup) (T, error) {
+	var c T
+	err := loadInto(get, P(&c).bind)
+	return c, err
+}
+
+// nameList lists the variables of a configuration struct.
+func nameList[T any, P settings[T]]() []string {
+	var c T
+	return namesOf(P(&c).bind)
+}
+
+// loadInto fills a struct through its bind method from get.
+func loadInto(get Lookup, bind func(*binder)) error {
+	if get == nil {
+		get = OSEnv
 	}
-	return slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))).With("service", service)
+	b := &binder{mode: loading, get: get}
+	bind(b)
+	return b.err()
+}
+
+func renderOf(bind func(*binder)) []string {
+	b := &binder{mode: render}
+	bind(b)
+	return b.lines
+}
+
+func namesOf(bind func(*binder)) []string {
+	b := &binder{mode: names}
+	bind(b)
+	return b.names
 }

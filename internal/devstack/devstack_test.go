@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 // testDir returns a directory removed after the test that the postgres
@@ -145,7 +146,7 @@ func TestPostgresBinariesNotFound(t *testing.T) {
 
 func saramaConfig() *sarama.Config {
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = kafka.Version
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll

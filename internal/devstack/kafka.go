@@ -11,14 +11,17 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/orderstream/orderstream/internal/config"
 )
 
-// Default topics and partition count of the local broker.
+// Default topics and partition count of the local broker (internal/config
+// is their home).
 const (
-	DefaultPartitions  int32 = 8
-	DefaultOrdersTopic       = "orders"
-	DefaultAcksTopic         = "order-acks"
-	DefaultDLQTopic          = "orders-dlq"
+	DefaultPartitions  int32 = config.DefaultPartitions
+	DefaultOrdersTopic       = config.DefaultOrdersTopic
+	DefaultAcksTopic         = config.DefaultAcksTopic
+	DefaultDLQTopic          = config.DefaultDLQTopic
 )
 
 // KafkaOptions configures StartKafka.
@@ -111,11 +114,7 @@ func (k *Kafka) Close() {
 // ensureTopics creates missing topics and grows topics with fewer than
 // partitions partitions.
 func ensureTopics(brokers, topics []string, partitions int32, log *slog.Logger) error {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.ClientID = "devstack"
-	cfg.Net.DialTimeout = 5 * time.Second
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	admin, err := sarama.NewClusterAdmin(brokers, adminConfig("devstack"))
 	if err != nil {
 		return fmt.Errorf("connect kafka admin: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -59,6 +60,14 @@ type PostgresOptions struct {
 	// Fast trades durability for speed, for tests: fsync,
 	// synchronous_commit and full_page_writes are off.
 	Fast bool
+	// Host is the address to listen on besides 127.0.0.1 (HOST; "" means
+	// 127.0.0.1 only, "0.0.0.0" every interface). Only local connections
+	// are trusted (initdb --auth=trust writes loopback lines in
+	// pg_hba.conf): other addresses reach the port but cannot log in.
+	Host string
+	// Settings are server settings for the command line (-c name=value),
+	// such as max_connections.
+	Settings map[string]string
 	// Log receives devstack's own messages; nil discards them.
 	Log *slog.Logger
 	// Output receives the server log. nil writes it to postgres.log in the
@@ -69,13 +78,15 @@ type PostgresOptions struct {
 
 // Postgres is a PostgreSQL server running as a child process.
 type Postgres struct {
-	binDir  string
-	dataDir string
-	fast    bool
-	log     *slog.Logger
-	cred    *syscall.Credential // nil: run as ourselves
-	userOut io.Writer           // PostgresOptions.Output
-	logPath string              // server log file we open when userOut is nil
+	binDir   string
+	dataDir  string
+	fast     bool
+	host     string
+	settings map[string]string
+	log      *slog.Logger
+	cred     *syscall.Credential // nil: run as ourselves
+	userOut  io.Writer           // PostgresOptions.Output
+	logPath  string              // server log file we open when userOut is nil
 
 	mu         sync.Mutex
 	port       int
@@ -116,11 +127,13 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 		return nil, fmt.Errorf("start postgres: create data directory: %w", err)
 	}
 	p := &Postgres{
-		binDir:  binDir,
-		dataDir: dataDir,
-		fast:    opts.Fast,
-		log:     log,
-		port:    opts.Port,
+		binDir:   binDir,
+		dataDir:  dataDir,
+		fast:     opts.Fast,
+		host:     listenAddresses(opts.Host),
+		settings: opts.Settings,
+		log:      log,
+		port:     opts.Port,
 	}
 	if err := p.prepareUser(); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
@@ -152,6 +165,18 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 		}
 		log.Info("port taken meanwhile; retrying on another port", "port", p.port)
 	}
+}
+
+// listenAddresses is the server's listen_addresses for a HOST: always
+// 127.0.0.1, where devstack connects, and host besides.
+func listenAddresses(host string) string {
+	switch host {
+	case "", "127.0.0.1", "localhost":
+		return "127.0.0.1"
+	case "0.0.0.0", "*", "::":
+		return host
+	}
+	return "127.0.0.1," + host
 }
 
 // URL returns the connection URL of database dbname as the postgres
@@ -335,10 +360,13 @@ func (p *Postgres) startLocked(ctx context.Context) error {
 		"-D", p.dataDir,
 		"-p", strconv.Itoa(p.port),
 		"-k", sockDir,
-		"-c", "listen_addresses=127.0.0.1",
+		"-c", "listen_addresses=" + p.host,
 	}
 	if p.fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.settings)) {
+		args = append(args, "-c", k+"="+p.settings[k])
 	}
 	cmd := exec.Command(filepath.Join(p.binDir, "postgres"), args...)
 	cmd.Dir = p.dataDir

@@ -55,6 +55,10 @@ func StartProcess(cmd *exec.Cmd, deathSignal syscall.Signal) (*Process, error) {
 	return p, nil
 }
 
+// Cmd returns the command the child runs; its ProcessState is set once Done
+// is closed.
+func (p *Process) Cmd() *exec.Cmd { return p.cmd }
+
 // Pid returns the process id of the child.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

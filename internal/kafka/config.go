@@ -39,7 +39,6 @@ func NewConfig(clientID string) *sarama.Config {
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Partitioner = NewModuloPartitioner
-	c.Producer.MaxMessageBytes = DefaultMaxMessageBytes
 
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true // commits marked offsets only

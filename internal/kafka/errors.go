@@ -41,8 +41,3 @@ func Permanent(err error) bool {
 	var cerr sarama.ConfigurationError
 	return errors.As(err, &cerr) && strings.Contains(string(cerr), "larger than configured Producer.MaxMessageBytes")
 }
-
-// DefaultMaxMessageBytes is the largest message OrderStream produces by
-// default (KAFKA_MAX_MESSAGE_BYTES): sarama's default Producer.MaxMessageBytes,
-// just under the broker's default message.max.bytes (1048588 bytes).
-const DefaultMaxMessageBytes = 1_000_000

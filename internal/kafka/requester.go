@@ -39,6 +39,9 @@ type RequesterConfig struct {
 	Metrics *metrics.Metrics
 	// Config overrides the sarama configuration (tests); nil: NewConfig.
 	Config *sarama.Config
+	// MaxMessageBytes, when positive, bounds the messages produced
+	// (KAFKA_MAX_MESSAGE_BYTES); 0 keeps the configuration's.
+	MaxMessageBytes int
 }
 
 // Requester sends order events and waits for their ACKs: Kafka
@@ -89,6 +92,9 @@ func NewRequester(cfg RequesterConfig) (*Requester, error) {
 	sc := cfg.Config
 	if sc == nil {
 		sc = NewConfig("orderstream-api")
+	}
+	if cfg.MaxMessageBytes > 0 {
+		sc.Producer.MaxMessageBytes = cfg.MaxMessageBytes
 	}
 	// The nonce makes correlation ids unique across restarts: a process
 	// restarted with the same InstanceID starts its counter at 1 again, and

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderstream/orderstream/internal/devstack"
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 // EnvBrokers names the environment variable that points the harness at an
@@ -71,7 +72,7 @@ func New(t testing.TB) *Broker {
 func newExternal(t testing.TB, brokers []string) *Broker {
 	t.Helper()
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = kafka.Version
 	cfg.ClientID = "kafkatest"
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {

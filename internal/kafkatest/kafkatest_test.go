@@ -5,6 +5,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/kafkatest"
 )
 
@@ -15,7 +16,7 @@ func TestNewHasTopics(t *testing.T) {
 		t.Fatalf("broker = %+v", b)
 	}
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
+	cfg.Version = kafka.Version
 	admin, err := sarama.NewClusterAdmin(b.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -36,14 +36,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang-migrate/migrate/v4"
-	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // registers pgx5://
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderstream/orderstream/internal/devstack"
@@ -237,7 +233,7 @@ func createTemplate(admin *url.URL) (string, error) {
 	if err := execAdmin(ctx, admin, "CREATE DATABASE "+ident(name)); err != nil {
 		return "", fmt.Errorf("create template database: %w", err)
 	}
-	if err := migrateUp(withDB(admin, name)); err != nil {
+	if err := migrations.Up(withDB(admin, name)); err != nil {
 		dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		execAdmin(dropCtx, admin, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)") //nolint:errcheck // best effort after a failure
@@ -248,28 +244,6 @@ func createTemplate(admin *url.URL) (string, error) {
 		return "", err
 	}
 	return name, nil
-}
-
-// migrateUp applies all migrations to the database at databaseURL.
-func migrateUp(databaseURL string) error {
-	src, err := iofs.New(migrations.FS, ".")
-	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
-	}
-	_, rest, _ := strings.Cut(databaseURL, "://")
-	m, err := migrate.NewWithSourceInstance("iofs", src, "pgx5://"+rest)
-	if err != nil {
-		return fmt.Errorf("open migrations: %w", err)
-	}
-	upErr := m.Up()
-	if errors.Is(upErr, migrate.ErrNoChange) {
-		upErr = nil
-	}
-	srcErr, dbErr := m.Close()
-	if err := errors.Join(upErr, srcErr, dbErr); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
 }
 
 // shutdown drops the template of a DATABASE_URL server, or stops the

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/orderstream/orderstream/internal/backoff"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
@@ -75,21 +76,18 @@ func (l *Listener) wakeChan() chan struct{} {
 func (l *Listener) Run(ctx context.Context) error {
 	maxBackoff := l.MaxBackoff
 	if maxBackoff <= 0 {
-		maxBackoff = 5 * time.Second
+		maxBackoff = backoff.DefaultMax
 	}
-	backoff := 100 * time.Millisecond
+	b := backoff.New(backoff.DefaultInitial, maxBackoff)
 	for {
-		err := l.listen(ctx, func() { backoff = 100 * time.Millisecond })
+		err := l.listen(ctx, b.Reset)
 		if ctx.Err() != nil {
 			return nil
 		}
-		l.Log.Warn("order status listener: connection lost, reconnecting", "err", err, "in", backoff.String())
-		select {
-		case <-ctx.Done():
+		l.Log.Warn("order status listener: connection lost, reconnecting", "err", err, "in", b.Peek().String())
+		if b.Sleep(ctx) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

@@ -14,13 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/golang-migrate/migrate/v4"
-	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // pgx5:// driver
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/backoff"
 	"github.com/orderstream/orderstream/internal/order"
 	"github.com/orderstream/orderstream/migrations"
 )
@@ -77,9 +74,9 @@ func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Optio
 }
 
 // WaitReady pings the database until it answers or ctx ends, with the
-// start-up backoff of config.Retry.
+// start-up backoff of backoff.Retry.
 func WaitReady(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	return config.Retry(ctx, log, "ping database", func() error {
+	return backoff.Retry(ctx, log, "ping database", func() error {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return pool.Ping(pctx)
@@ -102,7 +99,7 @@ func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxCon
 	}
 	err = WaitReady(startCtx, pool, log)
 	if err == nil {
-		err = config.Retry(startCtx, log, "apply migrations", func() error { return Migrate(migrateURL) })
+		err = backoff.Retry(startCtx, log, "apply migrations", func() error { return Migrate(migrateURL) })
 	}
 	if err != nil {
 		pool.Close()
@@ -111,34 +108,12 @@ func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxCon
 	return pool, nil
 }
 
-// Migrate applies the embedded migrations to databaseURL. It is safe to run
-// from several processes at once: golang-migrate holds an advisory lock.
-func Migrate(databaseURL string) error {
-	src, err := iofs.New(migrations.FS, ".")
-	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
-	}
-	m, err := migrate.NewWithSourceInstance("iofs", src, MigrateURL(databaseURL))
-	if err != nil {
-		return fmt.Errorf("open migrations: %w", err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
-}
+// Migrate applies the embedded migrations to databaseURL (migrations.Up).
+func Migrate(databaseURL string) error { return migrations.Up(databaseURL) }
 
 // MigrateURL turns a postgres:// URL into the pgx5:// form golang-migrate's
-// pgx v5 driver expects.
-func MigrateURL(databaseURL string) string {
-	for _, p := range []string{"postgres://", "postgresql://"} {
-		if strings.HasPrefix(databaseURL, p) {
-			return "pgx5://" + strings.TrimPrefix(databaseURL, p)
-		}
-	}
-	return databaseURL
-}
+// pgx v5 driver expects (migrations.URL).
+func MigrateURL(databaseURL string) string { return migrations.URL(databaseURL) }
 
 // mapErr turns a database failure into an error for the caller: connection
 // problems and timeouts become EUNAVAILABLE, the rest stays internal.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -151,4 +152,25 @@ func (c RoleCheck) String() string {
 		return fmt.Sprintf("role %s: row-level security enforced", c.Role)
 	}
 	return fmt.Sprintf("role %s: row-level security NOT enforced (superuser %t, bypassrls %t, owner %t)", c.Role, c.Superuser, c.BypassRLS, c.Owner)
+}
+
+// RequireRLS checks the role pool connects as (docs/SECURITY.md): it logs
+// that row-level security binds it, or, when it does not (a superuser,
+// BYPASSRLS or owner role), refuses it in production and logs a warning
+// elsewhere (benchmark comparisons, `make infra`'s default URL).
+func RequireRLS(ctx context.Context, pool *pgxpool.Pool, production bool, log *slog.Logger) error {
+	rc, err := CheckRole(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if rc.Enforced() {
+		log.Info("database role checked", "role", rc.Role, "row_level_security", true)
+		return nil
+	}
+	if production {
+		return fmt.Errorf("DATABASE_URL: %s; in production the API must connect as a login granted orderstream_api (docs/SECURITY.md)", rc)
+	}
+	log.Warn("ROW-LEVEL SECURITY NOT ENFORCED: DATABASE_URL connects as a superuser, BYPASSRLS or owner role; use a login granted orderstream_api (docs/SECURITY.md)",
+		"role", rc.Role, "superuser", rc.Superuser, "bypassrls", rc.BypassRLS, "owner", rc.Owner)
+	return nil
 }

@@ -5,7 +5,6 @@ package ratelimit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -17,6 +16,9 @@ import (
 
 	"github.com/orderstream/orderstream/internal/order"
 )
+
+// CodeRateLimited is the error code of a request over the limit.
+const CodeRateLimited = "RATE_LIMITED"
 
 // idleAfter is how long an unused bucket is kept.
 const idleAfter = 10 * time.Minute
@@ -82,11 +84,17 @@ func (l *Limiter) AllowContext(ctx context.Context) (bool, time.Duration) {
 	return l.Allow(p.UserID)
 }
 
+// ErrorWriter writes an error response in the wire format of the endpoint
+// behind the middleware (graph.WriteHTTPError, rest.WriteError).
+type ErrorWriter func(w http.ResponseWriter, status int, code, message string, details map[string]any)
+
 // Middleware limits the requests of each authenticated user (the principal
 // the authentication middleware put in the context). Requests without a
 // principal (authentication disabled) are not limited: there is no user to
-// key them by. graphQL selects the shape of the error body.
-func (l *Limiter) Middleware(next http.Handler, graphQL bool) http.Handler {
+// key them by. Over the limit it answers 429 with Retry-After and an error
+// with code RATE_LIMITED and retryAfterSeconds, written by fail in the
+// endpoint's format.
+func (l *Limiter) Middleware(next http.Handler, fail ErrorWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := order.PrincipalFrom(r.Context())
 		if !ok || r.Method == http.MethodOptions {
@@ -101,13 +109,6 @@ func (l *Limiter) Middleware(next http.Handler, graphQL bool) http.Handler {
 		secs := int(math.Ceil(wait.Seconds()))
 		msg := fmt.Sprintf("too many requests: retry after %d s", secs)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusTooManyRequests)
-		ext := map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": secs}
-		if graphQL {
-			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": "RATE_LIMITED", "message": msg}})
+		fail(w, http.StatusTooManyRequests, CodeRateLimited, msg, map[string]any{"retryAfterSeconds": secs})
 	})
 }

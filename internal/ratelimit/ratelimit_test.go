@@ -39,7 +39,15 @@ func TestAllow(t *testing.T) {
 
 func TestMiddleware(t *testing.T) {
 	l := New(1, 1)
-	h := l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }), true)
+	var gotStatus int
+	var gotCode string
+	var gotDetails map[string]any
+	fail := func(w http.ResponseWriter, status int, code, message string, details map[string]any) {
+		gotStatus, gotCode, gotDetails = status, code, details
+		w.WriteHeader(status)
+		w.Write([]byte(`{"code":"` + code + `"}`))
+	}
+	h := l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }), fail)
 	do := func(withPrincipal bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
 		if withPrincipal {
@@ -58,6 +66,10 @@ func TestMiddleware(t *testing.T) {
 	}
 	if body := w.Body.String(); !strings.Contains(body, `"RATE_LIMITED"`) {
 		t.Errorf("body %s lacks the RATE_LIMITED code", body)
+	}
+	// The endpoint's writer gets the code and the wait, in seconds.
+	if gotStatus != http.StatusTooManyRequests || gotCode != CodeRateLimited || gotDetails["retryAfterSeconds"] != 1 {
+		t.Errorf("error writer got %d %s %v; want 429 RATE_LIMITED retryAfterSeconds 1", gotStatus, gotCode, gotDetails)
 	}
 	for range 3 {
 		if got := do(false).Code; got != 204 {

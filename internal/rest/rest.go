@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"strings"
@@ -26,19 +27,22 @@ type Handler struct {
 	log    *slog.Logger
 }
 
-// Router is where Register adds its routes: an *http.ServeMux, or a
-// wrapper that puts middleware (authentication) in front of each route.
-type Router interface {
-	Handle(pattern string, handler http.Handler)
+// Route is one REST route: a ServeMux pattern and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
 }
 
-// Register adds the REST routes to mux.
-func Register(mux Router, svc *order.Service, log *slog.Logger) {
+// Routes returns the REST routes, for the caller to mount (with its
+// middleware in front of each: they write their errors with WriteError).
+func Routes(svc *order.Service, log *slog.Logger) []Route {
 	h := &Handler{orders: svc, log: log}
-	mux.Handle("POST /orders", http.HandlerFunc(h.create))
-	mux.Handle("GET /orders/by-external/{external_id}", http.HandlerFunc(h.get))
-	mux.Handle("PUT /orders/by-external/{external_id}", http.HandlerFunc(h.update))
-	mux.Handle("DELETE /orders/by-external/{external_id}", http.HandlerFunc(h.cancel))
+	return []Route{
+		{"POST /orders", http.HandlerFunc(h.create)},
+		{"GET /orders/by-external/{external_id}", http.HandlerFunc(h.get)},
+		{"PUT /orders/by-external/{external_id}", http.HandlerFunc(h.update)},
+		{"DELETE /orders/by-external/{external_id}", http.HandlerFunc(h.cancel)},
+	}
 }
 
 type itemsPayload struct {
@@ -150,7 +154,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 		return true
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json", "")
+		WriteError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json", nil)
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -165,10 +169,10 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes), "")
+			WriteError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes), nil)
 			return false
 		}
-		writeError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), "")
+		WriteError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), nil)
 		return false
 	}
 	return true
@@ -215,33 +219,28 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		h.log.ErrorContext(r.Context(), "rest request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	details := map[string]any{}
 	var oe *order.Error
-	field := ""
-	var o *order.Order
 	if errors.As(err, &oe) {
-		field, o = oe.Field, oe.Order
+		if oe.Field != "" {
+			details["field"] = oe.Field
+		}
+		if o := oe.Order; o != nil && o.ID != 0 {
+			details["order"] = toJSON(*o)
+		}
 	}
-	body := errorBody{Error: errorDetail{Code: code, Message: order.ErrorMessage(err), Field: field}}
-	if o != nil && o.ID != 0 {
-		j := toJSON(*o)
-		body.Error.Order = &j
-	}
-	writeJSON(w, status, body)
+	WriteError(w, status, code, order.ErrorMessage(err), details)
 }
 
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string     `json:"code"`
-	Message string     `json:"message"`
-	Field   string     `json:"field,omitempty"`
-	Order   *orderJSON `json:"order,omitempty"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+// WriteError writes the REST mirror's error body, {"error": {"code",
+// "message", ...details}}: field for bad input, order for an accepted
+// order, retryAfterSeconds for RATE_LIMITED. The middlewares in front of
+// the REST routes get it as their error writer.
+func WriteError(w http.ResponseWriter, status int, code, message string, details map[string]any) {
+	body := map[string]any{}
+	maps.Copy(body, details)
+	body["code"], body["message"] = code, message
+	writeJSON(w, status, map[string]any{"error": body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

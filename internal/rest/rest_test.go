@@ -2,6 +2,8 @@ package rest
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -25,5 +27,15 @@ func TestJSONErrorMessage(t *testing.T) {
 				t.Errorf("got %q; want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWriteError: the REST error body, with the details of a middleware.
+func TestWriteError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteError(rec, http.StatusTooManyRequests, "RATE_LIMITED", "too many requests: retry after 3 s", map[string]any{"retryAfterSeconds": 3, "code": "ignored"})
+	want := `{"error":{"code":"RATE_LIMITED","message":"too many requests: retry after 3 s","retryAfterSeconds":3}}` + "\n"
+	if rec.Code != 429 || rec.Body.String() != want || rec.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("got %d %q %q; want 429 %q application/json", rec.Code, rec.Body, rec.Header().Get("Content-Type"), want)
 	}
 }

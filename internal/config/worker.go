@@ -1,0 +1,42 @@
+package config
+
+// Worker is the worker's configuration (worker/main.go).
+type Worker struct {
+	Common
+	Group    string // KAFKA_GROUP
+	DLQTopic string // KAFKA_DLQ_TOPIC
+	// MaxAttempts is how often a message that fails for a reason other
+	// than an unavailable database or broker is tried before it is
+	// dead-lettered (MAX_ATTEMPTS).
+	MaxAttempts int
+	BatchSize   int    // WORKER_BATCH_SIZE: most messages applied in one transaction
+	MergeLoops  int    // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
+	HealthPort  string // HEALTH_PORT ("" = no health endpoint)
+}
+
+func (c *Worker) bind(b *binder) {
+	c.Common.bind(b, 16)
+	b.str(&c.Group, "KAFKA_GROUP", DefaultGroup)
+	b.str(&c.DLQTopic, "KAFKA_DLQ_TOPIC", DefaultDLQTopic)
+	b.integer(&c.MaxAttempts, "MAX_ATTEMPTS", DefaultMaxAttempts)
+	b.integer(&c.BatchSize, "WORKER_BATCH_SIZE", DefaultWorkerBatchSize)
+	b.integer(&c.MergeLoops, "WORKER_MERGE_LOOPS", 2)
+	b.str(&c.HealthPort, "HEALTH_PORT", "")
+}
+
+// LoadWorker reads the worker's configuration from get (nil: the process
+// environment). The error names every bad variable.
+func LoadWorker(get Lookup) (Worker, error) { return load[Worker](get) }
+
+// DefaultWorker is the worker's configuration with every default.
+func DefaultWorker() Worker {
+	c, _ := LoadWorker(Lines())
+	return c
+}
+
+// Env renders c as environment lines; LoadWorker(Lines(c.Env()...)) gives c
+// back.
+func (c Worker) Env() []string { return renderOf(c.bind) }
+
+// WorkerNames lists the variables of Worker.
+func WorkerNames() []string { return nameList[Worker]() }

@@ -1,0 +1,83 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Broker is a Kafka cluster the stack's processes talk to.
+type Broker interface {
+	// Brokers returns the bootstrap addresses ("127.0.0.1:9092").
+	Brokers() []string
+	// Close stops the cluster if the stack started it.
+	Close()
+}
+
+// BrokerKind names where a stack's broker comes from.
+type BrokerKind string
+
+// Broker kinds.
+const (
+	// KindKfake is an in-process Kafka-protocol broker (franz-go's kfake,
+	// StartKafka): the default.
+	KindKfake BrokerKind = "kfake"
+	// KindExternal is a running cluster (KAFKA_BROKERS), left running.
+	KindExternal BrokerKind = "external"
+	// KindApache is a real Apache Kafka cluster of 1 or 3 KRaft nodes run
+	// from Maven Central's jars.
+	KindApache BrokerKind = "apache"
+)
+
+// BrokerOptions configures StartBroker.
+type BrokerOptions struct {
+	// Kind is the broker kind; "" means KindExternal when Brokers is set,
+	// else KindKfake.
+	Kind BrokerKind
+	// Kafka configures a KindKfake broker.
+	Kafka KafkaOptions
+	// Brokers are the addresses of a KindExternal cluster.
+	Brokers []string
+	// Nodes is the size of a KindApache cluster (1 or 3; 0 means 1).
+	Nodes int
+}
+
+// StartBroker starts (or, for KindExternal, points at) the broker opts ask
+// for. It is the one place where a broker kind is chosen: launchers (the
+// stack, cmd/devstack, the test harnesses) come through it.
+func StartBroker(ctx context.Context, opts BrokerOptions) (Broker, error) {
+	kind := opts.Kind
+	if kind == "" {
+		kind = KindKfake
+		if len(opts.Brokers) > 0 {
+			kind = KindExternal
+		}
+	}
+	switch kind {
+	case KindKfake:
+		return StartKafka(opts.Kafka)
+	case KindExternal:
+		if len(opts.Brokers) == 0 {
+			return nil, errors.New("start broker: an external cluster needs its addresses (KAFKA_BROKERS)")
+		}
+		return External(opts.Brokers), nil
+	case KindApache:
+		// APACHE KAFKA PLUGS IN HERE. internal/devstack/apache.go (another
+		// branch) provides
+		//	StartApacheKafka(ctx, ApacheOptions{Nodes: opts.Nodes, ...}) (*ApacheKafka, error)
+		// whose *ApacheKafka has Brokers() and Close(), so it is a Broker:
+		//	return StartApacheKafka(ctx, ApacheOptions{Nodes: max(opts.Nodes, 1)})
+		return nil, fmt.Errorf("start broker: kind %q is not built into this tree yet", kind)
+	default:
+		return nil, fmt.Errorf("start broker: unknown kind %q (want %s, %s or %s)", kind, KindKfake, KindExternal, KindApache)
+	}
+}
+
+// External is a running cluster at addrs: Close leaves it running.
+func External(addrs []string) Broker { return external(slices.Clone(addrs)) }
+
+type external []string
+
+func (e external) Brokers() []string { return slices.Clone(e) }
+func (e external) Close()            {}
