@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/internal/auth"
+	"github.com/orderstream/orderstream/internal/order"
 )
 
 // Common are the settings of both the API and the worker.
@@ -129,8 +130,8 @@ func (c *API) bind(b *binder) {
 	b.integer(&c.ReplyPartition, "REPLY_PARTITION", -1)
 	b.duration(&c.AckTimeout, "ACK_TIMEOUT", DefaultAckTimeout)
 	b.duration(&c.RecoveryDelay, "RECOVERY_DELAY", DefaultRecoveryDelay)
-	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", time.Second)
-	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", 30*time.Second)
+	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", order.DefaultRecoveryInterval)
+	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", order.DefaultRecoveryMaxBackoff)
 	b.duration(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second, derived)
 	b.duration(&c.DrainDelay, "SHUTDOWN_DRAIN_DELAY", DefaultDrainDelay, zeroOK)
 	b.integer(&c.CrashAfterCommits, "FAULT_CRASH_AFTER_COMMITS", 0)

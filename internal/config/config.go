@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/order"
 )
 
 // Defaults shared by several settings and by the launchers: they match
@@ -32,8 +34,8 @@ const (
 	DefaultDLQTopic    = "orders-dlq"
 	DefaultGroup       = "orderstream-worker"
 
-	DefaultAckTimeout      = 30 * time.Second
-	DefaultRecoveryDelay   = 5 * time.Second
+	DefaultAckTimeout      = order.DefaultAckTimeout
+	DefaultRecoveryDelay   = order.DefaultRecoveryDelay
 	DefaultDrainDelay      = 5 * time.Second
 	DefaultStartupTimeout  = 2 * time.Minute
 	DefaultWorkerBatchSize = 256

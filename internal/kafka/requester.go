@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -115,9 +114,7 @@ func NewRequester(cfg RequesterConfig) (*Requester, error) {
 	}
 	p := cfg.ReplyPartition
 	if p < 0 {
-		h := fnv.New32a()
-		h.Write([]byte(cfg.InstanceID))
-		p = int32(h.Sum32() % uint32(len(parts)))
+		p = ReplyPartitionFor(cfg.InstanceID, len(parts))
 	}
 	r.cfg.ReplyPartition = p
 	if r.pc, err = r.consumer.ConsumePartition(cfg.AckTopic, p, sarama.OffsetNewest); err != nil {

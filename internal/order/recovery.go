@@ -56,7 +56,7 @@ type Recovery struct {
 func (r *Recovery) Run(ctx context.Context) {
 	interval := r.Interval
 	if interval <= 0 {
-		interval = time.Second
+		interval = DefaultRecoveryInterval
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -90,13 +90,13 @@ func (r *Recovery) Run(ctx context.Context) {
 func (r *Recovery) RunOnce(ctx context.Context) (int, error) {
 	batch, retry, maxBackoff := r.Batch, r.Retry, r.MaxBackoff
 	if batch <= 0 {
-		batch = 200
+		batch = DefaultRecoveryBatch
 	}
 	if retry <= 0 {
-		retry = 5 * time.Second
+		retry = DefaultRecoveryDelay
 	}
 	if maxBackoff <= 0 {
-		maxBackoff = 30 * time.Second
+		maxBackoff = DefaultRecoveryMaxBackoff
 	}
 	published := 0
 	for {

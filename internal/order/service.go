@@ -64,9 +64,21 @@ type Service struct {
 	MaxMessageBytes int
 }
 
-// NewService returns a Service with a 30 s ACK timeout.
+// Defaults of the service and the recovery loop; internal/config's defaults
+// of ACK_TIMEOUT, RECOVERY_DELAY, RECOVERY_INTERVAL and RECOVERY_MAX_BACKOFF
+// are these.
+const (
+	DefaultAckTimeout         = 30 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultRecoveryDelay      = 5 * time.Second
+	DefaultRecoveryInterval   = time.Second
+	DefaultRecoveryMaxBackoff = 30 * time.Second
+	DefaultRecoveryBatch      = 200
+)
+
+// NewService returns a Service with the default ACK timeout.
 func NewService(store Store, d Dispatcher, log *slog.Logger) *Service {
-	return &Service{store: store, dispatcher: d, log: log, AckTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second}
+	return &Service{store: store, dispatcher: d, log: log, AckTimeout: DefaultAckTimeout, WriteTimeout: DefaultWriteTimeout}
 }
 
 // Create creates an order and waits until the worker has processed it.

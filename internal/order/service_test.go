@@ -760,7 +760,9 @@ func TestServiceRefusesOrdersTooLargeForAMessage(t *testing.T) {
 }
 
 func TestCheckSize(t *testing.T) {
-	name := func(n int, c string) []order.Item { return []order.Item{{Name: strings.Repeat(c, n), Quantity: 1, Price: 1}} }
+	name := func(n int, c string) []order.Item {
+		return []order.Item{{Name: strings.Repeat(c, n), Quantity: 1, Price: 1}}
+	}
 	for _, tc := range []struct {
 		name  string
 		items []order.Item

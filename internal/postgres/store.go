@@ -33,7 +33,7 @@ var (
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, now: time.Now, RecoveryDelay: 5 * time.Second}
+	return &Store{pool: pool, now: time.Now, RecoveryDelay: order.DefaultRecoveryDelay}
 }
 
 // inTx runs fn in a transaction and commits it when fn returns nil.
