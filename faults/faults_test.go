@@ -38,6 +38,11 @@ func TestFaults(t *testing.T) {
 		{"LateAckAndAPIRestart", testLateAckAndAPIRestart},
 		{"PoisonMessage", testPoisonMessage},
 		{"RollingRestart", testRollingRestart},
+		{"ReplayUnderLoad", testReplayUnderLoad},
+		{"DuplicateStorm", testDuplicateStorm},
+		{"WedgeTriggers", testWedgeTriggers},
+		{"FrozenWorkerHoldingLocks", testFrozenWorkerHoldingLocks},
+		{"PostgresSIGKILL", testPostgresSIGKILL},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -250,6 +250,27 @@ func (p *Postgres) Stop() error {
 	return p.stopErr
 }
 
+// Crash kills the server and every one of its processes with SIGKILL, as a
+// crash of PostgreSQL would (no shutdown checkpoint), then starts it again
+// on the same port and data directory: the server recovers from its WAL.
+func (p *Postgres) Crash(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != nil {
+		// The postmaster leads a process group of its own (Setpgid): the
+		// backends die with it, as in a crash of the machine's PostgreSQL.
+		syscall.Kill(-p.proc.Pid(), syscall.SIGKILL) //nolint:errcheck // it may be gone already
+		<-p.proc.Done()
+		p.proc = nil
+		p.cleanupLocked()
+		p.log.Info("postgres killed", "port", p.port)
+	}
+	if err := p.startLocked(ctx); err != nil {
+		return fmt.Errorf("start postgres after a crash: %w", err)
+	}
+	return nil
+}
+
 // Restart stops the server and starts it again on the same port and data
 // directory. It also starts a stopped server.
 func (p *Postgres) Restart(ctx context.Context) error {
