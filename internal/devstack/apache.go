@@ -62,9 +62,10 @@ type ApacheOptions struct {
 	// Properties are added to (or override) every node's server.properties.
 	Properties map[string]string
 	// QuickStart runs the JVMs with the C1 JIT compiler only
-	// (-XX:TieredStopAtLevel=1): a node starts in about half the time on
-	// two busy cores, but its steady-state code is slower. For tests, not
-	// for benchmarks.
+	// (-XX:TieredStopAtLevel=1): on two cores a node is ready in a third
+	// less time. In producer runs of up to 13 s it also used half the
+	// broker CPU of the default C1+C2 (C2's compiling costs more than it
+	// saves there, docs/KAFKA.md); longer runs were not measured.
 	QuickStart bool
 	// JVMOptions are added to the java command line of every node.
 	JVMOptions []string
@@ -377,8 +378,11 @@ func (a *ApacheKafka) failStart(err error) error {
 }
 
 // WaitReady waits until every running node (not stopped, killed or paused)
-// answers a metadata request that lists all the running nodes, or ctx ends.
-// It fails at once if a node's process exits.
+// answers a metadata request that lists all the running nodes and gives
+// every partition of every topic a leader among them, or ctx ends: the
+// cluster serves all its data again (a partition whose replicas are all on
+// stopped nodes keeps it waiting). It fails at once if a node's process
+// exits by itself.
 func (a *ApacheKafka) WaitReady(ctx context.Context) error {
 	var last error
 	for {
@@ -398,18 +402,8 @@ func (a *ApacheKafka) WaitReady(ctx context.Context) error {
 		a.mu.Unlock()
 		last = nil
 		for _, n := range running {
-			md, err := n.metadata(nil)
-			if err != nil {
-				last = fmt.Errorf("node %d: %w", n.id, err)
-				break
-			}
-			var listed []int32
-			for _, b := range md.Brokers {
-				listed = append(listed, b.ID())
-			}
-			slices.Sort(listed)
-			if !slices.Equal(listed, ids) {
-				last = fmt.Errorf("node %d lists brokers %v, want %v", n.id, listed, ids)
+			if last = n.serves(ids); last != nil {
+				last = fmt.Errorf("node %d: %w", n.id, last)
 				break
 			}
 		}
@@ -424,17 +418,50 @@ func (a *ApacheKafka) WaitReady(ctx context.Context) error {
 	}
 }
 
-// probeTopic creates a topic replicated on every node, waits for its
-// leader, and deletes it: the controller works, and so do the brokers.
-func (a *ApacheKafka) probeTopic(ctx context.Context) error {
-	admin, err := kafka.NewClusterAdmin(a.Brokers(), "devstack-apache")
+// serves checks that the node's metadata lists exactly the brokers ids
+// (sorted) and gives each partition a leader among them.
+func (n *apacheNode) serves(ids []int32) error {
+	md, err := n.metadata(nil)
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
+	var listed []int32
+	for _, b := range md.Brokers {
+		listed = append(listed, b.ID())
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, ids) {
+		return fmt.Errorf("lists brokers %v, want %v", listed, ids)
+	}
+	for _, t := range md.Topics {
+		if !errors.Is(t.Err, sarama.ErrNoError) {
+			continue // being created or deleted
+		}
+		for _, p := range t.Partitions {
+			if !slices.Contains(ids, p.Leader) {
+				return fmt.Errorf("partition %s-%d has leader %d, not a running node", t.Name, p.ID, p.Leader)
+			}
+		}
+	}
+	return nil
+}
+
+// probeTopic creates a topic replicated on every node, waits for its
+// leader, and deletes it: the controller works, and so do the brokers.
+func (a *ApacheKafka) probeTopic(ctx context.Context) error {
+	client, err := kafka.NewClient(a.Brokers(), "devstack-apache")
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
+		return err
+	}
+	defer admin.Close() // and the client
 	rf := int16(len(a.nodes))
 	spec := kafka.TopicSpec{Name: "orderstream-ready-" + a.clusterID[:8], Partitions: 1, ReplicationFactor: rf, MinInsyncReplicas: 1}
-	if err := kafka.EnsureTopics(ctx, admin, spec); err != nil {
+	if err := kafka.EnsureTopics(ctx, client, spec); err != nil {
 		return fmt.Errorf("probe topic: %w", err)
 	}
 	if err := admin.DeleteTopic(spec.Name); err != nil {
@@ -840,17 +867,14 @@ func clientConfig() *sarama.Config {
 	return cfg
 }
 
-// metadata asks this node alone for the metadata of topics (nil: brokers
-// only).
+// metadata asks this node alone for the metadata of topics (nil: all
+// topics).
 func (n *apacheNode) metadata(topics []string) (*sarama.MetadataResponse, error) {
 	b := sarama.NewBroker(n.addr())
 	if err := b.Open(clientConfig()); err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	if topics == nil {
-		topics = []string{}
-	}
 	return b.GetMetadata(sarama.NewMetadataRequest(kafka.Version, topics))
 }
 

@@ -92,7 +92,7 @@ func ensureTopic(t *testing.T, brokers []string, name string, partitions int32) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, admin(t, brokers), kafka.TopicSpec{Name: name, Partitions: partitions}); err != nil {
+	if err := kafka.EnsureTopicsAt(ctx, brokers, false, kafka.TopicSpec{Name: name, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -127,10 +127,12 @@ func readPartition(t *testing.T, brokers []string, topic string, partition int32
 		t.Fatal(err)
 	}
 	defer client.Close()
-	hwm, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hwm int64
+	waitFor(t, 30*time.Second, "the high-water mark", func() bool {
+		// A leader just elected may still answer NOT_LEADER for a moment.
+		hwm, err = client.GetOffset(topic, partition, sarama.OffsetNewest)
+		return err == nil
+	})
 	if hwm == 0 {
 		return nil
 	}

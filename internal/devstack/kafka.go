@@ -114,18 +114,13 @@ func (k *Kafka) Close() {
 // (kafka.EnsureTopics): growing a topic would move orders to other
 // partitions.
 func ensureTopics(brokers, topics []string, partitions int32) error {
-	admin, err := kafka.NewClusterAdmin(brokers, "devstack")
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
 	specs := make([]kafka.TopicSpec, len(topics))
 	for i, name := range topics {
 		specs[i] = kafka.TopicSpec{Name: name, Partitions: partitions}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return kafka.EnsureTopics(ctx, admin, specs...)
+	return kafka.EnsureTopicsAt(ctx, brokers, false, specs...)
 }
 
 // slogKfakeLogger passes kfake's warnings and errors to slog. kfake logs

@@ -59,31 +59,63 @@ func plural(n int32) string {
 // NewClusterAdmin connects a sarama ClusterAdmin to brokers with
 // OrderStream's client configuration (NewConfig).
 func NewClusterAdmin(brokers []string, clientID string) (sarama.ClusterAdmin, error) {
-	cfg := NewConfig(clientID)
-	cfg.Net.DialTimeout = 5 * time.Second
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	admin, err := sarama.NewClusterAdmin(brokers, adminConfig(clientID))
 	if err != nil {
 		return nil, fmt.Errorf("connect kafka admin to %v: %w", brokers, err)
 	}
 	return admin, nil
 }
 
+// NewClient connects a sarama Client to brokers with OrderStream's client
+// configuration (NewConfig), for EnsureTopics and VerifyTopics.
+func NewClient(brokers []string, clientID string) (sarama.Client, error) {
+	client, err := sarama.NewClient(brokers, adminConfig(clientID))
+	if err != nil {
+		return nil, fmt.Errorf("connect kafka client to %v: %w", brokers, err)
+	}
+	return client, nil
+}
+
+func adminConfig(clientID string) *sarama.Config {
+	cfg := NewConfig(clientID)
+	cfg.Net.DialTimeout = 5 * time.Second
+	return cfg
+}
+
+// EnsureTopicsAt is EnsureTopics (verifyOnly false) or VerifyTopics
+// (verifyOnly true) through a client of its own, connected to brokers.
+func EnsureTopicsAt(ctx context.Context, brokers []string, verifyOnly bool, specs ...TopicSpec) error {
+	client, err := NewClient(brokers, "orderstream-topics")
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if verifyOnly {
+		return VerifyTopics(ctx, client, specs...)
+	}
+	return EnsureTopics(ctx, client, specs...)
+}
+
 // EnsureTopics creates the topics of specs that are missing, with their
 // partitions, replication factor and min.insync.replicas (a zero
 // ReplicationFactor or MinInsyncReplicas is taken from Replication of the
-// cluster's broker count), then waits until every partition of every spec
-// has a leader, or ctx ends.
+// cluster's broker count), then waits until the leader of every partition
+// of every spec serves it, or ctx ends.
 //
 // An existing topic is kept as it is (its replication and configuration are
 // not changed), but one with another partition count is refused with a
 // *PartitionCountError, so is a topic that another client creates at the
-// same time with another count.
-func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, specs ...TopicSpec) error {
+// same time with another count. It does not close client.
+func EnsureTopics(ctx context.Context, client sarama.Client, specs ...TopicSpec) error {
+	// An admin on the caller's client: closing it would close the client.
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
 	existing, err := admin.ListTopics()
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
-	var brokers int
 	for _, s := range specs {
 		if _, ok := existing[s.Name]; ok {
 			continue
@@ -91,14 +123,7 @@ func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, specs ...Topic
 		if s.Partitions <= 0 {
 			return fmt.Errorf("create topic %s: partitions must be positive, not %d", s.Name, s.Partitions)
 		}
-		if (s.ReplicationFactor == 0 || s.MinInsyncReplicas == 0) && brokers == 0 {
-			nodes, _, err := admin.DescribeCluster()
-			if err != nil {
-				return fmt.Errorf("describe cluster: %w", err)
-			}
-			brokers = len(nodes)
-		}
-		rf, minISR := Replication(brokers)
+		rf, minISR := Replication(len(client.Brokers()))
 		if s.ReplicationFactor != 0 {
 			rf = s.ReplicationFactor
 		}
@@ -117,41 +142,56 @@ func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, specs ...Topic
 				s.Name, s.Partitions, rf, minISR, err)
 		}
 	}
-	return waitTopics(ctx, admin, specs, false)
+	return waitTopics(ctx, client, specs, false)
 }
 
 // VerifyTopics checks, creating nothing, that every topic of specs exists
 // with its partition count (a *PartitionCountError if not), and waits until
-// each of their partitions has a leader, or ctx ends. A missing topic is an
-// error at once.
-func VerifyTopics(ctx context.Context, admin sarama.ClusterAdmin, specs ...TopicSpec) error {
-	return waitTopics(ctx, admin, specs, true)
+// the leader of each of their partitions serves it, or ctx ends. A missing
+// topic is an error (ErrNoTopic) at once. It does not close client.
+func VerifyTopics(ctx context.Context, client sarama.Client, specs ...TopicSpec) error {
+	// One ListTopics first: a metadata refresh retries an unknown topic
+	// (Metadata.Retry) before it gives up.
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	var errs []error
+	for _, s := range specs {
+		if _, ok := existing[s.Name]; !ok {
+			errs = append(errs, fmt.Errorf("topic %s: %w", s.Name, ErrNoTopic))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return waitTopics(ctx, client, specs, true)
 }
 
 // ErrNoTopic is wrapped by the error of VerifyTopics for a missing topic.
 var ErrNoTopic = errors.New("topic does not exist")
 
-// waitTopics polls the topics' metadata until every partition has a
-// leader. Topic creation reaches the brokers asynchronously: a topic just
-// created can be unknown, or leaderless, for a moment; with missingIsFinal
-// an unknown topic is an error at once.
-func waitTopics(ctx context.Context, admin sarama.ClusterAdmin, specs []TopicSpec, missingIsFinal bool) error {
+// waitTopics polls until every partition of specs has a leader that
+// answers a ListOffsets request for it. Topic creation reaches the brokers
+// asynchronously: a topic just created can be unknown or leaderless for a
+// moment, and on Apache Kafka a broker's metadata can name a leader that
+// has not yet taken the partition up (NOT_LEADER_OR_FOLLOWER). With
+// missingIsFinal an unknown topic is an error at once.
+func waitTopics(ctx context.Context, client sarama.Client, specs []TopicSpec, missingIsFinal bool) error {
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	var last error
 	for {
-		metas, err := admin.DescribeTopics(names)
-		if err == nil {
-			err = checkTopics(metas, specs)
-			var pce *PartitionCountError
-			if errors.As(err, &pce) || (missingIsFinal && errors.Is(err, ErrNoTopic)) {
-				return err
-			}
-		}
-		if err == nil {
-			return nil
+		err := checkTopics(client, specs)
+		var pce *PartitionCountError
+		if err == nil || errors.As(err, &pce) || (missingIsFinal && errors.Is(err, ErrNoTopic)) {
+			return err
 		}
 		last = err
 		select {
@@ -162,29 +202,31 @@ func waitTopics(ctx context.Context, admin sarama.ClusterAdmin, specs []TopicSpe
 	}
 }
 
-func checkTopics(metas []*sarama.TopicMetadata, specs []TopicSpec) error {
-	byName := make(map[string]*sarama.TopicMetadata, len(metas))
-	for _, m := range metas {
-		byName[m.Name] = m
+func checkTopics(client sarama.Client, specs []TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	if err := client.RefreshMetadata(names...); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("metadata of %v: %w", names, err)
 	}
 	var errs []error
 	for _, s := range specs {
-		m := byName[s.Name]
+		parts, err := client.Partitions(s.Name)
 		switch {
-		case m == nil:
-			errs = append(errs, fmt.Errorf("topic %s: %w (not in the metadata)", s.Name, ErrNoTopic))
-		case errors.Is(m.Err, sarama.ErrUnknownTopicOrPartition):
+		case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
 			errs = append(errs, fmt.Errorf("topic %s: %w", s.Name, ErrNoTopic))
-		case !errors.Is(m.Err, sarama.ErrNoError):
-			errs = append(errs, fmt.Errorf("topic %s: %w", s.Name, m.Err))
-		case int32(len(m.Partitions)) != s.Partitions:
-			return &PartitionCountError{Topic: s.Name, Have: int32(len(m.Partitions)), Want: s.Partitions}
-		default:
-			for _, p := range m.Partitions {
-				if p.Leader < 0 {
-					errs = append(errs, fmt.Errorf("topic %s partition %d has no leader", s.Name, p.ID))
-					break
-				}
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("topic %s: %w", s.Name, err))
+			continue
+		case int32(len(parts)) != s.Partitions:
+			return &PartitionCountError{Topic: s.Name, Have: int32(len(parts)), Want: s.Partitions}
+		}
+		for _, p := range parts {
+			if _, err := client.GetOffset(s.Name, p, sarama.OffsetNewest); err != nil {
+				errs = append(errs, fmt.Errorf("topic %s partition %d: %w", s.Name, p, err))
+				break
 			}
 		}
 	}

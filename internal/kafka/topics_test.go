@@ -39,11 +39,15 @@ func TestPartitionCountErrorMessage(t *testing.T) {
 
 // testProvisioning runs the provisioning cases on the cluster at brokers.
 func testProvisioning(t *testing.T, brokers []string) {
-	admin, err := kafka.NewClusterAdmin(brokers, "topics-test")
+	client, err := kafka.NewClient(brokers, "topics-test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close() // and the client
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	// Unique names: the Apache cluster is shared by the package's tests.
@@ -56,15 +60,15 @@ func testProvisioning(t *testing.T, brokers []string) {
 		}
 	})
 
-	if err := kafka.VerifyTopics(ctx, admin, orders); !errors.Is(err, kafka.ErrNoTopic) {
+	if err := kafka.VerifyTopics(ctx, client, orders); !errors.Is(err, kafka.ErrNoTopic) {
 		t.Fatalf("VerifyTopics of a missing topic: %v, want ErrNoTopic", err)
 	}
 	for range 2 { // the second run finds them and is a no-op
-		if err := kafka.EnsureTopics(ctx, admin, orders, auto); err != nil {
+		if err := kafka.EnsureTopics(ctx, client, orders, auto); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := kafka.VerifyTopics(ctx, admin, orders, auto); err != nil {
+	if err := kafka.VerifyTopics(ctx, client, orders, auto); err != nil {
 		t.Fatal(err)
 	}
 	metas, err := admin.DescribeTopics([]string{orders.Name})
@@ -89,10 +93,10 @@ func testProvisioning(t *testing.T, brokers []string) {
 	// A one-partition topic where eight are expected, as auto-creation leaves.
 	want8 := auto
 	want8.Partitions = 8
-	for name, f := range map[string]func(context.Context, sarama.ClusterAdmin, ...kafka.TopicSpec) error{
+	for name, f := range map[string]func(context.Context, sarama.Client, ...kafka.TopicSpec) error{
 		"EnsureTopics": kafka.EnsureTopics, "VerifyTopics": kafka.VerifyTopics,
 	} {
-		err := f(ctx, admin, orders, want8)
+		err := f(ctx, client, orders, want8)
 		var pce *kafka.PartitionCountError
 		if !errors.As(err, &pce) || pce.Topic != auto.Name || pce.Have != 1 || pce.Want != 8 {
 			t.Fatalf("%s with the wrong partition count: %v", name, err)

@@ -182,8 +182,13 @@ func Topics(t testing.TB, brokers []string) *Broker {
 
 func withTopics(t testing.TB, brokers []string, kind string) *Broker {
 	t.Helper()
-	admin, err := kafka.NewClusterAdmin(brokers, "kafkatest")
+	client, err := kafka.NewClient(brokers, "kafkatest")
 	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
 		t.Fatalf("kafkatest: %v", err)
 	}
 	suffix := randomSuffix()
@@ -197,7 +202,7 @@ func withTopics(t testing.TB, brokers []string, kind string) *Broker {
 	}
 	names := []string{b.OrdersTopic, b.AcksTopic, b.DLQTopic}
 	t.Cleanup(func() {
-		defer admin.Close()
+		defer admin.Close() // and the client
 		for _, topic := range names {
 			if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 				t.Errorf("kafkatest: delete topic %s: %v", topic, err)
@@ -210,7 +215,7 @@ func withTopics(t testing.TB, brokers []string, kind string) *Broker {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, admin, specs...); err != nil {
+	if err := kafka.EnsureTopics(ctx, client, specs...); err != nil {
 		t.Fatalf("kafkatest: on %s=%s: %v", EnvBrokers, strings.Join(brokers, ","), err)
 	}
 	return b
