@@ -149,10 +149,16 @@ func StartApacheKafka(ctx context.Context, opts ApacheOptions) (*ApacheKafka, er
 
 	a := &ApacheKafka{log: log, dir: opts.Dir, version: version, java: java, clusterID: newKafkaUUID()}
 	if a.dir == "" {
-		if a.dir, err = os.MkdirTemp("", "orderstream-kafka-"); err != nil {
+		sweepTempDirs(log)
+		if a.dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			return nil, fmt.Errorf("start apache kafka: %w", err)
 		}
 		a.removeDir = true
+		// Whose it is, for sweepTempDirs.
+		if err := os.WriteFile(filepath.Join(a.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			a.cleanup()
+			return nil, fmt.Errorf("start apache kafka: %w", err)
+		}
 	}
 	a.args = []string{
 		"-Xmx" + strconv.Itoa(opts.HeapMB) + "m",
@@ -1005,6 +1011,31 @@ func classArchive(ctx context.Context, libDir, java string, log *slog.Logger) st
 	}
 	log.Info("built the class-data archive of the Kafka JVMs", "path", archive, "took", time.Since(start).Round(time.Millisecond))
 	return archive
+}
+
+const (
+	tempPrefix = "orderstream-kafka-"
+	ownerFile  = "owner.pid"
+)
+
+// sweepTempDirs removes the temporary cluster directories whose owning
+// process is gone: a process that was killed or panicked could not remove
+// its own (its JVMs died with it).
+func sweepTempDirs(log *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	for _, dir := range dirs {
+		data, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours, or being created
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			continue
+		}
+		if err := os.RemoveAll(dir); err == nil {
+			log.Debug("removed the directory of a cluster whose process is gone", "dir", dir, "pid", pid)
+		}
+	}
 }
 
 // FindKafkaLibs returns the folder of Apache Kafka's jars:
