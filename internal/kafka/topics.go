@@ -112,7 +112,11 @@ func EnsureTopics(ctx context.Context, client sarama.Client, specs ...TopicSpec)
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
-	existing, err := admin.ListTopics()
+	// The admin's requests go to one broker (in KRaft a random live one,
+	// which forwards them to the controller): while a broker is down but
+	// not yet fenced, it can be that one, so failed requests are retried
+	// on another until ctx ends.
+	existing, err := retryAdmin(ctx, client, admin.ListTopics)
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
@@ -136,13 +140,39 @@ func EnsureTopics(ctx context.Context, client sarama.Client, specs ...TopicSpec)
 			ReplicationFactor: rf,
 			ConfigEntries:     map[string]*string{"min.insync.replicas": &isr},
 		}
-		err := admin.CreateTopic(s.Name, detail, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		_, err := retryAdmin(ctx, client, func() (struct{}, error) {
+			err := admin.CreateTopic(s.Name, detail, false)
+			if errors.Is(err, sarama.ErrTopicAlreadyExists) {
+				err = nil
+			}
+			return struct{}{}, err
+		})
+		if err != nil {
 			return fmt.Errorf("create topic %s (%d partitions, replication factor %d, min.insync.replicas %d): %w",
 				s.Name, s.Partitions, rf, minISR, err)
 		}
 	}
 	return waitTopics(ctx, client, specs, false)
+}
+
+// retryAdmin calls f until it succeeds, fails for good, or ctx ends. A
+// network error, NOT_CONTROLLER or REQUEST_TIMED_OUT is retried after
+// asking the cluster for a controller again; an error of the request (a
+// *sarama.TopicError such as INVALID_REPLICATION_FACTOR) is final.
+func retryAdmin[T any](ctx context.Context, client sarama.Client, f func() (T, error)) (T, error) {
+	for {
+		v, err := f()
+		var te *sarama.TopicError
+		if err == nil || (errors.As(err, &te) && !errors.Is(te.Err, sarama.ErrNotController) && !errors.Is(te.Err, sarama.ErrRequestTimedOut)) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("%w (%v)", err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+		client.RefreshController() //nolint:errcheck // the next try says
+	}
 }
 
 // VerifyTopics checks, creating nothing, that every topic of specs exists
@@ -156,7 +186,7 @@ func VerifyTopics(ctx context.Context, client sarama.Client, specs ...TopicSpec)
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
-	existing, err := admin.ListTopics()
+	existing, err := retryAdmin(ctx, client, admin.ListTopics)
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
