@@ -6,7 +6,7 @@ BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
 
-.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres kafka clean
 
 all: build
 
@@ -97,6 +97,11 @@ faults: postgres
 ## postgres: install PostgreSQL server binaries if missing (Debian, as root)
 postgres:
 	@./scripts/ensure-postgres.sh
+
+## kafka: fetch the Apache Kafka broker's jars (deploy/kafka/pom.xml) into
+## .cache/kafka/ if missing (needs Java 17+ and Maven; docs/KAFKA.md)
+kafka:
+	@./scripts/ensure-kafka.sh
 
 clean:
 	rm -rf $(BIN)

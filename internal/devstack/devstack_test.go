@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -245,10 +246,17 @@ func TestKafkaDataDirSurvivesRestart(t *testing.T) {
 	k.Close()
 
 	port := portOf(t, brokers[0])
-	// Restart on the same port and data directory; also ask for one more
-	// topic and more partitions, which the persisted state lacks.
+	// Restart on the same port and data directory with other partitions:
+	// refused, since orders would move to other partitions.
+	_, err = devstack.StartKafka(devstack.KafkaOptions{Port: port, DataDir: dir, Partitions: 12, Log: testLog(t)})
+	var pce *kafka.PartitionCountError
+	if !errors.As(err, &pce) || pce.Topic != "orders" || pce.Have != 8 || pce.Want != 12 {
+		t.Fatalf("restart with 12 partitions: err = %v, want a PartitionCountError for orders (8, want 12)", err)
+	}
+	// Again with the same partitions and one more topic, which the
+	// persisted state lacks.
 	k, err = devstack.StartKafka(devstack.KafkaOptions{
-		Port: port, DataDir: dir, Partitions: 12,
+		Port: port, DataDir: dir,
 		Topics: []string{"orders", "order-acks", "extra"}, Log: testLog(t),
 	})
 	if err != nil {
@@ -261,7 +269,7 @@ func TestKafkaDataDirSurvivesRestart(t *testing.T) {
 	if got := consumeOne(t, k.Brokers(), "orders", 3, offset); got != "persisted" {
 		t.Fatalf("consumed %q after restart, want persisted", got)
 	}
-	checkTopics(t, k.Brokers(), map[string]int{"orders": 12, "order-acks": 12, "extra": 12})
+	checkTopics(t, k.Brokers(), map[string]int{"orders": 8, "order-acks": 8, "extra": 8})
 }
 
 func portOf(t *testing.T, hostport string) int {

@@ -2,17 +2,16 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderstream/orderstream/internal/config"
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 // Default topics and partition count of the local broker (internal/config
@@ -51,8 +50,9 @@ type Kafka struct {
 // with opts.Partitions partitions. Automatic topic creation is off.
 //
 // kfake only seeds topics into a fresh cluster, so when a DataDir with
-// earlier state is reused, missing topics are created and topics with fewer
-// partitions are grown through the Kafka admin API.
+// earlier state is reused, missing topics are created through the Kafka
+// admin API (kafka.EnsureTopics), and a topic with another partition count
+// than opts.Partitions is an error (*kafka.PartitionCountError).
 func StartKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Partitions <= 0 {
 		opts.Partitions = DefaultPartitions
@@ -89,7 +89,7 @@ func StartKafka(opts KafkaOptions) (*Kafka, error) {
 	}
 	k := &Kafka{cluster: c, brokers: c.ListenAddrs()}
 	if opts.DataDir != "" {
-		if err := ensureTopics(k.brokers, opts.Topics, opts.Partitions, log); err != nil {
+		if err := ensureTopics(k.brokers, opts.Topics, opts.Partitions); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("start kafka: %w", err)
 		}
@@ -111,37 +111,18 @@ func (k *Kafka) Close() {
 	k.once.Do(k.cluster.Close)
 }
 
-// ensureTopics creates missing topics and grows topics with fewer than
-// partitions partitions.
-func ensureTopics(brokers, topics []string, partitions int32, log *slog.Logger) error {
-	admin, err := sarama.NewClusterAdmin(brokers, adminConfig("devstack"))
-	if err != nil {
-		return fmt.Errorf("connect kafka admin: %w", err)
+// ensureTopics creates the missing topics of a kfake cluster restarted
+// from a DataDir, and refuses topics with another partition count
+// (kafka.EnsureTopics): growing a topic would move orders to other
+// partitions.
+func ensureTopics(brokers, topics []string, partitions int32) error {
+	specs := make([]kafka.TopicSpec, len(topics))
+	for i, name := range topics {
+		specs[i] = kafka.TopicSpec{Name: name, Partitions: partitions}
 	}
-	defer admin.Close()
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
-	}
-	for _, topic := range topics {
-		detail, ok := existing[topic]
-		switch {
-		case !ok:
-			err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
-			if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-				return fmt.Errorf("create topic %s: %w", topic, err)
-			}
-		case detail.NumPartitions < partitions:
-			if err := admin.CreatePartitions(topic, partitions, nil, false); err != nil {
-				return fmt.Errorf("grow topic %s to %d partitions: %w", topic, partitions, err)
-			}
-			log.Info("grew topic", "topic", topic, "from", detail.NumPartitions, "to", partitions)
-		case detail.NumPartitions > partitions:
-			log.Warn("topic has more partitions than requested; partitions cannot shrink (delete the kafka data directory to start over)",
-				"topic", topic, "partitions", detail.NumPartitions, "requested", partitions)
-		}
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return kafka.EnsureTopicsAt(ctx, brokers, false, specs...)
 }
 
 // slogKfakeLogger passes kfake's warnings and errors to slog. kfake logs

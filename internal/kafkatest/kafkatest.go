@@ -1,18 +1,43 @@
-// Package kafkatest gives tests a Kafka-protocol broker with fresh topics.
+// Package kafkatest gives tests a Kafka broker with fresh topics.
 //
-// Import it only from _test files. Without KAFKA_BROKERS each New starts an
-// in-memory, in-process kfake broker; with KAFKA_BROKERS (comma-separated
-// host:port list) each New creates uniquely named topics on that cluster
-// and deletes them when the test ends.
+// Import it only from _test files. Which broker New gives is chosen by the
+// environment:
+//
+//   - by default, each New starts an in-memory, in-process kfake broker
+//     (fast; no replication, see docs/KAFKA.md for what it hides);
+//   - KAFKA_KIND=apache: the first New of the test binary starts one
+//     Apache Kafka node (internal/devstack.StartApacheKafka, the jars of
+//     `make kafka`), and every New gets uniquely named topics on it;
+//     KAFKA_KIND=apache3 does the same on a three-node cluster (replication
+//     factor 3, min.insync.replicas 2);
+//   - KAFKA_BROKERS (a comma-separated host:port list) points every New at
+//     an existing cluster, with uniquely named topics, whatever KAFKA_KIND
+//     says.
+//
+// Topics on a shared cluster are deleted when the test ends. A package
+// whose tests may run on a shared Apache cluster stops it from its
+// TestMain, with Main or with Shutdown as a cleanup of pgtest.Main:
+//
+//	func TestMain(m *testing.M) { kafkatest.Main(m) }
+//	func TestMain(m *testing.M) { pgtest.Main(m, kafkatest.Shutdown) }
+//
+// Without that hook the JVMs still die with the test binary (they are sent
+// SIGKILL when it exits), but their temporary directory is left behind.
+//
+// NewApache gives fresh topics on the shared Apache cluster whatever
+// KAFKA_KIND says, for tests that must run on the real broker; NewCluster
+// gives a test a cluster of its own, with node control, for fault tests.
 package kafkatest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,12 +48,28 @@ import (
 	"github.com/orderstream/orderstream/internal/kafka"
 )
 
-// EnvBrokers names the environment variable that points the harness at an
-// existing Kafka cluster.
-const EnvBrokers = "KAFKA_BROKERS"
+// Environment variables that choose the broker.
+const (
+	// EnvBrokers points the harness at an existing Kafka cluster.
+	EnvBrokers = "KAFKA_BROKERS"
+	// EnvKind chooses the broker New starts: "kfake" (or empty), KindApache
+	// or KindApache3.
+	EnvKind = "KAFKA_KIND"
+)
+
+// Values of KAFKA_KIND.
+const (
+	KindKfake   = "kfake"
+	KindApache  = "apache"  // one Apache Kafka node per test binary
+	KindApache3 = "apache3" // three Apache Kafka nodes per test binary
+)
 
 // Partitions is the partition count of the topics New creates.
 const Partitions int32 = devstack.DefaultPartitions
+
+// startTimeout bounds the start of a cluster (the class-data archive of the
+// JVMs is built by the first start on a machine, which takes longer).
+const startTimeout = 3 * time.Minute
 
 // Broker is a Kafka cluster with an orders topic and an acks topic for one
 // test.
@@ -42,8 +83,11 @@ type Broker struct {
 	DLQTopic string
 	// Partitions is the partition count of both topics.
 	Partitions int32
-	// Cluster is the in-process kfake cluster, for fault injection; nil
-	// with KAFKA_BROKERS.
+	// Kind is KindKfake, KindApache, KindApache3, or "external" with
+	// KAFKA_BROKERS.
+	Kind string
+	// Cluster is the in-process kfake cluster, for fault injection; nil on
+	// any other broker.
 	Cluster *kfake.Cluster
 }
 
@@ -52,7 +96,16 @@ type Broker struct {
 func New(t testing.TB) *Broker {
 	t.Helper()
 	if env := os.Getenv(EnvBrokers); env != "" {
-		return newExternal(t, splitBrokers(env))
+		return withTopics(t, splitBrokers(env), "external")
+	}
+	switch kind := os.Getenv(EnvKind); kind {
+	case "", KindKfake:
+	case KindApache:
+		return NewApache(t, 1)
+	case KindApache3:
+		return NewApache(t, 3)
+	default:
+		t.Fatalf("kafkatest: %s=%q: want %s, %s or %s", EnvKind, kind, KindKfake, KindApache, KindApache3)
 	}
 	k, err := devstack.StartKafka(devstack.KafkaOptions{Partitions: Partitions})
 	if err != nil {
@@ -65,18 +118,78 @@ func New(t testing.TB) *Broker {
 		AcksTopic:   devstack.DefaultAcksTopic,
 		DLQTopic:    devstack.DefaultDLQTopic,
 		Partitions:  Partitions,
+		Kind:        KindKfake,
 		Cluster:     k.Cluster(),
 	}
 }
 
-func newExternal(t testing.TB, brokers []string) *Broker {
+// NewApache returns fresh topics, deleted when the test ends, on the Apache
+// Kafka cluster of nodes nodes (1 or 3) that the tests of this binary
+// share, starting it on first use. A test must not stop or pause its nodes:
+// NewCluster gives a cluster of its own.
+func NewApache(t testing.TB, nodes int) *Broker {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = kafka.Version
-	cfg.ClientID = "kafkatest"
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	k, err := sharedCluster(nodes)
 	if err != nil {
-		t.Fatalf("kafkatest: connect to %s=%s: %v", EnvBrokers, strings.Join(brokers, ","), err)
+		t.Fatalf("kafkatest: %v", err)
+	}
+	kind := KindApache
+	if nodes == 3 {
+		kind = KindApache3
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			markFailed(nodes)
+			t.Logf("kafkatest: the shared %d-node Apache Kafka cluster keeps its node logs in %s when the test binary ends",
+				nodes, devstack.ArtifactsDir())
+		}
+	})
+	return withTopics(t, k.Brokers(), kind)
+}
+
+// NewCluster starts an Apache Kafka cluster of nodes nodes for t alone
+// (QuickStart JVMs, fresh storage), closed when the test ends. If the test
+// failed, the nodes' logs are copied under devstack.ArtifactsDir() first and
+// their path logged.
+func NewCluster(t testing.TB, nodes int) *devstack.ApacheKafka {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	k, err := devstack.StartApacheKafka(ctx, devstack.ApacheOptions{Nodes: nodes, QuickStart: true})
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dir, err := k.SaveLogs(artifactName(t.Name()))
+			if err != nil {
+				t.Logf("kafkatest: keep node logs: %v", err)
+			}
+			t.Logf("kafkatest: Apache Kafka node logs kept in %s", dir)
+		}
+		k.Close()
+	})
+	return k
+}
+
+// Topics creates uniquely named orders, acks and DLQ topics for t on the
+// cluster at brokers (partitions, replication and min.insync.replicas as
+// New's) and deletes them when the test ends.
+func Topics(t testing.TB, brokers []string) *Broker {
+	t.Helper()
+	return withTopics(t, brokers, "external")
+}
+
+func withTopics(t testing.TB, brokers []string, kind string) *Broker {
+	t.Helper()
+	client, err := kafka.NewClient(brokers, "kafkatest")
+	if err != nil {
+		t.Fatalf("kafkatest: %v", err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		client.Close()
+		t.Fatalf("kafkatest: %v", err)
 	}
 	suffix := randomSuffix()
 	b := &Broker{
@@ -85,64 +198,104 @@ func newExternal(t testing.TB, brokers []string) *Broker {
 		AcksTopic:   "order-acks-" + suffix,
 		DLQTopic:    "orders-dlq-" + suffix,
 		Partitions:  Partitions,
+		Kind:        kind,
 	}
-	var created []string
+	names := []string{b.OrdersTopic, b.AcksTopic, b.DLQTopic}
 	t.Cleanup(func() {
-		defer admin.Close()
-		for _, topic := range created {
+		defer admin.Close() // and the client
+		for _, topic := range names {
 			if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 				t.Errorf("kafkatest: delete topic %s: %v", topic, err)
 			}
 		}
 	})
-	for _, topic := range []string{b.OrdersTopic, b.AcksTopic, b.DLQTopic} {
-		// ReplicationFactor -1: the cluster's default.replication.factor.
-		detail := &sarama.TopicDetail{NumPartitions: Partitions, ReplicationFactor: -1}
-		if err := admin.CreateTopic(topic, detail, false); err != nil {
-			t.Fatalf("kafkatest: create topic %s: %v", topic, err)
-		}
-		created = append(created, topic)
+	specs := make([]kafka.TopicSpec, len(names))
+	for i, name := range names {
+		specs[i] = kafka.TopicSpec{Name: name, Partitions: Partitions}
 	}
-	if err := waitForTopics(admin, created, Partitions); err != nil {
-		t.Fatalf("kafkatest: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, client, specs...); err != nil {
+		t.Fatalf("kafkatest: on %s=%s: %v", EnvBrokers, strings.Join(brokers, ","), err)
 	}
 	return b
 }
 
-// waitForTopics waits until every partition of topics has a leader, since
-// topic creation reaches all brokers asynchronously.
-func waitForTopics(admin sarama.ClusterAdmin, topics []string, partitions int32) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		metas, err := admin.DescribeTopics(topics)
-		if err == nil {
-			err = checkTopics(metas, partitions)
-		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("wait for topics %v: %w", topics, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+// The Apache Kafka clusters shared by the tests of this binary, by node
+// count.
+var shared struct {
+	mu       sync.Mutex
+	clusters map[int]*sharedState
+}
+
+type sharedState struct {
+	k      *devstack.ApacheKafka
+	err    error
+	failed bool // a test using it failed: keep the logs
+}
+
+func sharedCluster(nodes int) (*devstack.ApacheKafka, error) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.clusters == nil {
+		shared.clusters = map[int]*sharedState{}
+	}
+	if s, ok := shared.clusters[nodes]; ok {
+		return s.k, s.err
+	}
+	s := &sharedState{}
+	shared.clusters[nodes] = s
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	s.k, s.err = devstack.StartApacheKafka(ctx, devstack.ApacheOptions{Nodes: nodes, QuickStart: true})
+	if s.err != nil {
+		s.err = fmt.Errorf("shared %d-node cluster: %w", nodes, s.err)
+	}
+	return s.k, s.err
+}
+
+func markFailed(nodes int) {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if s := shared.clusters[nodes]; s != nil {
+		s.failed = true
 	}
 }
 
-func checkTopics(metas []*sarama.TopicMetadata, partitions int32) error {
-	for _, m := range metas {
-		if !errors.Is(m.Err, sarama.ErrNoError) {
-			return fmt.Errorf("topic %s: %w", m.Name, m.Err)
+// Shutdown stops the shared Apache Kafka clusters, keeping their node logs
+// under devstack.ArtifactsDir() if a test that used them failed. It is a
+// cleanup for pgtest.Main; Main calls it.
+func Shutdown() {
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	for nodes, s := range shared.clusters {
+		if s.k == nil {
+			continue
 		}
-		if int32(len(m.Partitions)) != partitions {
-			return fmt.Errorf("topic %s has %d partitions, want %d", m.Name, len(m.Partitions), partitions)
+		if s.failed {
+			dir, err := s.k.SaveLogs(artifactName(fmt.Sprintf("shared-%dnode", nodes)))
+			fmt.Fprintf(os.Stderr, "kafkatest: node logs of the shared %d-node Apache Kafka cluster kept in %s (%v)\n", nodes, dir, err)
 		}
-		for _, p := range m.Partitions {
-			if p.Leader < 0 {
-				return fmt.Errorf("topic %s partition %d has no leader", m.Name, p.ID)
-			}
-		}
+		s.k.Close()
 	}
-	return nil
+	shared.clusters = nil
+}
+
+// Main runs the tests of a package, then cleanups, then Shutdown, and
+// exits with the tests' exit code. Call it from TestMain (a package that
+// uses pgtest passes Shutdown to pgtest.Main instead).
+func Main(m *testing.M, cleanups ...func()) {
+	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
+	Shutdown()
+	os.Exit(code)
+}
+
+func artifactName(test string) string {
+	name := strings.NewReplacer("/", "_", " ", "_", ":", "_").Replace(test)
+	return fmt.Sprintf("kafka-%s-%s", name, time.Now().Format("20060102-150405"))
 }
 
 func splitBrokers(s string) []string {
