@@ -5,6 +5,10 @@ GO ?= go
 BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
+# The broker of the tests that talk to Kafka (internal/kafkatest): apache
+# (one Apache Kafka node per test binary), apache3 (three), or kfake (the
+# in-process fake, fast). The fault suite starts clusters of its own.
+TEST_KAFKA ?= apache
 
 .PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres kafka clean
 
@@ -28,12 +32,13 @@ devstack:
 
 ## test: vet, check generated code and the GraphiQL bundle are fresh, then unit,
 ## integration and end-to-end tests (real-client tests included: Node.js, Chromium)
-test: postgres clients vet check-generated check-web
-	$(GO) test $(TEST_FLAGS) $(PKGS)
+test: postgres kafka clients vet check-generated check-web
+	KAFKA_KIND=$(TEST_KAFKA) $(GO) test $(TEST_FLAGS) $(PKGS)
 
-## unit: the tests that need no PostgreSQL (the kafka package starts an in-process broker)
-unit:
-	$(GO) test $(TEST_FLAGS) ./internal/order/... ./internal/kafka/... ./graph/...
+## unit: the tests that need no PostgreSQL, on the in-process broker (the
+## kafka package's provisioning tests also start an Apache Kafka node)
+unit: kafka
+	KAFKA_KIND=kfake $(GO) test $(TEST_FLAGS) ./internal/order/... ./internal/kafka/... ./graph/...
 
 vet:
 	$(GO) vet $(PKGS)

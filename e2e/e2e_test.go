@@ -34,7 +34,7 @@ import (
 	"github.com/orderstream/orderstream/internal/testbin"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m, testbin.Cleanup) }
+func TestMain(m *testing.M) { pgtest.Main(m, testbin.Cleanup, kafkatest.Shutdown) }
 
 // binaries builds the API and the worker once per test run.
 func binaries(t *testing.T) (api, worker string) { return testbin.Build(t) }

@@ -22,7 +22,7 @@ import (
 	"github.com/orderstream/orderstream/internal/postgres"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, kafkatest.Shutdown) }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("TEST_LOG") != "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/orderstream/orderstream/internal/kafka"
 )
 
 // Broker is a Kafka cluster the stack's processes talk to.
@@ -41,6 +43,10 @@ type BrokerOptions struct {
 	Brokers []string
 	// Nodes is the size of a KindApache cluster (1 or 3; 0 means 1).
 	Nodes int
+	// Dir and Ports place a KindApache cluster (ApacheOptions); a KindKfake
+	// broker takes Kafka.DataDir and Kafka.Port.
+	Dir   string
+	Ports []int
 }
 
 // StartBroker starts (or, for KindExternal, points at) the broker opts ask
@@ -63,12 +69,30 @@ func StartBroker(ctx context.Context, opts BrokerOptions) (Broker, error) {
 		}
 		return External(opts.Brokers), nil
 	case KindApache:
-		// APACHE KAFKA PLUGS IN HERE. internal/devstack/apache.go (another
-		// branch) provides
-		//	StartApacheKafka(ctx, ApacheOptions{Nodes: opts.Nodes, ...}) (*ApacheKafka, error)
-		// whose *ApacheKafka has Brokers() and Close(), so it is a Broker:
-		//	return StartApacheKafka(ctx, ApacheOptions{Nodes: max(opts.Nodes, 1)})
-		return nil, fmt.Errorf("start broker: kind %q is not built into this tree yet", kind)
+		a, err := StartApacheKafka(ctx, ApacheOptions{Nodes: max(opts.Nodes, 1), Dir: opts.Dir, Ports: opts.Ports,
+			QuickStart: true, Log: opts.Kafka.Log})
+		if err != nil {
+			return nil, err
+		}
+		// The topics, as kfake seeds them, through the one provisioning
+		// function the services use too: 3 replicas and min.insync.replicas
+		// 2 on three nodes, 1 and 1 on one.
+		partitions, topics := opts.Kafka.Partitions, opts.Kafka.Topics
+		if partitions <= 0 {
+			partitions = DefaultPartitions
+		}
+		if topics == nil {
+			topics = []string{DefaultOrdersTopic, DefaultAcksTopic, DefaultDLQTopic}
+		}
+		specs := make([]kafka.TopicSpec, len(topics))
+		for i, t := range topics {
+			specs[i] = kafka.TopicSpec{Name: t, Partitions: partitions}
+		}
+		if err := kafka.EnsureTopicsAt(ctx, a.Brokers(), false, specs...); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("start broker: %w", err)
+		}
+		return a, nil
 	default:
 		return nil, fmt.Errorf("start broker: unknown kind %q (want %s, %s or %s)", kind, KindKfake, KindExternal, KindApache)
 	}
