@@ -206,12 +206,17 @@ func (m *Main) openDatabase(ctx, startCtx context.Context) (*pgxpool.Pool, func(
 // openKafka connects the requester: events out, ACKs in.
 func (m *Main) openKafka(startCtx context.Context) (*kafka.Requester, func() error, error) {
 	cfg := m.Config
+	// Its topics exist with the partition count the partitioner needs, or
+	// the API does not start.
+	if err := kafka.ProvisionTopics(startCtx, m.Log, cfg.Brokers, cfg.KafkaCreateTopics, cfg.Topics(cfg.OrdersTopic, cfg.AcksTopic)...); err != nil {
+		return nil, nil, err
+	}
 	var req *kafka.Requester
 	err := backoff.Retry(startCtx, m.Log, "connect to kafka", func() (err error) {
 		req, err = kafka.NewRequester(kafka.RequesterConfig{
 			Brokers: cfg.Brokers, Topic: cfg.OrdersTopic, AckTopic: cfg.AcksTopic,
 			InstanceID: cfg.InstanceID, ReplyPartition: int32(cfg.ReplyPartition), Log: m.Log, Metrics: m.metrics,
-			MaxMessageBytes: cfg.KafkaMaxMessageBytes,
+			MaxMessageBytes: cfg.KafkaMaxMessageBytes, ProduceTimeout: cfg.ProduceTimeout,
 		})
 		return err
 	})

@@ -121,6 +121,12 @@ func (m *Main) openDatabase(ctx, startCtx context.Context) (*pgxpool.Pool, error
 // openKafka connects the ACK producer and joins the consumer group.
 func (m *Main) openKafka(startCtx context.Context) (*kafka.Replier, sarama.ConsumerGroup, error) {
 	cfg := m.Config
+	// Its topics exist with the partition count the API partitions by, or
+	// the worker does not start.
+	if err := kafka.ProvisionTopics(startCtx, m.Log, cfg.Brokers, cfg.KafkaCreateTopics,
+		cfg.Topics(cfg.OrdersTopic, cfg.AcksTopic, cfg.DLQTopic)...); err != nil {
+		return nil, nil, err
+	}
 	var replier *kafka.Replier
 	if err := backoff.Retry(startCtx, m.Log, "connect ack producer", func() (err error) {
 		kcfg := kafka.NewConfig("orderstream-worker")

@@ -16,6 +16,7 @@ package backoff
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -76,6 +77,15 @@ func (b *Backoff) Sleep(ctx context.Context) error {
 	}
 }
 
+// Permanent marks err as one that retrying cannot cure: Retry returns it at
+// once.
+func Permanent(err error) error { return &permanent{err} }
+
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }
+
 // Retry calls fn until it succeeds or ctx ends, with the start-up delays
 // (DefaultInitial up to DefaultMax), logging each failure at WARN. The
 // mains use it to wait for PostgreSQL and Kafka at start-up, so that the
@@ -86,6 +96,10 @@ func Retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 		err := fn()
 		if err == nil {
 			return nil
+		}
+		var stop *permanent
+		if errors.As(err, &stop) {
+			return fmt.Errorf("%s: %w", what, stop.err)
 		}
 		log.Warn(what+" failed, retrying", "err", err, "in", b.Peek().String())
 		if cerr := b.Sleep(ctx); cerr != nil {

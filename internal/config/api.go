@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/orderstream/orderstream/internal/auth"
+	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
@@ -26,7 +27,18 @@ type Common struct {
 	// refused at validation. It must not exceed the broker's
 	// message.max.bytes (Kafka's default: 1048588).
 	KafkaMaxMessageBytes int
-	StartupTimeout       time.Duration // STARTUP_TIMEOUT: how long start-up waits for PostgreSQL and Kafka
+	// The topics: their partition count (KAFKA_PARTITIONS; the modulo
+	// partitioner's N, so every process must agree and a topic with another
+	// count is refused), and, for topics a process creates
+	// (KAFKA_CREATE_TOPICS; false only verifies), their replication factor
+	// and min.insync.replicas (KAFKA_REPLICATION_FACTOR,
+	// KAFKA_MIN_INSYNC_REPLICAS; 0: 3 and 2 on three or more brokers, 1 and
+	// 1 below).
+	KafkaPartitions        int
+	KafkaCreateTopics      bool
+	KafkaReplicationFactor int
+	KafkaMinInsyncReplicas int
+	StartupTimeout         time.Duration // STARTUP_TIMEOUT: how long start-up waits for PostgreSQL and Kafka
 	LogLevel             string        // LOG_LEVEL
 }
 
@@ -39,8 +51,23 @@ func (c *Common) bind(b *binder, dbMaxConns int) {
 	b.str(&c.OrdersTopic, "KAFKA_ORDERS_TOPIC", DefaultOrdersTopic)
 	b.str(&c.AcksTopic, "KAFKA_ACKS_TOPIC", DefaultAcksTopic)
 	b.integer(&c.KafkaMaxMessageBytes, "KAFKA_MAX_MESSAGE_BYTES", DefaultKafkaMaxMessageBytes)
+	b.integer(&c.KafkaPartitions, "KAFKA_PARTITIONS", DefaultPartitions)
+	b.boolean(&c.KafkaCreateTopics, "KAFKA_CREATE_TOPICS", true)
+	b.integer(&c.KafkaReplicationFactor, "KAFKA_REPLICATION_FACTOR", 0)
+	b.integer(&c.KafkaMinInsyncReplicas, "KAFKA_MIN_INSYNC_REPLICAS", 0)
 	b.duration(&c.StartupTimeout, "STARTUP_TIMEOUT", DefaultStartupTimeout)
 	b.str(&c.LogLevel, "LOG_LEVEL", "info")
+}
+
+// Topics returns the specs of topics, with the partitions and replication
+// of c (kafka.EnsureTopics).
+func (c Common) Topics(topics ...string) []kafka.TopicSpec {
+	specs := make([]kafka.TopicSpec, len(topics))
+	for i, t := range topics {
+		specs[i] = kafka.TopicSpec{Name: t, Partitions: int32(c.KafkaPartitions),
+			ReplicationFactor: int16(c.KafkaReplicationFactor), MinInsyncReplicas: int16(c.KafkaMinInsyncReplicas)}
+	}
+	return specs
 }
 
 // API is the API's configuration (server.go). The README's configuration
@@ -55,6 +82,9 @@ type API struct {
 	InstanceID     string        // INSTANCE_ID ("": the hostname and a random suffix, made at start)
 	ReplyPartition int           // REPLY_PARTITION (-1: hashed from InstanceID)
 	AckTimeout     time.Duration // ACK_TIMEOUT
+	// ProduceTimeout bounds the wait for Kafka to store an event before the
+	// request gets UNAVAILABLE (KAFKA_PRODUCE_TIMEOUT; the event is stored).
+	ProduceTimeout time.Duration
 	RecoveryDelay  time.Duration // RECOVERY_DELAY
 	RecoveryEvery  time.Duration // RECOVERY_INTERVAL
 	RecoveryMax    time.Duration // RECOVERY_MAX_BACKOFF
@@ -129,6 +159,7 @@ func (c *API) bind(b *binder) {
 	b.str(&c.InstanceID, "INSTANCE_ID", "")
 	b.integer(&c.ReplyPartition, "REPLY_PARTITION", -1)
 	b.duration(&c.AckTimeout, "ACK_TIMEOUT", DefaultAckTimeout)
+	b.duration(&c.ProduceTimeout, "KAFKA_PRODUCE_TIMEOUT", DefaultProduceTimeout)
 	b.duration(&c.RecoveryDelay, "RECOVERY_DELAY", DefaultRecoveryDelay)
 	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", order.DefaultRecoveryInterval)
 	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", order.DefaultRecoveryMaxBackoff)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
 )
 
@@ -34,9 +35,13 @@ const (
 	DefaultDLQTopic    = "orders-dlq"
 	DefaultGroup       = "orderstream-worker"
 
-	DefaultAckTimeout      = order.DefaultAckTimeout
-	DefaultRecoveryDelay   = order.DefaultRecoveryDelay
-	DefaultDrainDelay      = 5 * time.Second
+	DefaultAckTimeout    = order.DefaultAckTimeout
+	DefaultRecoveryDelay = order.DefaultRecoveryDelay
+	DefaultDrainDelay    = 5 * time.Second
+	// DefaultProduceTimeout: how long the API waits for Kafka to store an
+	// event before it answers UNAVAILABLE (the event is stored: the
+	// recovery loop sends it).
+	DefaultProduceTimeout  = kafka.DefaultProduceTimeout
 	DefaultStartupTimeout  = 2 * time.Minute
 	DefaultWorkerBatchSize = 256
 	DefaultMaxAttempts     = 5

@@ -52,6 +52,9 @@ type StackOptions struct {
 	BrokerOptions BrokerOptions
 	// Topics default to DefaultTopics.
 	Topics Topics
+	// Partitions is the partition count of the topics; 0 means
+	// BrokerOptions.Kafka.Partitions, else DefaultPartitions.
+	Partitions int32
 	// APIBin and WorkerBin are the binaries StartAPI and StartWorker run.
 	APIBin, WorkerBin string
 	// Output receives a copy of every process's output (a terminal); the
@@ -75,6 +78,10 @@ type Stack struct {
 	DB       DatabaseURLs
 	Broker   Broker
 	Topics   Topics
+	// Partitions is the partition count of the topics, which the services
+	// are told (KAFKA_PARTITIONS): StackOptions.Partitions, else the
+	// broker's, else DefaultPartitions.
+	Partitions int32
 	// KeepDir keeps a temporary Dir at Close (a failed test's logs).
 	KeepDir bool
 
@@ -89,7 +96,13 @@ type Stack struct {
 // StartStack starts what opts does not give. On an error it stops what it
 // started.
 func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
-	s := &Stack{Dir: opts.Dir, Topics: opts.Topics, opts: opts, log: opts.Log}
+	s := &Stack{Dir: opts.Dir, Topics: opts.Topics, Partitions: opts.Partitions, opts: opts, log: opts.Log}
+	if s.Partitions <= 0 {
+		s.Partitions = opts.BrokerOptions.Kafka.Partitions
+	}
+	if s.Partitions <= 0 {
+		s.Partitions = DefaultPartitions
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +134,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, err error) {
 		if bo.Kafka.Topics == nil {
 			bo.Kafka.Topics = []string{s.Topics.Orders, s.Topics.Acks, s.Topics.DLQ}
 		}
+		bo.Kafka.Partitions = s.Partitions
 		if bo.Kafka.Log == nil {
 			bo.Kafka.Log = s.log
 		}
@@ -182,7 +196,7 @@ func (s *Stack) APIConfig() config.API { return s.APIConfigFrom(config.DefaultAP
 // say) with the stack's contract laid over it, as in APIConfig.
 func (s *Stack) APIConfigFrom(c config.API) config.API {
 	s.common(&c.Common, s.DB.API)
-	c.Port, c.AcksTopic, c.DrainDelay = "0", s.Topics.Acks, 0
+	c.Port, c.DrainDelay = "0", 0
 	return c
 }
 
@@ -214,7 +228,10 @@ func (s *Stack) ConfigsFrom(get config.Lookup) (config.API, config.Worker, error
 
 func (s *Stack) common(c *config.Common, dbURL string) {
 	c.Host, c.DatabaseURL, c.MigrateURL = config.DefaultHost, dbURL, s.DB.Owner
-	c.Brokers, c.OrdersTopic = s.Brokers(), s.Topics.Orders
+	c.Brokers, c.OrdersTopic, c.AcksTopic = s.Brokers(), s.Topics.Orders, s.Topics.Acks
+	if s.Partitions > 0 {
+		c.KafkaPartitions = int(s.Partitions)
+	}
 }
 
 // APIEnv is the environment of an API process: this process's own, minus

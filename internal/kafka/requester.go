@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel/attribute"
@@ -41,7 +42,18 @@ type RequesterConfig struct {
 	// MaxMessageBytes, when positive, bounds the messages produced
 	// (KAFKA_MAX_MESSAGE_BYTES); 0 keeps the configuration's.
 	MaxMessageBytes int
+	// ProduceTimeout bounds the wait for Kafka to store an event
+	// (KAFKA_PRODUCE_TIMEOUT; 0 means DefaultProduceTimeout). When it
+	// passes, Dispatch returns EUNAVAILABLE at once, while the producer
+	// keeps trying: the event is stored, so nothing is lost, and the client
+	// is not kept waiting for a cluster that cannot take writes (below
+	// min.insync.replicas a produce waits for the broker's request timeout
+	// on every retry: minutes).
+	ProduceTimeout time.Duration
 }
+
+// DefaultProduceTimeout is the default RequesterConfig.ProduceTimeout.
+const DefaultProduceTimeout = 5 * time.Second
 
 // Requester sends order events and waits for their ACKs: Kafka
 // request-reply. Each event carries a correlation id and the ACK topic and
@@ -192,8 +204,22 @@ func (r *Requester) Dispatch(ctx context.Context, ev order.Event) (order.Ack, er
 		r.log.DebugContext(ctx, "event sent", "order_id", ev.OrderID, "event_id", ev.EventID, "correlation_id", corr)
 	}
 	produced := w.produced
+	pt := r.cfg.ProduceTimeout
+	if pt <= 0 {
+		pt = DefaultProduceTimeout
+	}
+	produceDeadline := time.NewTimer(pt)
+	defer produceDeadline.Stop()
 	for {
 		select {
+		case <-produceDeadline.C:
+			if produced == nil {
+				continue // stored already: wait for the ACK
+			}
+			endSpan(span, errProduceTimeout)
+			done("error")
+			r.cfg.Metrics.ProduceError("event")
+			return order.Ack{}, order.Unavailable("Kafka", fmt.Errorf("produce order %d event %d: %w after %s", ev.OrderID, ev.EventID, errProduceTimeout, pt))
 		case err := <-produced:
 			endSpan(span, err)
 			if err != nil {
@@ -239,12 +265,20 @@ func (r *Requester) Publish(ctx context.Context, ev order.Event) (err error) {
 	if err := r.send(ctx, r.message(ctx, ev, value, w, nil)); err != nil {
 		return err
 	}
+	pt := r.cfg.ProduceTimeout
+	if pt <= 0 {
+		pt = DefaultProduceTimeout
+	}
+	timeout := time.NewTimer(pt)
+	defer timeout.Stop()
 	select {
 	case err := <-w.produced:
 		if err != nil {
 			return produceError(ev, err)
 		}
 		return nil
+	case <-timeout.C:
+		return order.Unavailable("Kafka", fmt.Errorf("publish order %d event %d: %w after %s", ev.OrderID, ev.EventID, errProduceTimeout, pt))
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -369,6 +403,9 @@ func produceError(ev order.Event, err error) error {
 	}
 	return order.Unavailable("Kafka", err)
 }
+
+// errProduceTimeout: Kafka did not store an event within ProduceTimeout.
+var errProduceTimeout = errors.New("Kafka did not store the event in time")
 
 // nonce returns 8 random hex digits.
 func nonce() string {

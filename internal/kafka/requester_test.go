@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/kafkatest"
 	"github.com/orderstream/orderstream/internal/order"
@@ -111,7 +113,7 @@ func TestDispatchUnavailableBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() { close(release); r.Close() }() // let the held produces go before the producer flushes
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err = r.Dispatch(ctx, order.Event{OrderID: 1, Type: order.EventCreate})
@@ -367,5 +369,38 @@ func TestOversizedAckGoesWithoutTheOrder(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no answer")
+	}
+}
+
+// TestDispatchFailsFastWhenKafkaCannotStore: when the cluster does not store
+// a produce (below min.insync.replicas a real broker holds it until its
+// request timeout, on every retry), Dispatch answers UNAVAILABLE after
+// ProduceTimeout instead of keeping the request for minutes.
+func TestDispatchFailsFastWhenKafkaCannotStore(t *testing.T) {
+	k, err := devstack.StartKafka(devstack.KafkaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	release := make(chan struct{})
+	k.Cluster().ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster().KeepControl()
+		k.Cluster().SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	r, err := kafka.NewRequester(kafka.RequesterConfig{Brokers: k.Brokers(), Topic: devstack.DefaultOrdersTopic,
+		AckTopic: devstack.DefaultAcksTopic, InstanceID: "api-1", ReplyPartition: -1, Log: quiet(), ProduceTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { close(release); r.Close() }() // let the held produces go before the producer flushes
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = r.Dispatch(ctx, order.Event{OrderID: 1, Type: order.EventCreate})
+	if order.ErrorCode(err) != order.EUNAVAILABLE || ctx.Err() != nil {
+		t.Fatalf("got %v (ctx %v); want UNAVAILABLE after the produce timeout, long before the ACK deadline", err, ctx.Err())
+	}
+	if err := r.Publish(ctx, order.Event{OrderID: 2, Type: order.EventCreate}); order.ErrorCode(err) != order.EUNAVAILABLE || ctx.Err() != nil {
+		t.Fatalf("Publish: got %v; want UNAVAILABLE after the produce timeout", err)
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/orderstream/orderstream/internal/backoff"
 )
 
 // TopicSpec is a topic as OrderStream needs it.
@@ -261,4 +264,20 @@ func checkTopics(client sarama.Client, specs []TopicSpec) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ProvisionTopics is the start-up step of the API and the worker: it
+// creates the missing topics of specs (create true: KAFKA_CREATE_TOPICS) or
+// only verifies them, retrying while the cluster cannot be reached, until
+// ctx ends. A topic with another partition count, or a missing one when
+// create is false, is refused at once: the service must not start.
+func ProvisionTopics(ctx context.Context, log *slog.Logger, brokers []string, create bool, specs ...TopicSpec) error {
+	return backoff.Retry(ctx, log, "provision kafka topics", func() error {
+		err := EnsureTopicsAt(ctx, brokers, !create, specs...)
+		var pce *PartitionCountError
+		if errors.As(err, &pce) || errors.Is(err, ErrNoTopic) {
+			return backoff.Permanent(err)
+		}
+		return err
+	})
 }
