@@ -113,7 +113,7 @@ func TestDispatchUnavailableBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { close(release); r.Close() }() // let the held produces go before the producer flushes
+	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err = r.Dispatch(ctx, order.Event{OrderID: 1, Type: order.EventCreate})
