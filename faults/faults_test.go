@@ -43,6 +43,13 @@ func TestFaults(t *testing.T) {
 		{"WedgeTriggers", testWedgeTriggers},
 		{"FrozenWorkerHoldingLocks", testFrozenWorkerHoldingLocks},
 		{"PostgresSIGKILL", testPostgresSIGKILL},
+		{"KafkaLeaderSIGKILL", testKafkaLeaderSIGKILL},
+		{"KafkaControllerSIGKILL", testKafkaControllerSIGKILL},
+		{"KafkaRollingRestart", testKafkaRollingRestart},
+		{"KafkaTwoBrokersDown", testKafkaTwoBrokersDown},
+		{"KafkaCoordinatorSIGKILL", testKafkaCoordinatorSIGKILL},
+		{"KafkaBrokerSIGSTOP", testKafkaBrokerSIGSTOP},
+		{"KafkaStartupOrdering", testKafkaStartupOrdering},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -594,7 +601,7 @@ func testPoisonMessage(t *testing.T) {
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	producer, err := sarama.NewSyncProducer([]string{e.s.brokers}, cfg)
+	producer, err := sarama.NewSyncProducer(e.s.brokers, cfg)
 	if err != nil {
 		t.Fatalf("poison producer: %v", err)
 	}
@@ -618,11 +625,11 @@ func testPoisonMessage(t *testing.T) {
 
 // consumeAll reads every partition of topic from the oldest offset until n
 // distinct values containing marker were seen or timeout passes.
-func consumeAll(t *testing.T, brokers, topic, marker string, n int, timeout time.Duration) map[string]bool {
+func consumeAll(t *testing.T, brokers []string, topic, marker string, n int, timeout time.Duration) map[string]bool {
 	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = kafka.Version
-	consumer, err := sarama.NewConsumer([]string{brokers}, cfg)
+	consumer, err := sarama.NewConsumer(brokers, cfg)
 	if err != nil {
 		t.Fatalf("consumer: %v", err)
 	}

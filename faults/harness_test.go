@@ -53,6 +53,10 @@ var (
 	// at debug unless FAULTS_LOG_LEVEL is set, to count redeliveries.
 	logLevel       = "info"
 	workerLogLevel = "debug"
+	// kafkaKind is the broker of the cases that do not choose one:
+	// FAULTS_KAFKA, else KAFKA_KIND (make test sets apache), else kfake;
+	// apache is one Apache Kafka node per case, apache3 three.
+	kafkaKind = "kfake"
 )
 
 func TestMain(m *testing.M) {
@@ -94,6 +98,16 @@ func readSettings() error {
 		}
 		seed = n
 	}
+	for _, name := range []string{"KAFKA_KIND", "FAULTS_KAFKA"} {
+		if v := os.Getenv(name); v != "" {
+			kafkaKind = v
+		}
+	}
+	switch kafkaKind {
+	case "kfake", "apache", "apache3":
+	default:
+		return fmt.Errorf("FAULTS_KAFKA/KAFKA_KIND=%q: want kfake, apache or apache3", kafkaKind)
+	}
 	if v := os.Getenv("FAULTS_LOG_LEVEL"); v != "" {
 		logLevel, workerLogLevel = v, v
 	}
@@ -130,7 +144,10 @@ type stack struct {
 	kafkaOpts devstack.KafkaOptions
 	kmu       sync.Mutex
 	kafka     devstack.Broker
-	brokers   string
+	// apache is the broker when it is an Apache Kafka cluster (nodes the
+	// case can kill, pause and restart); nil with kfake.
+	apache  *devstack.ApacheKafka
+	brokers []string
 
 	group      string
 	ackTimeout time.Duration
@@ -148,6 +165,8 @@ type stackOptions struct {
 	ackTimeout time.Duration
 	// env is added to every process's environment.
 	env []string
+	// kafka is the broker kind ("" = kafkaKind): kfake, apache, apache3.
+	kafka string
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -169,26 +188,52 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		os.RemoveAll(dir)
 	})
 
-	// The broker runs on a fixed port and data directory, so that a case
-	// can close it and start it again (startKafka).
-	kport, err := devstack.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	klog, err := os.OpenFile(filepath.Join(dir, "kafka.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { klog.Close() })
-	s.kafkaOpts = devstack.KafkaOptions{
-		Port: kport, DataDir: filepath.Join(dir, "kafka"),
-		Topics: []string{ordersTopic, acksTopic, dlqTopic},
-		Log:    slog.New(slog.NewTextHandler(klog, nil)),
+	kind := opts.kafka
+	if kind == "" {
+		kind = kafkaKind
 	}
-	if err := s.startKafka(); err != nil {
-		t.Fatal(err)
+	if kind == "kfake" {
+		// The broker runs on a fixed port and data directory, so that a
+		// case can close it and start it again (startKafka).
+		kport, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.kafkaOpts = devstack.KafkaOptions{
+			Port: kport, DataDir: filepath.Join(dir, "kafka"),
+			Topics: []string{ordersTopic, acksTopic, dlqTopic},
+			Log:    slog.New(slog.NewTextHandler(klog, nil)),
+		}
+		if err := s.startKafka(); err != nil {
+			t.Fatal(err)
+		}
+		s.brokers = []string{fmt.Sprintf("127.0.0.1:%d", kport)}
+	} else {
+		nodes := 1
+		if kind == "apache3" {
+			nodes = 3
+		}
+		bctx, bcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		k, err := devstack.StartBroker(bctx, devstack.BrokerOptions{Kind: devstack.KindApache, Nodes: nodes, Dir: filepath.Join(dir, "kafka"),
+			Kafka: devstack.KafkaOptions{Topics: []string{ordersTopic, acksTopic, dlqTopic}, Log: slog.New(slog.NewTextHandler(klog, nil))}})
+		bcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.kafka, s.apache, s.brokers = k, k.(*devstack.ApacheKafka), k.Brokers()
+		t.Cleanup(func() {
+			if t.Failed() {
+				if path, err := s.apache.SaveLogs(caseName(t)); err == nil {
+					t.Logf("broker logs kept in %s", path)
+				}
+			}
+		})
 	}
-	s.brokers = fmt.Sprintf("127.0.0.1:%d", kport)
 	t.Cleanup(s.stopKafka)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -199,7 +244,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	// committed data can be lost to it. Restart keeps the port.
 	s.ds, err = devstack.StartStack(ctx, devstack.StackOptions{
 		Dir: dir, Postgres: devstack.PostgresOptions{Fast: true},
-		Broker: devstack.External([]string{s.brokers}), // the case owns it: stopKafka, startKafka
+		Broker: devstack.External(s.brokers), // the case owns it: stopKafka, startKafka
 		APIBin: api, WorkerBin: worker,
 	})
 	if err != nil {
@@ -228,12 +273,24 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	return s
 }
 
-// startKafka starts the broker on its port and data directory, retrying
-// for a while if the port is not free yet. (A real Apache Kafka cluster,
-// devstack.KindApache, restarts its nodes instead.)
+// startKafka starts the broker again on its ports and data: kfake on its
+// port and data directory (retrying while the port is not free yet), or
+// every stopped node of an Apache Kafka cluster, waiting until it serves.
 func (s *stack) startKafka() error {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
+	if s.apache != nil {
+		for _, id := range s.apache.NodeIDs() {
+			if !s.apache.Running(id) {
+				if err := s.apache.Start(id); err != nil {
+					return err
+				}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return s.apache.WaitReady(ctx)
+	}
 	var err error
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		var k devstack.Broker
@@ -248,10 +305,26 @@ func (s *stack) startKafka() error {
 	}
 }
 
-// stopKafka closes the broker, which saves its state to its data directory.
+// stopKafka stops the broker: kfake closes, saving its state to its data
+// directory; an Apache Kafka cluster's nodes shut down gracefully (SIGTERM).
+// At the end of a case (a cleanup) the cluster is closed for good.
 func (s *stack) stopKafka() {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
+	if s.apache != nil {
+		if s.t.Context().Err() != nil { // the case is over
+			s.apache.Close()
+			return
+		}
+		for _, id := range s.apache.NodeIDs() {
+			if s.apache.Running(id) {
+				if err := s.apache.Stop(id, 30*time.Second); err != nil {
+					s.t.Logf("stop kafka node %d: %v", id, err)
+				}
+			}
+		}
+		return
+	}
 	if s.kafka != nil {
 		s.kafka.Close()
 		s.kafka = nil

@@ -29,7 +29,7 @@ import (
 // no member (the workers stopped).
 func (s *stack) resetGroupOffsets() {
 	s.t.Helper()
-	client, err := sarama.NewClient([]string{s.brokers}, kafka.NewConfig("faults-reset"))
+	client, err := sarama.NewClient(s.brokers, kafka.NewConfig("faults-reset"))
 	if err != nil {
 		s.t.Fatalf("reset offsets: %v", err)
 	}
@@ -79,7 +79,7 @@ func (s *stack) produce(msgs ...*sarama.ProducerMessage) {
 	s.t.Helper()
 	cfg := kafka.NewConfig("faults-forger")
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{s.brokers}, cfg)
+	p, err := sarama.NewSyncProducer(s.brokers, cfg)
 	if err != nil {
 		s.t.Fatalf("producer: %v", err)
 	}
