@@ -64,6 +64,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.TokenLimit)
+	srv.SetValidationRulesFn(validationRules)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
