@@ -132,7 +132,7 @@ func loadAPIConfig() (apiConfig, error) {
 		GraphQL: graph.Options{
 			MaxDepth:      e.Int("GRAPHQL_MAX_DEPTH", 10),
 			MaxFields:     e.Int("GRAPHQL_MAX_FIELDS", 200),
-			MaxComplexity: e.Int("GRAPHQL_MAX_COMPLEXITY", 500),
+			MaxComplexity: e.Int("GRAPHQL_MAX_COMPLEXITY", 400_000),
 			TokenLimit:    e.Int("GRAPHQL_TOKEN_LIMIT", 15000),
 			// Production (APP_ENV=production) hides the schema unless asked.
 			Introspection: e.String("GRAPHQL_INTROSPECTION", strconv.FormatBool(!production)) == "true",

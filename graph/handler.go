@@ -24,13 +24,24 @@ import (
 // MaxBodyBytes bounds a GraphQL request body.
 const MaxBodyBytes = 1 << 20
 
-// Options bound what one request may ask for.
+// Options bound what one request may ask for (cost.go has the rules).
 type Options struct {
-	MaxDepth      int  // deepest selection nesting (default 10)
-	MaxFields     int  // fields selected in all, aliases included (default 200)
-	MaxComplexity int  // gqlgen complexity, 1 per field (default 500)
+	MaxDepth      int  // deepest nesting of data fields (default 10)
+	MaxFields     int  // data fields selected in all, aliases and fragments expanded (default 200)
+	MaxComplexity int  // data cost, list sizes included (cost.go; default 400,000)
 	TokenLimit    int  // parser tokens (default 15000)
 	Introspection bool // __schema and __type queries
+	// MaxDocumentBytes bounds the query text (default 256 KiB); variables
+	// may take the rest of the body.
+	MaxDocumentBytes int
+	// Introspection fields (__schema, __type) have their own bounds, sized
+	// for the standard introspection queries of graphql-js, GraphQL Code
+	// Generator, graphql-inspector and Rover (defaults 20 levels, 500
+	// fields, cost 200,000).
+	MaxIntrospectionDepth      int
+	MaxIntrospectionFields     int
+	MaxIntrospectionComplexity int
+
 	// Suggestions adds "did you mean …" hints to validation errors; they
 	// reveal the schema, so production turns them off with introspection.
 	Suggestions bool
@@ -46,8 +57,12 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.MaxDepth, 10)
 	def(&o.MaxFields, 200)
-	def(&o.MaxComplexity, 500)
+	def(&o.MaxComplexity, 400_000)
 	def(&o.TokenLimit, 15000)
+	def(&o.MaxDocumentBytes, 256<<10)
+	def(&o.MaxIntrospectionDepth, 20)
+	def(&o.MaxIntrospectionFields, 500)
+	def(&o.MaxIntrospectionComplexity, 200_000)
 	o.Websocket = o.Websocket.withDefaults()
 	return o
 }
@@ -62,7 +77,8 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(opts.TokenLimit)
 	srv.SetValidationRulesFn(validationRules)
 	if opts.Introspection {
@@ -70,8 +86,13 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	}
 	srv.SetDisableSuggestion(!opts.Suggestions)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields})
+	srv.Use(&Limits{ // after APQ, which fills in the query
+		MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields, MaxComplexity: opts.MaxComplexity,
+		MaxIntrospectionDepth: opts.MaxIntrospectionDepth, MaxIntrospectionFields: opts.MaxIntrospectionFields,
+		MaxIntrospectionComplexity: opts.MaxIntrospectionComplexity,
+		MaxDocumentBytes:           opts.MaxDocumentBytes, TokenLimit: opts.TokenLimit, Introspection: opts.Introspection,
+		cache: queries,
+	})
 	srv.Use(wsGate{opts: opts.Websocket})
 	if m != nil {
 		srv.Use(opMetrics{m: m})
