@@ -11,9 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -41,7 +39,11 @@ type Options struct {
 	MaxIntrospectionDepth      int
 	MaxIntrospectionFields     int
 	MaxIntrospectionComplexity int
-
+	// QueryCacheBytes and APQCacheBytes bound the parsed-query cache and
+	// the persisted-query cache by the bytes they hold (defaults 32 MiB and
+	// 8 MiB).
+	QueryCacheBytes int
+	APQCacheBytes   int
 	// Suggestions adds "did you mean …" hints to validation errors; they
 	// reveal the schema, so production turns them off with introspection.
 	Suggestions bool
@@ -63,6 +65,8 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxIntrospectionDepth, 20)
 	def(&o.MaxIntrospectionFields, 500)
 	def(&o.MaxIntrospectionComplexity, 200_000)
+	def(&o.QueryCacheBytes, 32<<20)
+	def(&o.APQCacheBytes, 8<<20)
 	o.Websocket = o.Websocket.withDefaults()
 	return o
 }
@@ -77,7 +81,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	queries := lru.New[*ast.QueryDocument](1000)
+	queries := newByteLRU(opts.QueryCacheBytes, docSize)
 	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(opts.TokenLimit)
 	srv.SetValidationRulesFn(validationRules)
@@ -85,7 +89,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 		srv.Use(extension.Introspection{})
 	}
 	srv.SetDisableSuggestion(!opts.Suggestions)
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newByteLRU(opts.APQCacheBytes, stringSize)})
 	srv.Use(&Limits{ // after APQ, which fills in the query
 		MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields, MaxComplexity: opts.MaxComplexity,
 		MaxIntrospectionDepth: opts.MaxIntrospectionDepth, MaxIntrospectionFields: opts.MaxIntrospectionFields,
