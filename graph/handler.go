@@ -29,6 +29,10 @@ type Options struct {
 	MaxComplexity int  // data cost, list sizes included (cost.go; default 400,000)
 	TokenLimit    int  // parser tokens (default 15000)
 	Introspection bool // __schema and __type queries
+	// MaxResponseBytes bounds each response (GRAPHQL_MAX_RESPONSE_BYTES;
+	// default 4 MiB): RESPONSE_TOO_LARGE past it, counted while the
+	// response is built (response.go).
+	MaxResponseBytes int
 	// MaxDocumentBytes bounds the query text (default 256 KiB); variables
 	// may take the rest of the body.
 	MaxDocumentBytes int
@@ -61,6 +65,7 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxFields, 200)
 	def(&o.MaxComplexity, 400_000)
 	def(&o.TokenLimit, 15000)
+	def(&o.MaxResponseBytes, 4<<20)
 	def(&o.MaxDocumentBytes, 256<<10)
 	def(&o.MaxIntrospectionDepth, 20)
 	def(&o.MaxIntrospectionFields, 500)
@@ -104,6 +109,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if telemetry.Enabled() {
 		srv.Use(opTracing{})
 	}
+	srv.Use(responseLimit{max: int64(opts.MaxResponseBytes)}) // inside metrics and tracing: they see its code
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "graphql panic", "panic", p, "stack", string(debug.Stack()))
