@@ -113,6 +113,57 @@ func TestMeasureLinear(t *testing.T) {
 	}
 }
 
+// standardIntrospection is an introspection query of the shape tools send
+// (graphql-js's getIntrospectionQuery with every option on, which GraphQL
+// Code Generator and graphql-inspector use, or Apollo Rover's): the full
+// type of every type, with type references ofTypes levels deep (graphql-js
+// 16 asks for 9, 15 levels in all; Rover for 7).
+func standardIntrospection(ofTypes int) string {
+	typeRef := "kind name" + strings.Repeat(" ofType { kind name", ofTypes) + strings.Repeat(" }", ofTypes)
+	return `query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind } mutationType { name kind } subscriptionType { name kind }
+    types { ...FullType }
+    directives { name description isRepeatable locations args(includeDeprecated: true) { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL isOneOf
+  fields(includeDeprecated: true) {
+    name description args(includeDeprecated: true) { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue isDeprecated deprecationReason }
+fragment TypeRef on __Type { ` + typeRef + ` }`
+}
+
+// TestIntrospectionFitsItsLimits: the standard introspection queries pass
+// the introspection limits with room for the schema to grow, while they
+// would fail the data limits.
+func TestIntrospectionFitsItsLimits(t *testing.T) {
+	m := testModel(t)
+	o := Options{}.withDefaults()
+	for _, levels := range []int{7, 9} {
+		got := measureQuery(t, m, standardIntrospection(levels), nil)
+		t.Logf("%d ofType levels: %+v", levels, got)
+		if levels == 9 && got.iDepth != 15 {
+			t.Errorf("graphql-js's query: got depth %d; want 15", got.iDepth)
+		}
+		if got.iDepth > o.MaxIntrospectionDepth || 2*got.iFields > o.MaxIntrospectionFields || 2*got.iCost > o.MaxIntrospectionComplexity {
+			t.Errorf("%d levels: %+v; want within half the limits (fields %d, cost %d) and depth %d",
+				levels, got, o.MaxIntrospectionFields, o.MaxIntrospectionComplexity, o.MaxIntrospectionDepth)
+		}
+		if got.iDepth <= o.MaxDepth {
+			t.Errorf("%d levels: depth %d; want it deeper than the data limit %d (else this test proves nothing)", levels, got.iDepth, o.MaxDepth)
+		}
+	}
+}
+
 // TestListBoundsCoverSchema: every list field of the data schema has a
 // bound in listBounds, so that a new one cannot be measured as cheap.
 func TestListBoundsCoverSchema(t *testing.T) {
