@@ -3,11 +3,13 @@ package graph_test
 import (
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/pubsub"
 )
 
 // TestResponseLimitEstimate: the bytes counted while a response is built
@@ -59,5 +61,27 @@ func TestResponseLimitDefault(t *testing.T) {
 	}
 	if !strings.Contains(graph.CodeResponseTooLarge, "RESPONSE_TOO_LARGE") {
 		t.Fatal("code renamed")
+	}
+}
+
+// TestResponseLimitSubscription: each event of a subscription has its own
+// budget: events under the ceiling go out, one over it is replaced by the
+// error.
+func TestResponseLimitSubscription(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		ceiling int
+		want    string
+	}{{1000, `"status":"DONE"`}, {20, graph.CodeResponseTooLarge}} {
+		svc := order.NewService(oneOrder{}, nil, log)
+		svc.Changes = pubsub.New(0)
+		srv := httptest.NewServer(graph.NewHandler(svc, log, nil, graph.Options{MaxResponseBytes: tc.ceiling}))
+		c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		c.ack()
+		c.subscribe("1")
+		if m := c.mustRead(); m.ID != "1" || !strings.Contains(string(m.Payload), tc.want) {
+			t.Errorf("ceiling %d: got %s %s; want %s", tc.ceiling, m.Type, m.Payload, tc.want)
+		}
+		srv.Close()
 	}
 }
