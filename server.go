@@ -280,7 +280,8 @@ func (m *Main) handler(svc *order.Service, authn *auth.Verifier, pool *pgxpool.P
 		},
 		GraphQL: graph.Options{
 			MaxDepth: cfg.GraphQL.MaxDepth, MaxFields: cfg.GraphQL.MaxFields, MaxComplexity: cfg.GraphQL.MaxComplexity,
-			TokenLimit: cfg.GraphQL.TokenLimit, Introspection: cfg.GraphQL.Introspection, Suggestions: !cfg.Production(),
+			TokenLimit: cfg.GraphQL.TokenLimit, MaxResponseBytes: cfg.GraphQL.MaxResponseBytes,
+			Introspection: cfg.GraphQL.Introspection, Suggestions: !cfg.Production(),
 			Websocket: graph.WebsocketOptions{PingInterval: cfg.GraphQL.WSPingInterval, MaxSubscriptions: cfg.GraphQL.WSMaxSubscriptions,
 				Origins: cfg.CORSOrigins, Shutdown: wsCtx},
 		},

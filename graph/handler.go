@@ -12,9 +12,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/orderstream/orderstream/internal/metrics"
@@ -25,13 +23,32 @@ import (
 // MaxBodyBytes bounds a GraphQL request body.
 const MaxBodyBytes = 1 << 20
 
-// Options bound what one request may ask for.
+// Options bound what one request may ask for (cost.go has the rules).
 type Options struct {
-	MaxDepth      int  // deepest selection nesting (default 10)
-	MaxFields     int  // fields selected in all, aliases included (default 200)
-	MaxComplexity int  // gqlgen complexity, 1 per field (default 500)
+	MaxDepth      int  // deepest nesting of data fields (default 10)
+	MaxFields     int  // data fields selected in all, aliases and fragments expanded (default 200)
+	MaxComplexity int  // data cost, list sizes included (cost.go; default 400,000)
 	TokenLimit    int  // parser tokens (default 15000)
 	Introspection bool // __schema and __type queries
+	// MaxResponseBytes bounds each response (GRAPHQL_MAX_RESPONSE_BYTES;
+	// default 4 MiB): RESPONSE_TOO_LARGE past it, counted while the
+	// response is built (response.go).
+	MaxResponseBytes int
+	// MaxDocumentBytes bounds the query text (default 256 KiB); variables
+	// may take the rest of the body.
+	MaxDocumentBytes int
+	// Introspection fields (__schema, __type) have their own bounds, sized
+	// for the standard introspection queries of graphql-js, GraphQL Code
+	// Generator, graphql-inspector and Rover (defaults 20 levels, 500
+	// fields, cost 200,000).
+	MaxIntrospectionDepth      int
+	MaxIntrospectionFields     int
+	MaxIntrospectionComplexity int
+	// QueryCacheBytes and APQCacheBytes bound the parsed-query cache and
+	// the persisted-query cache by the bytes they hold (defaults 32 MiB and
+	// 8 MiB).
+	QueryCacheBytes int
+	APQCacheBytes   int
 	// Suggestions adds "did you mean …" hints to validation errors; they
 	// reveal the schema, so production turns them off with introspection.
 	Suggestions bool
@@ -39,16 +56,38 @@ type Options struct {
 	Websocket WebsocketOptions
 }
 
+// The defaults of Options (internal/config's GRAPHQL_* defaults are these).
+const (
+	DefaultMaxDepth                   = 10
+	DefaultMaxFields                  = 200
+	DefaultMaxComplexity              = 400_000
+	DefaultTokenLimit                 = 15000
+	DefaultMaxResponseBytes           = 4 << 20
+	DefaultMaxDocumentBytes           = 256 << 10
+	DefaultMaxIntrospectionDepth      = 20
+	DefaultMaxIntrospectionFields     = 500
+	DefaultMaxIntrospectionComplexity = 200_000
+	DefaultQueryCacheBytes            = 32 << 20
+	DefaultAPQCacheBytes              = 8 << 20
+)
+
 func (o Options) withDefaults() Options {
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
-	def(&o.MaxDepth, 10)
-	def(&o.MaxFields, 200)
-	def(&o.MaxComplexity, 500)
-	def(&o.TokenLimit, 15000)
+	def(&o.MaxDepth, DefaultMaxDepth)
+	def(&o.MaxFields, DefaultMaxFields)
+	def(&o.MaxComplexity, DefaultMaxComplexity)
+	def(&o.TokenLimit, DefaultTokenLimit)
+	def(&o.MaxResponseBytes, DefaultMaxResponseBytes)
+	def(&o.MaxDocumentBytes, DefaultMaxDocumentBytes)
+	def(&o.MaxIntrospectionDepth, DefaultMaxIntrospectionDepth)
+	def(&o.MaxIntrospectionFields, DefaultMaxIntrospectionFields)
+	def(&o.MaxIntrospectionComplexity, DefaultMaxIntrospectionComplexity)
+	def(&o.QueryCacheBytes, DefaultQueryCacheBytes)
+	def(&o.APQCacheBytes, DefaultAPQCacheBytes)
 	o.Websocket = o.Websocket.withDefaults()
 	return o
 }
@@ -64,15 +103,22 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	srv.AddTransport(legacyWebsocketTransport(opts.Websocket, log))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(httpTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := newByteLRU(opts.QueryCacheBytes, docSize)
+	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(opts.TokenLimit)
+	srv.SetValidationRulesFn(validationRules)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.SetDisableSuggestion(!opts.Suggestions)
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
-	srv.Use(Limits{MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newByteLRU(opts.APQCacheBytes, stringSize)})
+	srv.Use(&Limits{ // after APQ, which fills in the query
+		MaxDepth: opts.MaxDepth, MaxFields: opts.MaxFields, MaxComplexity: opts.MaxComplexity,
+		MaxIntrospectionDepth: opts.MaxIntrospectionDepth, MaxIntrospectionFields: opts.MaxIntrospectionFields,
+		MaxIntrospectionComplexity: opts.MaxIntrospectionComplexity,
+		MaxDocumentBytes:           opts.MaxDocumentBytes, TokenLimit: opts.TokenLimit, Introspection: opts.Introspection,
+		cache: queries,
+	})
 	srv.Use(wsGate{opts: opts.Websocket})
 	if m != nil {
 		srv.Use(opMetrics{m: m})
@@ -80,6 +126,7 @@ func NewHandler(svc *order.Service, log *slog.Logger, m *metrics.Metrics, opts O
 	if telemetry.Enabled() {
 		srv.Use(opTracing{})
 	}
+	srv.Use(responseLimit{max: int64(opts.MaxResponseBytes)}) // inside metrics and tracing: they see its code
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "graphql panic", "panic", p, "stack", string(debug.Stack()))

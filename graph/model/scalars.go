@@ -5,7 +5,6 @@ package model
 import (
 	"encoding/json"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -21,9 +20,12 @@ func MarshalDecimal(d order.Decimal) graphql.Marshaler {
 }
 
 // UnmarshalDecimal reads a Decimal from a string ("29.99") or a number
-// (29.99). Numbers written inline in a query reach us as float64; their
-// shortest decimal form is the literal, so no precision is lost below 1e13
-// (15 significant digits with the cents). Errors are BAD_USER_INPUT.
+// (29.99), exactly: never through a float64, which would round
+// 0.009999999999999999999 to 0.01. Numbers in variables reach us as
+// json.Number (gqlgen decodes JSON with UseNumber), and numbers written
+// inline in a query as the string of their literal (the DecimalLiterals
+// validation rule in graph/rules.go); a float64 could only come from
+// elsewhere and is refused rather than rounded. Errors are BAD_USER_INPUT.
 func UnmarshalDecimal(v any) (order.Decimal, error) {
 	var s string
 	switch v := v.(type) {
@@ -36,11 +38,7 @@ func UnmarshalDecimal(v any) (order.Decimal, error) {
 	case int:
 		s = strconv.Itoa(v)
 	case float64:
-		if math.IsInf(v, 0) || math.IsNaN(v) || math.Abs(v) >= 1e13 {
-			// Beyond 15 significant digits a float64 no longer holds the literal exactly.
-			return 0, order.Invalid("price", "is out of range (send large amounts as strings)")
-		}
-		s = strconv.FormatFloat(v, 'f', -1, 64)
+		return 0, order.Invalid("price", "must be a decimal number or string such as 29.99, not a rounded float")
 	default:
 		return 0, order.Invalid("price", "must be a decimal number or string such as 29.99, got %T", v)
 	}

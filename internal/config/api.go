@@ -39,7 +39,7 @@ type Common struct {
 	KafkaReplicationFactor int
 	KafkaMinInsyncReplicas int
 	StartupTimeout         time.Duration // STARTUP_TIMEOUT: how long start-up waits for PostgreSQL and Kafka
-	LogLevel             string        // LOG_LEVEL
+	LogLevel               string        // LOG_LEVEL
 }
 
 func (c *Common) bind(b *binder, dbMaxConns int) {
@@ -124,11 +124,13 @@ type API struct {
 
 // GraphQL bounds requests (GRAPHQL_*) and configures subscriptions (WS_*).
 type GraphQL struct {
-	MaxDepth      int  // GRAPHQL_MAX_DEPTH
-	MaxFields     int  // GRAPHQL_MAX_FIELDS
-	MaxComplexity int  // GRAPHQL_MAX_COMPLEXITY
-	TokenLimit    int  // GRAPHQL_TOKEN_LIMIT
-	Introspection bool // GRAPHQL_INTROSPECTION (default: not in production)
+	MaxDepth      int // GRAPHQL_MAX_DEPTH
+	MaxFields     int // GRAPHQL_MAX_FIELDS
+	MaxComplexity int // GRAPHQL_MAX_COMPLEXITY
+	TokenLimit    int // GRAPHQL_TOKEN_LIMIT
+	// MaxResponseBytes bounds each response (GRAPHQL_MAX_RESPONSE_BYTES).
+	MaxResponseBytes int
+	Introspection    bool // GRAPHQL_INTROSPECTION (default: not in production)
 	// WSPingInterval is WS_PING_INTERVAL, WSMaxSubscriptions WS_MAX_SUBSCRIPTIONS.
 	WSPingInterval     time.Duration
 	WSMaxSubscriptions int
@@ -172,6 +174,7 @@ func (c *API) bind(b *binder) {
 	b.integer(&g.MaxFields, "GRAPHQL_MAX_FIELDS", DefaultGraphQLMaxFields)
 	b.integer(&g.MaxComplexity, "GRAPHQL_MAX_COMPLEXITY", DefaultGraphQLMaxComplexity)
 	b.integer(&g.TokenLimit, "GRAPHQL_TOKEN_LIMIT", DefaultGraphQLTokenLimit)
+	b.integer(&g.MaxResponseBytes, "GRAPHQL_MAX_RESPONSE_BYTES", DefaultGraphQLMaxResponseBytes)
 	b.boolean(&g.Introspection, "GRAPHQL_INTROSPECTION", !c.Production(), derived)
 	b.duration(&g.WSPingInterval, "WS_PING_INTERVAL", 25*time.Second)
 	b.integer(&g.WSMaxSubscriptions, "WS_MAX_SUBSCRIPTIONS", 100)

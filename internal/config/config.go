@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderstream/orderstream/graph"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/order"
 )
@@ -50,10 +51,11 @@ const (
 	DefaultKafkaMaxMessageBytes = 1_000_000
 
 	// GraphQL request bounds.
-	DefaultGraphQLMaxDepth      = 10
-	DefaultGraphQLMaxFields     = 200
-	DefaultGraphQLMaxComplexity = 500
-	DefaultGraphQLTokenLimit    = 15000
+	DefaultGraphQLMaxDepth         = graph.DefaultMaxDepth
+	DefaultGraphQLMaxFields        = graph.DefaultMaxFields
+	DefaultGraphQLMaxComplexity    = graph.DefaultMaxComplexity
+	DefaultGraphQLTokenLimit       = graph.DefaultTokenLimit
+	DefaultGraphQLMaxResponseBytes = graph.DefaultMaxResponseBytes
 )
 
 // DefaultDatabaseURL is the superuser of `make infra`'s database.

@@ -1,0 +1,4 @@
+package graph
+
+// StandardIntrospection is standardIntrospection, for the external tests.
+var StandardIntrospection = standardIntrospection
