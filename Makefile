@@ -9,6 +9,9 @@ TEST_FLAGS ?= -count=1 -race -timeout 20m
 # (one Apache Kafka node per test binary), apache3 (three), or kfake (the
 # in-process fake, fast). The fault suite starts clusters of its own.
 TEST_KAFKA ?= apache
+# The broker of make run and make infra: kfake (in-process, the default) or
+# apache (a real Apache Kafka node; make kafka installs it).
+KAFKA ?= kfake
 
 .PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres kafka clean
 
@@ -20,12 +23,12 @@ build:
 	$(GO) build -o $(BIN)/orderstream-worker ./worker
 
 ## run: start PostgreSQL, the Kafka-protocol broker, the worker and the API (Ctrl-C stops all)
-run: postgres build devstack
-	$(BIN)/devstack run -api $(BIN)/orderstream -worker $(BIN)/orderstream-worker
+run: postgres build devstack $(if $(filter apache,$(KAFKA)),kafka)
+	$(BIN)/devstack run -kafka $(KAFKA) -api $(BIN)/orderstream -worker $(BIN)/orderstream-worker
 
 ## infra: start only PostgreSQL and the broker, print DATABASE_URL and KAFKA_BROKERS
-infra: postgres devstack
-	$(BIN)/devstack infra
+infra: postgres devstack $(if $(filter apache,$(KAFKA)),kafka)
+	$(BIN)/devstack infra -kafka $(KAFKA)
 
 devstack:
 	$(GO) build -o $(BIN)/devstack ./cmd/devstack

@@ -136,8 +136,11 @@ func command(log *slog.Logger, name string, args []string) int {
 // Main is the local stack: infrastructure and, with binaries given, the
 // worker and the API.
 type Main struct {
-	Infra     config.Infra
-	DataDir   string
+	Infra   config.Infra
+	DataDir string
+	// Kafka is the broker kind: kfake (in-process, keeps its data in
+	// DataDir) or apache (a one-node Apache Kafka cluster, fresh each run).
+	Kafka     string
 	APIBin    string // "" for infra
 	WorkerBin string
 	Log       *slog.Logger
@@ -156,6 +159,7 @@ func parseFlags(name string, args []string) (*Main, error) {
 	fs.IntVar(&m.Infra.PGPort, "pg-port", in.PGPort, "PostgreSQL port (env PG_PORT)")
 	fs.IntVar(&m.Infra.KafkaPort, "kafka-port", in.KafkaPort, "Kafka port (env KAFKA_PORT)")
 	fs.IntVar(&m.Infra.Partitions, "partitions", in.Partitions, "partitions of the Kafka topics (env KAFKA_PARTITIONS)")
+	fs.StringVar(&m.Kafka, "kafka", "kfake", "the broker: kfake (in-process, data in -data) or apache (Apache Kafka, one KRaft node, fresh each run; make kafka installs it)")
 	if name == "run" {
 		fs.StringVar(&m.APIBin, "api", "", "path of the API binary (required)")
 		fs.StringVar(&m.WorkerBin, "worker", "", "path of the worker binary (required)")
@@ -169,6 +173,8 @@ func parseFlags(name string, args []string) (*Main, error) {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	case envErr != nil:
 		return nil, envErr
+	case m.Kafka != "kfake" && m.Kafka != "apache":
+		return nil, fmt.Errorf("-kafka %q: want kfake or apache", m.Kafka)
 	case m.Infra.Partitions < 1:
 		return nil, fmt.Errorf("partitions must be at least 1, not %d", m.Infra.Partitions)
 	case name == "run" && (m.APIBin == "" || m.WorkerBin == ""):
@@ -201,11 +207,10 @@ func (m *Main) startInfra(ctx context.Context) error {
 	// With no Output, the server log goes to postgres.log next to the data
 	// directory: .data/postgres.log.
 	m.stack, err = devstack.StartStack(ctx, devstack.StackOptions{
-		Dir:      m.DataDir,
-		Postgres: devstack.PostgresOptions{DataDir: filepath.Join(m.DataDir, "postgres"), Port: m.Infra.PGPort, Host: m.Infra.Host, Log: m.Log},
-		BrokerOptions: devstack.BrokerOptions{Kind: devstack.KindKfake, Kafka: devstack.KafkaOptions{
-			Port: m.Infra.KafkaPort, DataDir: filepath.Join(m.DataDir, "kafka"), Partitions: int32(m.Infra.Partitions), Log: m.Log}},
-		APIBin: m.APIBin, WorkerBin: m.WorkerBin, Log: m.Log,
+		Dir:           m.DataDir,
+		Postgres:      devstack.PostgresOptions{DataDir: filepath.Join(m.DataDir, "postgres"), Port: m.Infra.PGPort, Host: m.Infra.Host, Log: m.Log},
+		BrokerOptions: m.brokerOptions(),
+		APIBin:        m.APIBin, WorkerBin: m.WorkerBin, Log: m.Log,
 		// Own process groups: a Ctrl-C reaches devstack only, which then
 		// stops the children in order.
 		Output: os.Stderr, DeathSignal: syscall.SIGTERM, ProcessGroup: true,
@@ -214,6 +219,16 @@ func (m *Main) startInfra(ctx context.Context) error {
 		return fmt.Errorf("start infrastructure: %w\n(server log: %s)", err, filepath.Join(m.DataDir, "postgres.log"))
 	}
 	return nil
+}
+
+// brokerOptions are the broker -kafka asks for, on the Kafka port.
+func (m *Main) brokerOptions() devstack.BrokerOptions {
+	kopts := devstack.KafkaOptions{Port: m.Infra.KafkaPort, DataDir: filepath.Join(m.DataDir, "kafka"), Partitions: int32(m.Infra.Partitions), Log: m.Log}
+	if m.Kafka == "apache" {
+		return devstack.BrokerOptions{Kind: devstack.KindApache, Nodes: 1, Ports: []int{m.Infra.KafkaPort},
+			Kafka: devstack.KafkaOptions{Partitions: kopts.Partitions, Log: m.Log}}
+	}
+	return devstack.BrokerOptions{Kind: devstack.KindKfake, Kafka: kopts}
 }
 
 // startServices starts the worker and the API from this process's

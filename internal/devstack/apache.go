@@ -360,6 +360,10 @@ func (a *ApacheKafka) launch(n *apacheNode) error {
 	cmd := exec.Command(a.java, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = n.dir
+	// A process group of its own: a Ctrl-C in the terminal of `make run`
+	// reaches devstack, which stops the services before the broker, not the
+	// broker first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p, err := StartProcess(cmd, syscall.SIGKILL)
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.id, err)
