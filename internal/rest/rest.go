@@ -1,6 +1,9 @@
 // Package rest is the REST mirror of the GraphQL API, kept for older
 // clients: POST /orders and /orders/by-external/{external_id}?user_id=…
-// (GET, PUT, DELETE). It calls the same order.Service.
+// (GET, PUT, DELETE). It calls the same order.Service. openapi.json
+// documents it (served at GET /openapi.json); every error, under /orders
+// unknown routes and methods included, is {"error": {"code", "message",
+// "field"?, "order"?}}.
 package rest
 
 import (
@@ -11,6 +14,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,13 +36,19 @@ type Router interface {
 	Handle(pattern string, handler http.Handler)
 }
 
-// Register adds the REST routes to mux.
+// Register adds the REST routes to mux; "/orders" and "/orders/" for the
+// methods and paths no route takes (fallback: 404 and 405 in the REST
+// error body); and the OpenAPI document at GET /openapi.json.
 func Register(mux Router, svc *order.Service, log *slog.Logger) {
 	h := &Handler{orders: svc, log: log}
-	mux.Handle("POST /orders", http.HandlerFunc(h.create))
-	mux.Handle("GET /orders/by-external/{external_id}", http.HandlerFunc(h.get))
-	mux.Handle("PUT /orders/by-external/{external_id}", http.HandlerFunc(h.update))
-	mux.Handle("DELETE /orders/by-external/{external_id}", http.HandlerFunc(h.cancel))
+	routes := h.routes()
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.handler)
+	}
+	fb := fallback(routes)
+	mux.Handle("/orders", fb)
+	mux.Handle("/orders/", fb)
+	mux.Handle("GET /openapi.json", OpenAPIHandler())
 }
 
 type itemsPayload struct {
@@ -98,8 +108,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
+		w.Header().Set("Location", orderPath(o))
 	}
 	writeJSON(w, status, toJSON(o))
+}
+
+// orderPath is the order's URL path, relative to the API's root.
+func orderPath(o order.Order) string {
+	return "/orders/by-external/" + url.PathEscape(o.ExternalID) + "?user_id=" + url.QueryEscape(o.UserID)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +184,12 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 			writeError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes), "")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), "")
+		field := ""
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			field = typ.Field // the JSON path: payload.items.quantity
+		}
+		writeError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), field)
 		return false
 	}
 	return true
@@ -219,7 +240,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	field := ""
 	var o *order.Order
 	if errors.As(err, &oe) {
-		field, o = oe.Field, oe.Order
+		field, o = restField(oe.Field), oe.Order
 	}
 	body := errorBody{Error: errorDetail{Code: code, Message: order.ErrorMessage(err), Field: field}}
 	if o != nil && o.ID != 0 {
