@@ -285,6 +285,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"BadExternalID", req{method: "POST", path: "/orders", body: `{"external_id": "", "user_id": "` + alice + `", "payload": ` + items + `}`}, 400, "BAD_USER_INPUT", "external_id"},
 		{"NoItems", req{method: "POST", path: "/orders", body: `{"external_id": "x", "user_id": "` + alice + `", "payload": {"items": []}}`}, 400, "BAD_USER_INPUT", "payload.items"},
 		{"BadQuantity", req{method: "POST", path: "/orders", body: `{"external_id": "x", "user_id": "` + alice + `", "payload": {"items": [{"name": "A", "quantity": 0, "price": 1}]}}`}, 400, "BAD_USER_INPUT", "payload.items[0].quantity"},
+		{"MissingPrice", req{method: "POST", path: "/orders", body: `{"external_id": "x", "user_id": "` + alice + `", "payload": {"items": [{"name": "A", "quantity": 1}]}}`}, 400, "BAD_USER_INPUT", "payload.items[0].price"},
+		{"NullPrice", req{method: "POST", path: "/orders", body: `{"external_id": "x", "user_id": "` + alice + `", "payload": {"items": [{"name": "A", "quantity": 1, "price": null}]}}`}, 400, "BAD_USER_INPUT", "payload.items[0].price"},
 		{"FractionalQuantity", req{method: "POST", path: "/orders", body: `{"external_id": "x", "user_id": "` + alice + `", "payload": {"items": [{"name": "A", "quantity": 1.5, "price": 1}]}}`}, 400, "BAD_USER_INPUT", "payload.items.quantity"},
 		{"UnknownField", req{method: "POST", path: "/orders", body: `{"external_id": "x", "extra": 1}`}, 400, "BAD_USER_INPUT", ""},
 		{"NotJSON", req{method: "POST", path: "/orders", body: `{`}, 400, "BAD_USER_INPUT", ""},
@@ -312,6 +314,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"DeleteTooLarge", req{method: "DELETE", path: path, body: `{"reason": "` + strings.Repeat("x", rest.MaxBodyBytes) + `"}`}, 413, "PAYLOAD_TOO_LARGE", ""},
 		{"DeleteMediaType", req{method: "DELETE", path: path, body: `{}`, contentType: ptr("text/plain")}, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
 		{"DeleteStale", req{method: "DELETE", path: path, body: `{"expected_event_id": 9}`}, 409, "CONFLICT", "expected_event_id"},
+		{"DeleteStaleFloat", req{method: "DELETE", path: path, body: `{"expected_event_id": 9.0}`}, 409, "CONFLICT", "expected_event_id"},
+		{"DeleteFractionalExpected", req{method: "DELETE", path: path, body: `{"expected_event_id": 0.5}`}, 400, "BAD_USER_INPUT", "expected_event_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, h, body := a.do(tc.r, false)
@@ -328,6 +332,15 @@ func TestOpenAPIConformance(t *testing.T) {
 	if status, _, body := a.do(req{method: "PUT", path: path, body: `{"payload": {"items": [{"name": "B", "quantity": 1, "price": "10.50"}]}, "expected_event_id": 0}`}, true); status != 200 || !bytes.Contains(body, []byte(`"total":10.50`)) {
 		t.Errorf("PUT: got %d %s; want 200 total 10.50", status, body)
 	}
+	// JSON Schema's integers include 2.0 and 2e0; nulls are "not given".
+	if status, _, body := a.do(req{method: "PUT", path: path, body: `{"payload": {"items": [{"name": "A", "quantity": 2.0, "price": 1}, {"name": "B", "quantity": 1e0, "price": 1}]}, "expected_event_id": null}`}, true); status != 200 || !bytes.Contains(body, []byte(`"quantity":2`)) {
+		t.Errorf("PUT quantity 2.0: got %d %s; want 200", status, body)
+	}
+	if status, _, body := a.do(req{method: "PUT", path: path, body: `{"payload": {"items": [{"name": "A", "quantity": 1e400, "price": 1}]}}`}, false); status != 400 || !bytes.Contains(body, []byte(`"field":"payload.items[0].quantity"`)) {
+		t.Errorf("PUT quantity 1e400: got %d %s; want 400 on payload.items[0].quantity", status, body)
+	}
+	status, _, body = a.do(req{method: "DELETE", path: path, body: `null`}, false)
+	expectError("DELETE null", 400, body, status, "BAD_USER_INPUT", "")
 
 	// The worker fails the event (422), does not answer in time (504), or
 	// Kafka is down (503): each answer carries the order, on every write.

@@ -7,6 +7,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,19 +57,19 @@ type itemsPayload struct {
 }
 
 type createRequest struct {
-	ExternalID string       `json:"external_id"`
-	UserID     string       `json:"user_id"`
-	Payload    itemsPayload `json:"payload"`
+	ExternalID string     `json:"external_id"`
+	UserID     string     `json:"user_id"`
+	Payload    itemsInput `json:"payload"`
 }
 
 type updateRequest struct {
-	Payload         itemsPayload `json:"payload"`
-	ExpectedEventID *int         `json:"expected_event_id"`
+	Payload         itemsInput `json:"payload"`
+	ExpectedEventID *jsonInt   `json:"expected_event_id"`
 }
 
 type cancelRequest struct {
-	Reason          string `json:"reason"`
-	ExpectedEventID *int   `json:"expected_event_id"`
+	Reason          string   `json:"reason"`
+	ExpectedEventID *jsonInt `json:"expected_event_id"`
 }
 
 // orderJSON is an order as the REST mirror shows it: statuses in lowercase,
@@ -100,7 +101,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req, false) {
 		return
 	}
-	o, created, err := h.orders.Create(r.Context(), order.CreateInput{ExternalID: req.ExternalID, UserID: req.UserID, Items: req.Payload.Items})
+	items, err := req.Payload.items()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	o, created, err := h.orders.Create(r.Context(), order.CreateInput{ExternalID: req.ExternalID, UserID: req.UserID, Items: items})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -132,9 +138,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req, false) {
 		return
 	}
+	items, err := req.Payload.items()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	o, err := h.orders.Update(r.Context(), order.UpdateInput{
 		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
-		Items: req.Payload.Items, ExpectedEventID: req.ExpectedEventID,
+		Items: items, ExpectedEventID: req.ExpectedEventID.ptr(),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -150,7 +161,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := h.orders.Cancel(r.Context(), order.CancelInput{
 		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
-		Reason: req.Reason, ExpectedEventID: req.ExpectedEventID,
+		Reason: req.Reason, ExpectedEventID: req.ExpectedEventID.ptr(),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -170,10 +181,19 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	var raw json.RawMessage
+	err := dec.Decode(&raw)
 	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
+		err = errTrailingData
+	}
+	if err == nil {
+		if string(raw) == "null" { // Decode would take it for an empty object
+			err = errNotObject
+		} else {
+			obj := json.NewDecoder(bytes.NewReader(raw))
+			obj.DisallowUnknownFields()
+			err = obj.Decode(v)
+		}
 	}
 	if errors.Is(err, io.EOF) && optional {
 		return true
@@ -195,6 +215,11 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 	return true
 }
 
+var (
+	errNotObject    = errors.New("the body must be a JSON object")
+	errTrailingData = errors.New("unexpected data after the JSON object")
+)
+
 // jsonErrorMessage describes a decoding error without echoing the body.
 func jsonErrorMessage(err error) string {
 	var syn *json.SyntaxError
@@ -208,6 +233,8 @@ func jsonErrorMessage(err error) string {
 		return "unexpected end of body"
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		return strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, errNotObject), errors.Is(err, errTrailingData):
+		return err.Error()
 	default:
 		var oe *order.Error
 		if errors.As(err, &oe) { // from order.Decimal's UnmarshalJSON
