@@ -6,7 +6,7 @@ BIN := bin
 PKGS := ./...
 TEST_FLAGS ?= -count=1 -race -timeout 20m
 
-.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke faults tools postgres clean
 
 all: build
 
@@ -28,7 +28,7 @@ devstack:
 
 ## test: vet, check generated code and the GraphiQL bundle are fresh, then unit,
 ## integration and end-to-end tests (real-client tests included: Node.js, Chromium)
-test: postgres clients vet check-generated check-web
+test: postgres clients schemathesis vet check-generated check-web
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## unit: the tests that need no PostgreSQL (the kafka package starts an in-process broker)
@@ -64,6 +64,11 @@ clients: clients/node_modules/.package-lock.json chromium
 
 chromium:
 	@./scripts/ensure-chromium.sh
+
+## schemathesis: the pinned REST API fuzzer (PyPI) in .cache/schemathesis, for
+## e2e/openapi_test.go (scripts/schemathesis-requirements.txt)
+schemathesis:
+	@./scripts/ensure-schemathesis.sh >/dev/null
 
 # npm ci again only when the lock file changed (npm writes
 # node_modules/.package-lock.json on each install).
