@@ -13,7 +13,7 @@ TEST_KAFKA ?= apache
 # apache (a real Apache Kafka node; make kafka installs it).
 KAFKA ?= kfake
 
-.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium bench bench-smoke faults tools postgres kafka clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke faults tools postgres kafka clean
 
 all: build
 
@@ -35,7 +35,7 @@ devstack:
 
 ## test: vet, check generated code and the GraphiQL bundle are fresh, then unit,
 ## integration and end-to-end tests (real-client tests included: Node.js, Chromium)
-test: postgres kafka clients vet check-generated check-web
+test: postgres kafka clients schemathesis vet check-generated check-web
 	KAFKA_KIND=$(TEST_KAFKA) $(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## unit: the tests that need no PostgreSQL, on the in-process broker (the
@@ -72,6 +72,11 @@ clients: clients/node_modules/.package-lock.json chromium
 
 chromium:
 	@./scripts/ensure-chromium.sh
+
+## schemathesis: the pinned REST API fuzzer (PyPI) in .cache/schemathesis, for
+## e2e/openapi_test.go (scripts/schemathesis-requirements.txt)
+schemathesis:
+	@./scripts/ensure-schemathesis.sh >/dev/null
 
 # npm ci again only when the lock file changed (npm writes
 # node_modules/.package-lock.json on each install).

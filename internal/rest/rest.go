@@ -1,9 +1,13 @@
 // Package rest is the REST mirror of the GraphQL API, kept for older
 // clients: POST /orders and /orders/by-external/{external_id}?user_id=…
-// (GET, PUT, DELETE). It calls the same order.Service.
+// (GET, PUT, DELETE). It calls the same order.Service. openapi.json
+// documents it (served at GET /openapi.json); every error, under /orders
+// unknown routes and methods included, is {"error": {"code", "message",
+// "field"?, "order"?}}.
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +16,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,15 +39,19 @@ type Route struct {
 }
 
 // Routes returns the REST routes, for the caller to mount (with its
-// middleware in front of each: they write their errors with WriteError).
+// middleware in front of each: they write their errors with WriteError):
+// the operations, then "/orders" and "/orders/" for the methods and paths
+// no route takes (fallback: 404 and 405 in the REST error body). The
+// OpenAPI document (OpenAPIHandler) is mounted apart: it needs no token.
 func Routes(svc *order.Service, log *slog.Logger) []Route {
 	h := &Handler{orders: svc, log: log}
-	return []Route{
-		{"POST /orders", http.HandlerFunc(h.create)},
-		{"GET /orders/by-external/{external_id}", http.HandlerFunc(h.get)},
-		{"PUT /orders/by-external/{external_id}", http.HandlerFunc(h.update)},
-		{"DELETE /orders/by-external/{external_id}", http.HandlerFunc(h.cancel)},
+	rs := h.routes()
+	out := make([]Route, 0, len(rs)+2)
+	for _, rt := range rs {
+		out = append(out, Route{rt.method + " " + rt.path, rt.handler})
 	}
+	fb := fallback(rs)
+	return append(out, Route{"/orders", fb}, Route{"/orders/", fb})
 }
 
 type itemsPayload struct {
@@ -50,19 +59,19 @@ type itemsPayload struct {
 }
 
 type createRequest struct {
-	ExternalID string       `json:"external_id"`
-	UserID     string       `json:"user_id"`
-	Payload    itemsPayload `json:"payload"`
+	ExternalID string     `json:"external_id"`
+	UserID     string     `json:"user_id"`
+	Payload    itemsInput `json:"payload"`
 }
 
 type updateRequest struct {
-	Payload         itemsPayload `json:"payload"`
-	ExpectedEventID *int         `json:"expected_event_id"`
+	Payload         itemsInput `json:"payload"`
+	ExpectedEventID *jsonInt   `json:"expected_event_id"`
 }
 
 type cancelRequest struct {
-	Reason          string `json:"reason"`
-	ExpectedEventID *int   `json:"expected_event_id"`
+	Reason          string   `json:"reason"`
+	ExpectedEventID *jsonInt `json:"expected_event_id"`
 }
 
 // orderJSON is an order as the REST mirror shows it: statuses in lowercase,
@@ -94,7 +103,12 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req, false) {
 		return
 	}
-	o, created, err := h.orders.Create(r.Context(), order.CreateInput{ExternalID: req.ExternalID, UserID: req.UserID, Items: req.Payload.Items})
+	items, err := req.Payload.items()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	o, created, err := h.orders.Create(r.Context(), order.CreateInput{ExternalID: req.ExternalID, UserID: req.UserID, Items: items})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -102,8 +116,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
+		w.Header().Set("Location", orderPath(o))
 	}
 	writeJSON(w, status, toJSON(o))
+}
+
+// orderPath is the order's URL path, relative to the API's root.
+func orderPath(o order.Order) string {
+	return "/orders/by-external/" + url.PathEscape(o.ExternalID) + "?user_id=" + url.QueryEscape(o.UserID)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
@@ -120,9 +140,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if !h.decode(w, r, &req, false) {
 		return
 	}
+	items, err := req.Payload.items()
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	o, err := h.orders.Update(r.Context(), order.UpdateInput{
 		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
-		Items: req.Payload.Items, ExpectedEventID: req.ExpectedEventID,
+		Items: items, ExpectedEventID: req.ExpectedEventID.ptr(),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -138,7 +163,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := h.orders.Cancel(r.Context(), order.CancelInput{
 		ExternalID: r.PathValue("external_id"), UserID: r.URL.Query().Get("user_id"),
-		Reason: req.Reason, ExpectedEventID: req.ExpectedEventID,
+		Reason: req.Reason, ExpectedEventID: req.ExpectedEventID.ptr(),
 	})
 	if err != nil {
 		h.fail(w, r, err)
@@ -158,10 +183,19 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	var raw json.RawMessage
+	err := dec.Decode(&raw)
 	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
+		err = errTrailingData
+	}
+	if err == nil {
+		if string(raw) == "null" { // Decode would take it for an empty object
+			err = errNotObject
+		} else {
+			obj := json.NewDecoder(bytes.NewReader(raw))
+			obj.DisallowUnknownFields()
+			err = obj.Decode(v)
+		}
 	}
 	if errors.Is(err, io.EOF) && optional {
 		return true
@@ -172,11 +206,21 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any, optional
 			WriteError(w, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", fmt.Sprintf("request body must be at most %d bytes", MaxBodyBytes), nil)
 			return false
 		}
-		WriteError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), nil)
+		var details map[string]any
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			details = map[string]any{"field": typ.Field} // the JSON path: payload.items.quantity
+		}
+		WriteError(w, http.StatusBadRequest, order.EINVALID, "invalid JSON body: "+jsonErrorMessage(err), details)
 		return false
 	}
 	return true
 }
+
+var (
+	errNotObject    = errors.New("the body must be a JSON object")
+	errTrailingData = errors.New("unexpected data after the JSON object")
+)
 
 // jsonErrorMessage describes a decoding error without echoing the body.
 func jsonErrorMessage(err error) string {
@@ -191,6 +235,8 @@ func jsonErrorMessage(err error) string {
 		return "unexpected end of body"
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		return strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, errNotObject), errors.Is(err, errTrailingData):
+		return err.Error()
 	default:
 		var oe *order.Error
 		if errors.As(err, &oe) { // from order.Decimal's UnmarshalJSON
@@ -223,7 +269,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *order.Error
 	if errors.As(err, &oe) {
 		if oe.Field != "" {
-			details["field"] = oe.Field
+			details["field"] = restField(oe.Field)
 		}
 		if o := oe.Order; o != nil && o.ID != 0 {
 			details["order"] = toJSON(*o)
