@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -645,12 +646,21 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("API /metrics lacks %s", want)
 		}
 	}
-	worker := metricsOf(t, "http://127.0.0.1:"+wport)
-	for _, want := range []string{
+	// The worker records a batch once its ACKs are produced, which is also
+	// when the API may already have answered: poll briefly.
+	wants := []string{
 		`orderstream_worker_events_total{result="ok",service="worker"} 1`,
 		`orderstream_worker_batch_size_count{service="worker"} 1`,
 		`orderstream_consumer_lag{partition=`,
-	} {
+	}
+	var worker string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		worker = metricsOf(t, "http://127.0.0.1:"+wport)
+		if !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(worker, w) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(worker, want) {
 			t.Errorf("worker /metrics lacks %s", want)
 		}

@@ -127,10 +127,10 @@ func TestRESTContract(t *testing.T) {
 		check(restCall(t, e.base, "DELETE", path, userTok, `{"reason": "out of stock"}`), true, 200, "")
 
 		// 429 on every operation, from an instance with one request a second.
-		saved := e.common
-		e.common = append(append([]string(nil), saved...), "RATE_LIMIT_RPS=1", "RATE_LIMIT_BURST=1")
+		saved := e.extra
+		e.extra = append(append([]string(nil), saved...), "RATE_LIMIT_RPS=1", "RATE_LIMIT_BURST=1")
 		limited, _ := e.startAPI("api-limited")
-		e.common = saved
+		e.extra = saved
 		for _, r := range [][2]string{{"POST", create}, {"GET", ""}, {"PUT", `{"payload": ` + items + `}`}, {"DELETE", ""}} {
 			p := path
 			if r[0] == "POST" {

@@ -167,6 +167,11 @@ type stackOptions struct {
 	env []string
 	// kafka is the broker kind ("" = kafkaKind): kfake, apache, apache3.
 	kafka string
+	// durableCommits runs PostgreSQL with synchronous_commit on (fsync
+	// stays off): a case that kills PostgreSQL itself must not lose commits
+	// to the suite's fast settings, which only a crash of the machine
+	// should be able to do.
+	durableCommits bool
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -243,7 +248,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	// shutdown) or crashes of our processes, never of the machine, so no
 	// committed data can be lost to it. Restart keeps the port.
 	s.ds, err = devstack.StartStack(ctx, devstack.StackOptions{
-		Dir: dir, Postgres: devstack.PostgresOptions{Fast: true},
+		Dir: dir, Postgres: pgOptions(opts),
 		Broker: devstack.External(s.brokers), // the case owns it: stopKafka, startKafka
 		APIBin: api, WorkerBin: worker,
 	})
@@ -271,6 +276,17 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		s.ds.DB = devstack.DatabaseURLs{Owner: via(s.ds.DB.Owner), API: via(s.ds.DB.API), Worker: via(s.ds.DB.Worker)}
 	}
 	return s
+}
+
+// pgOptions are the suite's PostgreSQL settings: fsync, synchronous_commit
+// and full_page_writes off (the suite kills processes, not machines), with
+// synchronous_commit on again for a case that kills PostgreSQL.
+func pgOptions(opts stackOptions) devstack.PostgresOptions {
+	o := devstack.PostgresOptions{Fast: true}
+	if opts.durableCommits {
+		o.Settings = map[string]string{"synchronous_commit": "on"}
+	}
+	return o
 }
 
 // startKafka starts the broker again on its ports and data: kfake on its

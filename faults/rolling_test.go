@@ -28,13 +28,18 @@ type readyBalancer struct {
 
 func newReadyBalancer(ctx context.Context, names, bases []string, every time.Duration) *readyBalancer {
 	b := &readyBalancer{bases: bases, ready: make([]atomic.Bool, len(bases)), every: every, start: time.Now()}
-	hc := &http.Client{Timeout: every * 4}
+	// A probe may take a while (/readyz asks Kafka for metadata: tens of
+	// milliseconds on a real broker under load); a timeout is not a "not
+	// ready", only an answer other than 200 is, as for a load balancer that
+	// marks an instance down on its answer.
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for i := range bases {
 		b.ready[i].Store(true)
 		go func() {
 			for ctx.Err() == nil {
 				ok := false
-				if resp, err := hc.Get(bases[i] + "/readyz"); err == nil {
+				resp, err := hc.Get(bases[i] + "/readyz")
+				if err == nil {
 					ok = resp.StatusCode == http.StatusOK
 					resp.Body.Close()
 				}
