@@ -126,7 +126,7 @@ func testReplayUnderLoad(t *testing.T) {
 		t.Fatalf("stop the worker: %v", err)
 	}
 	api := e.apis[0]
-	api.kill() // its waiting requests get no answer; their orders are stored
+	api.kill()  // its waiting requests get no answer; their orders are stored
 	api.start() // same INSTANCE_ID, same reply partition
 	s.resetGroupOffsets()
 	e.worker.start()
