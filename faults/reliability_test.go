@@ -164,7 +164,8 @@ func testDuplicateStorm(t *testing.T) {
 // with forged reply headers (partition 99 and -3, an unknown topic), an
 // event of an order that does not exist, and an order stored behind the
 // validation's back whose ACK cannot carry it. The other users' orders
-// must keep completing, within a second each.
+// must keep completing: within a second at the median, and each well
+// inside the ACK timeout that a wedged partition would run into.
 func testWedgeTriggers(t *testing.T) {
 	e := newEnv(t, stackOptions{}, 1)
 	l := e.startLoad(max(loadDuration, 4*time.Second))
@@ -247,8 +248,14 @@ func testWedgeTriggers(t *testing.T) {
 	}
 	n, p50, top := latencies(l.res.reqs, injected, injected.Add(3*time.Second))
 	t.Logf("FAULTS %s: neighbours in the 3 s after the triggers: %d requests, median %s, slowest %s", caseName(t), n, p50.Round(time.Millisecond), top.Round(time.Millisecond))
-	if n == 0 || top > time.Second {
-		t.Errorf("neighbours after the triggers: %d requests, slowest %s; want some, each within 1 s", n, top)
+	// A wedged partition holds its requests until the ACK timeout (5 s).
+	// The half-megabyte create and the JVM broker share two cores with the
+	// race detector and the other cases, so one neighbour may take more
+	// than a second; the median must not, and none may come near the
+	// timeout.
+	if n == 0 || p50 > time.Second || top >= e.s.ackTimeout/2 {
+		t.Errorf("neighbours after the triggers: %d requests, median %s, slowest %s; want some, median within 1 s, each within %s (a wedge holds them for the %s ACK timeout)",
+			n, p50, top, e.s.ackTimeout/2, e.s.ackTimeout)
 	}
 	found := consumeAll(t, e.s.brokers, dlqTopic, `"order_id"`, 2, 30*time.Second)
 	if len(found) < 2 { // the three forged routes name the same message value; the unknown order another
