@@ -13,7 +13,7 @@ TEST_KAFKA ?= apache
 # apache (a real Apache Kafka node; make kafka installs it).
 KAFKA ?= kfake
 
-.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke faults tools postgres kafka clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke postgraphile faults tools postgres kafka clean
 
 all: build
 
@@ -91,15 +91,18 @@ schemathesis:
 BENCH_FLAGS ?=
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/
-	$(MAKE) --no-print-directory postgres build
+	$(MAKE) --no-print-directory postgres build postgraphile
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker $(BENCH_FLAGS)
 
 ## bench-smoke: the end-to-end benchmark with tiny durations (CI: it runs, it reports)
-bench-smoke: postgres build
+bench-smoke: postgres build postgraphile
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker \
 		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -rows 20000 $(BENCH_FLAGS)
+
+## postgraphile: PostGraphile 4 (npm, pinned in deploy/postgraphile), the lookup baseline of the bench
+postgraphile: deploy/postgraphile/node_modules/.package-lock.json
 
 ## faults: the fault suite in its long form, 60 s of load per case (docs/RELIABILITY.md);
 ## FAULTS_RUN selects cases, e.g. make faults FAULTS_RUN='TestFaults/^WorkerSIGKILL$'

@@ -39,6 +39,7 @@ const (
 	phaseREST          = "REST POST /orders"
 	phaseLookup        = "GraphQL orderByExternalId"
 	phasePointSelect   = "pgx point select (lookup floor)"
+	phasePostGraphile  = "PostGraphile 4 allOrders(condition)"
 )
 
 // phaseResult is one measured phase.
@@ -419,11 +420,31 @@ func (b *bench) lookups(ctx context.Context) error {
 	}
 	client := newHTTPClient(b.cfg.lookupLevel, len(b.st.apiBases))
 	defer client.CloseIdleConnections()
-	// both measures the GraphQL lookup then the pgx select on the first n
-	// seeded orders, as -phases asks.
+	var pg *postGraphile
+	if b.cfg.phases.has(selPostGraphile) {
+		// Started after the seeding's VACUUM ANALYZE, as OrderStream's
+		// first lookup comes after it: both plan with the same statistics.
+		if pg, err = startPostGraphile(ctx, b.cfg.postGraphileDir, b.st.dbURL); err != nil {
+			return err
+		}
+		defer pg.stop()
+		b.st.procs = append(b.st.procs, watched{name: procPostGraphile, pid: pg.proc.Pid(), tree: true})
+		b.notes = append(b.notes, fmt.Sprintf("Lookup baseline: PostGraphile %s (npm, deploy/postgraphile), one Node.js %s process started by the bench with --dynamic-json --disable-query-log --disable-default-mutations, connected as the database owner (which row-level security does not bind: it does less than OrderStream's API), asked `%s`: the unique (external_id, user_id) index is not a constraint, so PostGraphile generates no orderByExternalIdAndUserId, and the condition filters on the same two columns over the same index.",
+			postGraphileVersion(b.cfg.postGraphileDir), nodeVersion(ctx), postGraphileLookupQuery))
+	}
+	// both measures the GraphQL lookup, PostGraphile's, then the pgx
+	// select on the first n seeded orders, as -phases asks.
 	both := func(n int, rows int64) error {
 		if b.cfg.phases.has(selLookup) {
 			b.measure(ctx, phaseLookup, b.cfg.lookupLevel, graphqlLookup(b.st.apiBases, client, n, users)).rows = rows
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if pg != nil {
+			pgClient := newHTTPClient(b.cfg.lookupLevel, 1)
+			b.measure(ctx, phasePostGraphile, b.cfg.lookupLevel, postGraphileLookup(pg.url, pgClient, n, users)).rows = rows
+			pgClient.CloseIdleConnections()
 			if err := ctx.Err(); err != nil {
 				return err
 			}

@@ -19,6 +19,9 @@
 //   - orderByExternalId over GraphQL at -lookup-level on a table of 10,000
 //     orders, then on -rows orders, each followed by the same point select
 //     with pgx;
+//   - the same lookups through PostGraphile 4 (npm), a GraphQL server that
+//     generates its schema from the database, over the same table and
+//     index, in a Node.js process of its own: the GraphQL baseline;
 //   - CPU seconds of the API, the worker, the broker, PostgreSQL and the load
 //     generator in each measurement window, and peak RSS of the API and the
 //     worker;
@@ -80,6 +83,8 @@ type config struct {
 	phases      phaseSet // the phases to run
 	rls         bool     // the API and worker connect as their roles (not -no-rls)
 	args        []string // as given, for the report
+	// postGraphileDir holds PostGraphile's package.json and node_modules.
+	postGraphileDir string
 }
 
 func (c config) maxLevel() int {
@@ -99,9 +104,11 @@ const (
 	selREST   = "rest"   // POST /orders at -rest-level
 	selLookup = "lookup" // GraphQL orderByExternalId on both tables
 	selSelect = "select" // the pgx point select (lookup floor) on both tables
+	// PostGraphile's lookup on both tables (the GraphQL baseline).
+	selPostGraphile = "postgraphile"
 )
 
-var allPhases = []string{selCreate, selFloor, selREST, selLookup, selSelect}
+var allPhases = []string{selCreate, selFloor, selREST, selLookup, selSelect, selPostGraphile}
 
 // phaseSet is the phases a run does.
 type phaseSet map[string]bool
@@ -109,7 +116,7 @@ type phaseSet map[string]bool
 func (p phaseSet) has(name string) bool { return p[name] }
 
 // lookups reports whether the lookup tables are needed.
-func (p phaseSet) lookups() bool { return p[selLookup] || p[selSelect] }
+func (p phaseSet) lookups() bool { return p[selLookup] || p[selSelect] || p[selPostGraphile] }
 
 // parsePhases parses "create,floor" or "all".
 func parsePhases(s string) (phaseSet, error) {
@@ -159,6 +166,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.apis, "apis", 1, "API instances to start (each on its own port, INSTANCE_ID bench-api-1 …); the load goes round-robin over them")
 	fs.IntVar(&c.workers, "workers", 1, "workers to start, in one consumer group (they share the partitions of the orders topic)")
 	noRLS := fs.Bool("no-rls", false, "benchmark-only comparison: the API and the worker connect as the database superuser, which row-level security does not bind (default: as their own roles, as in production)")
+	fs.StringVar(&c.postGraphileDir, "postgraphile-dir", "deploy/postgraphile", "PostGraphile 4, the lookup baseline, as `make postgraphile` installs it")
 	phases := fs.String("phases", "all", "phases to run, comma-separated: all, or some of "+strings.Join(allPhases, ", "))
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -112,7 +112,7 @@ func (b *bench) computeRatios() {
 		case phaseLookup:
 			base = pointSelect[r.rows]
 			r.baseline = "pgx select"
-		case phaseFloor, phasePointSelect:
+		case phaseFloor, phasePointSelect, phasePostGraphile:
 			r.baseline = "(baseline)"
 		}
 		if base != nil && base.res.opsPerSec() > 0 {
@@ -124,13 +124,27 @@ func (b *bench) computeRatios() {
 // reportSummary writes the comparisons in words.
 func (b *bench) reportSummary(w *strings.Builder) {
 	var lookups, selects []*phaseResult
+	postGraphile := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseLookup:
 			lookups = append(lookups, r)
 		case phasePointSelect:
 			selects = append(selects, r)
+		case phasePostGraphile:
+			postGraphile[r.rows] = r
 		}
+	}
+	var vsPG []string
+	for _, l := range lookups {
+		if p := postGraphile[l.rows]; p != nil && p.res.opsPerSec() > 0 {
+			vsPG = append(vsPG, fmt.Sprintf("%s rows %.2f× (%s against %s ops/s; p99 %s against %s)", thousands(l.rows),
+				l.res.opsPerSec()/p.res.opsPerSec(), fmtRate(l.res.opsPerSec()), fmtRate(p.res.opsPerSec()),
+				fmtDur(percentile(l.res.lat, 99)), fmtDur(percentile(p.res.lat, 99))))
+		}
+	}
+	if len(vsPG) > 0 {
+		fmt.Fprintf(w, "OrderStream's orderByExternalId against PostGraphile on the same table, %d in flight: %s.\n\n", b.cfg.lookupLevel, strings.Join(vsPG, "; "))
 	}
 	if len(lookups) == 2 && lookups[0].res.opsPerSec() > 0 {
 		s, l := lookups[0], lookups[1]

@@ -43,9 +43,11 @@ const (
 	procKafka    = "Kafka (kfake)"
 	procPostgres = "PostgreSQL"
 	procLoad     = "load generator"
+	// procPostGraphile is the lookup baseline's server (postgraphile.go).
+	procPostGraphile = "PostGraphile"
 )
 
-var procOrder = []string{procAPI, procWorker, procKafka, procPostgres, procLoad}
+var procOrder = []string{procAPI, procWorker, procKafka, procPostgres, procPostGraphile, procLoad}
 
 // watched is a process whose CPU is measured.
 type watched struct {
