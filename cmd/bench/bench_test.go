@@ -463,3 +463,34 @@ func TestWithDatabase(t *testing.T) {
 		t.Error("withDatabase of a keyword/value string: no error")
 	}
 }
+
+// TestDesignRatios checks the *vs seed design* column: OrderStream's create
+// phases against the seed design at the same level, the seed design against
+// the floor.
+func TestDesignRatios(t *testing.T) {
+	res := func(phase string, level, ok int) *phaseResult {
+		return &phaseResult{phase: phase, level: level, res: loadResult{window: time.Second, ok: ok}}
+	}
+	gql1, seed1, floor1 := res(phaseGraphQLCreate, 1, 50), res(phaseSeed, 1, 100), res(phaseFloor, 1, 200)
+	gql16, rest16, seed16 := res(phaseGraphQLCreate, 16, 300), res(phaseREST, 16, 150), res(phaseSeed, 16, 200)
+	lonely := res(phaseGraphQLCreate, 64, 10) // no seed design at 64
+	b := &bench{results: []*phaseResult{gql1, seed1, floor1, gql16, rest16, seed16, lonely}}
+	b.computeRatios()
+	for _, tt := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"GraphQL at 1", fmtDesignRatio(gql1), "0.50×"},
+		{"GraphQL at 16", fmtDesignRatio(gql16), "1.50×"},
+		{"REST at 16", fmtDesignRatio(rest16), "0.75×"},
+		{"seed design", fmtDesignRatio(seed1), "baseline"},
+		{"floor", fmtDesignRatio(floor1), "–"},
+		{"no seed design at the level", fmtDesignRatio(lonely), "–"},
+		{"seed design vs floor", fmtRatio(seed1.ratio, seed1.baseline), "0.50× floor"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}

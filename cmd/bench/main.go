@@ -15,12 +15,19 @@
 //     levels the database floor: the naive per-order work (INSERT, UPDATE
 //     PROCESSING, UPDATE DONE, each its own commit) with pgx in a database of
 //     its own on the same server;
+//   - at the same levels, the seed design written plainly (seeddesign.go):
+//     a child process of this binary serving POST /orders (INSERT, send
+//     the event with a sarama SyncProducer, wait for the ACK) and running a
+//     consumer-group worker that takes one message at a time (two UPDATEs,
+//     each its own commit, then the ACK), on its own database, table and
+//     topics on the same PostgreSQL and broker: the baseline of the
+//     *vs seed design* column;
 //   - POST /orders (REST) at -rest-level;
 //   - orderByExternalId over GraphQL at -lookup-level on a table of 10,000
 //     orders, then on -rows orders, each followed by the same point select
 //     with pgx;
-//   - CPU seconds of the API, the worker, the broker, PostgreSQL and the load
-//     generator in each measurement window, and peak RSS of the API and the
+//   - CPU seconds of the API, the worker, the seed design, the broker,
+//     PostgreSQL and the load generator in each measurement window, and peak RSS of the API and the
 //     worker;
 //
 // and prints a markdown report (also to -out). Only 127.0.0.1 is targeted.
@@ -29,8 +36,8 @@
 // INSTANCE_ID bench-api-1 … bench-api-N) and M workers in one consumer
 // group, all on the same PostgreSQL and broker; the load is spread over the
 // API instances round-robin, request by request, and the CPU columns sum
-// the processes of each kind. -phases runs only some phases (create, floor,
-// rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
+// the processes of each kind. -phases runs only some phases (create, seed,
+// floor, rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
 // set-ups quickly.
 //
 // The API and the worker it starts connect as their own database roles,
@@ -95,13 +102,14 @@ const (
 // Phase selectors of -phases, in run order.
 const (
 	selCreate = "create" // GraphQL createOrder at each -levels
+	selSeed   = "seed"   // the seed design's POST /orders at each -levels (and at -rest-level with rest)
 	selFloor  = "floor"  // the DB floor at each -levels (and at -rest-level with rest)
 	selREST   = "rest"   // POST /orders at -rest-level
 	selLookup = "lookup" // GraphQL orderByExternalId on both tables
 	selSelect = "select" // the pgx point select (lookup floor) on both tables
 )
 
-var allPhases = []string{selCreate, selFloor, selREST, selLookup, selSelect}
+var allPhases = []string{selCreate, selSeed, selFloor, selREST, selLookup, selSelect}
 
 // phaseSet is the phases a run does.
 type phaseSet map[string]bool
@@ -231,6 +239,9 @@ func parseLevels(s string) ([]int, error) {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == kafkaChildArg {
 		os.Exit(serveKafka(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == designChildArg {
+		os.Exit(serveSeedDesign())
 	}
 	os.Exit(run(os.Args[1:]))
 }

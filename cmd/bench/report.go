@@ -47,8 +47,8 @@ func (b *bench) report(runErr error) string {
 		p("Processes: **%d API instance(s), %d worker(s)** (requests round-robin over the API instances; the workers in one consumer group); the CPU columns sum each kind.\n\n", n, m)
 	}
 
-	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor |\n")
-	p("|---|---:|---:|---:|---:|---:|---|---|\n")
+	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor | vs seed design |\n")
+	p("|---|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range b.results {
 		name := r.phase
 		if r.rows > 0 {
@@ -59,9 +59,9 @@ func (b *bench) report(runErr error) string {
 		} else if r.res.capped {
 			name += " (stopped at -max-ops)"
 		}
-		p("| %s | %d | %s | %s | %s | %s | %s | %s |\n", name, r.level, fmtRate(r.res.opsPerSec()),
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", name, r.level, fmtRate(r.res.opsPerSec()),
 			fmtDur(percentile(r.res.lat, 50)), fmtDur(percentile(r.res.lat, 95)), fmtDur(percentile(r.res.lat, 99)),
-			fmtErrors(r.res.errors), fmtRatio(r.ratio, r.baseline))
+			fmtErrors(r.res.errors), fmtRatio(r.ratio, r.baseline), fmtDesignRatio(r))
 	}
 	p("\n")
 	b.reportSummary(&w)
@@ -94,11 +94,14 @@ func (b *bench) report(runErr error) string {
 // same run.
 func (b *bench) computeRatios() {
 	floor := map[int]*phaseResult{}
+	design := map[int]*phaseResult{}
 	pointSelect := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseFloor:
 			floor[r.level] = r
+		case phaseSeed:
+			design[r.level] = r
 		case phasePointSelect:
 			pointSelect[r.rows] = r
 		}
@@ -106,7 +109,7 @@ func (b *bench) computeRatios() {
 	for _, r := range b.results {
 		var base *phaseResult
 		switch r.phase {
-		case phaseGraphQLCreate, phaseREST:
+		case phaseGraphQLCreate, phaseREST, phaseSeed:
 			base = floor[r.level]
 			r.baseline = "floor"
 		case phaseLookup:
@@ -118,6 +121,21 @@ func (b *bench) computeRatios() {
 		if base != nil && base.res.opsPerSec() > 0 {
 			r.ratio = r.res.opsPerSec() / base.res.opsPerSec()
 		}
+		if d := design[r.level]; d != nil && d.res.opsPerSec() > 0 && (r.phase == phaseGraphQLCreate || r.phase == phaseREST) {
+			r.vsDesign = r.res.opsPerSec() / d.res.opsPerSec()
+		}
+	}
+}
+
+// fmtDesignRatio is the *vs seed design* cell of a phase.
+func fmtDesignRatio(r *phaseResult) string {
+	switch {
+	case r.vsDesign > 0:
+		return fmt.Sprintf("%.2f×", r.vsDesign)
+	case r.phase == phaseSeed:
+		return "baseline"
+	default:
+		return "–"
 	}
 }
 

@@ -40,12 +40,13 @@ const (
 const (
 	procAPI      = "API"
 	procWorker   = "worker"
+	procSeed     = "seed design"
 	procKafka    = "Kafka (kfake)"
 	procPostgres = "PostgreSQL"
 	procLoad     = "load generator"
 )
 
-var procOrder = []string{procAPI, procWorker, procKafka, procPostgres, procLoad}
+var procOrder = []string{procAPI, procWorker, procSeed, procKafka, procPostgres, procLoad}
 
 // watched is a process whose CPU is measured.
 type watched struct {
@@ -154,6 +155,9 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 		// holds N connections besides the API's and the worker's pools; the
 		// default max_connections (100) is too small.
 		maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100+cfg.apis*apiPoolSize+cfg.workers*workerPoolSize)
+		if cfg.phases.has(selSeed) {
+			maxConns += apiPoolSize + workerPoolSize // the seed design's pools
+		}
 		opts.Postgres = devstack.PostgresOptions{Settings: map[string]string{"max_connections": strconv.Itoa(maxConns)}}
 		st.ownPG = true
 		st.notes = append(st.notes, fmt.Sprintf(
