@@ -141,6 +141,7 @@ func fmtDesignRatio(r *phaseResult) string {
 
 // reportSummary writes the comparisons in words.
 func (b *bench) reportSummary(w *strings.Builder) {
+	b.reportDesignSummary(w)
 	var lookups, selects []*phaseResult
 	for _, r := range b.results {
 		switch r.phase {
@@ -164,6 +165,29 @@ func (b *bench) reportSummary(w *strings.Builder) {
 			fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", selects[1].res.opsPerSec()/selects[0].res.opsPerSec())
 		}
 		fmt.Fprintf(w, ".\n\n")
+	}
+}
+
+// reportDesignSummary compares OrderStream's create phases with the seed
+// design at each level: throughput ratio and p99 of both.
+func (b *bench) reportDesignSummary(w *strings.Builder) {
+	design := map[int]*phaseResult{}
+	for _, r := range b.results {
+		if r.phase == phaseSeed {
+			design[r.level] = r
+		}
+	}
+	var parts []string
+	for _, r := range b.results {
+		d := design[r.level]
+		if r.vsDesign == 0 || d == nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
+			fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "OrderStream against the seed design written plainly (measured back to back at the same level, on the same PostgreSQL and broker): %s.\n\n", strings.Join(parts, "; "))
 	}
 }
 
