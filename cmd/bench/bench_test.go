@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
 )
 
@@ -164,7 +165,7 @@ func TestParseLevels(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	c, err := parseConfig(nil, io.Discard)
+	c, err := parseConfig(nil, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,17 +180,17 @@ func TestParseConfig(t *testing.T) {
 		{"-rows", "0"},
 		{"extra"},
 	} {
-		if _, err := parseConfig(args, io.Discard); err == nil {
+		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {
 			t.Errorf("parseConfig(%q): no error", args)
 		}
 	}
-	if _, err := parseConfig([]string{"-api", "http://localhost:8080/", "-api-pid", "12"}, io.Discard); err != nil {
+	if _, err := parseConfig([]string{"-api", "http://localhost:8080/", "-api-pid", "12"}, io.Discard, noEnv); err != nil {
 		t.Errorf("-api on localhost: %v", err)
 	}
 }
 
 func TestParseConfigScaleOut(t *testing.T) {
-	c, err := parseConfig(nil, io.Discard)
+	c, err := parseConfig(nil, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestParseConfigScaleOut(t *testing.T) {
 			t.Errorf("default phases lack %s", p)
 		}
 	}
-	c, err = parseConfig([]string{"-apis", "2", "-workers", "3", "-phases", "create,floor", "-levels", "64"}, io.Discard)
+	c, err = parseConfig([]string{"-apis", "2", "-workers", "3", "-phases", "create,floor", "-levels", "64"}, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestParseConfigScaleOut(t *testing.T) {
 		{"-api", "http://127.0.0.1:8080", "-apis", "2"},
 		{"-api", "http://127.0.0.1:8080", "-workers", "2"},
 	} {
-		if _, err := parseConfig(args, io.Discard); err == nil {
+		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {
 			t.Errorf("parseConfig(%q): no error", args)
 		}
 	}
@@ -491,6 +492,33 @@ func TestDesignRatios(t *testing.T) {
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// noEnv is an empty environment for parseConfig.
+func noEnv(string) string { return "" }
+
+func TestParseConfigKafkaKind(t *testing.T) {
+	c, err := parseConfig(nil, io.Discard, noEnv)
+	if err != nil || c.kafkaKind != devstack.KindKfake {
+		t.Errorf("default: %q, %v; want kfake", c.kafkaKind, err)
+	}
+	env := func(k string) string {
+		if k == "KAFKA_KIND" {
+			return "apache"
+		}
+		return ""
+	}
+	if c, err := parseConfig(nil, io.Discard, env); err != nil || c.kafkaKind != devstack.KindApache {
+		t.Errorf("KAFKA_KIND=apache: %q, %v", c.kafkaKind, err)
+	}
+	if c, err := parseConfig([]string{"-kafka", "kfake"}, io.Discard, env); err != nil || c.kafkaKind != devstack.KindKfake {
+		t.Errorf("-kafka kfake over KAFKA_KIND=apache: %q, %v", c.kafkaKind, err)
+	}
+	for _, bad := range []string{"apache3", "external", ""} {
+		if _, err := parseConfig([]string{"-kafka", bad}, io.Discard, noEnv); err == nil {
+			t.Errorf("-kafka %q: no error", bad)
 		}
 	}
 }

@@ -5,9 +5,11 @@
 //	go run ./cmd/bench [flags]      (make bench: bin/bench after make build)
 //
 // Unless -api is given it starts the stack itself: PostgreSQL in a temporary
-// directory with normal durability (fsync on), the kfake broker with 8
-// partitions, and the worker and API binaries as child processes; with
-// DATABASE_URL or KAFKA_BROKERS set it uses those instead. This process is
+// directory with normal durability (fsync on), a broker with 8 partitions
+// (-kafka kfake, the default: franz-go's kfake in a child process; -kafka
+// apache: one Apache Kafka KRaft node, whose jars make kafka fetches;
+// KAFKA_KIND gives the default), and the worker and API binaries as child
+// processes; with DATABASE_URL or KAFKA_BROKERS set it uses those instead. This process is
 // the load generator: it talks to the API over real HTTP (keep-alive),
 // closed loop, N requests in flight. It measures
 //
@@ -61,6 +63,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/devstack"
 )
 
 // config is the command line.
@@ -82,11 +86,12 @@ type config struct {
 	out         string
 	cpuProfile  string
 	coldTables  bool
-	apis        int      // API instances to start
-	workers     int      // workers to start, in one consumer group
-	phases      phaseSet // the phases to run
-	rls         bool     // the API and worker connect as their roles (not -no-rls)
-	args        []string // as given, for the report
+	apis        int                 // API instances to start
+	workers     int                 // workers to start, in one consumer group
+	phases      phaseSet            // the phases to run
+	rls         bool                // the API and worker connect as their roles (not -no-rls)
+	kafkaKind   devstack.BrokerKind // the broker the bench starts: kfake or apache
+	args        []string            // as given, for the report
 }
 
 func (c config) maxLevel() int {
@@ -143,10 +148,22 @@ func parsePhases(s string) (phaseSet, error) {
 	return set, nil
 }
 
-func parseConfig(args []string, stderr io.Writer) (config, error) {
+// envKafkaKind is the environment variable that gives -kafka its default
+// (as for the tests, which also know apache3: the bench does not).
+const envKafkaKind = "KAFKA_KIND"
+
+// parseConfig parses the command line; getenv gives the defaults that come
+// from the environment (os.Getenv).
+func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := config{args: args}
+	defaultKind := string(devstack.KindKfake)
+	if k := getenv(envKafkaKind); k != "" {
+		defaultKind = k
+	}
+	kafkaKind := fs.String("kafka", defaultKind, "the broker the bench starts (unless KAFKA_BROKERS is set): kfake (in a child process) or apache (one Apache Kafka KRaft node; make kafka installs it); default from "+envKafkaKind+", else kfake")
+
 	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
 	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one, run with AUTH_DISABLED=true (the bench sends no token); needs DATABASE_URL")
 	fs.StringVar(&c.apiBin, "api-bin", "bin/orderstream", "API binary to start")
@@ -175,6 +192,12 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	c.rls = !*noRLS
+	switch k := devstack.BrokerKind(strings.ToLower(strings.TrimSpace(*kafkaKind))); k {
+	case devstack.KindKfake, devstack.KindApache:
+		c.kafkaKind = k
+	default:
+		return c, fmt.Errorf("-kafka (or %s) %q: want %s or %s", envKafkaKind, *kafkaKind, devstack.KindKfake, devstack.KindApache)
+	}
 	var err error
 	if c.levels, err = parseLevels(*levels); err != nil {
 		return c, err
@@ -247,7 +270,7 @@ func main() {
 }
 
 func run(args []string) int {
-	cfg, err := parseConfig(args, os.Stderr)
+	cfg, err := parseConfig(args, os.Stderr, os.Getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
