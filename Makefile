@@ -88,7 +88,8 @@ schemathesis:
 ## benchmark (cmd/bench): the stack on throwaway infrastructure (or DATABASE_URL /
 ## KAFKA_BROKERS), loaded over HTTP, with the seed design and the database floor
 ## measured in the same run; a markdown table on stdout (BENCH_FLAGS='-out FILE'
-## keeps it); KAFKA=apache runs it on one Apache Kafka node instead of kfake
+## keeps it, with the SVG chart beside it); KAFKA=apache runs it on one Apache
+## Kafka node instead of kfake
 BENCH_FLAGS ?=
 bench: $(if $(filter apache,$(KAFKA)),kafka)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/

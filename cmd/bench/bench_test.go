@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -519,6 +520,21 @@ func TestParseConfigKafkaKind(t *testing.T) {
 	for _, bad := range []string{"apache3", "external", ""} {
 		if _, err := parseConfig([]string{"-kafka", bad}, io.Discard, noEnv); err == nil {
 			t.Errorf("-kafka %q: no error", bad)
+		}
+	}
+}
+
+func TestChartPath(t *testing.T) {
+	now := time.Date(2026, 12, 2, 13, 4, 5, 0, time.UTC)
+	for _, tt := range []struct{ flag, out, want string }{
+		{"", "docs/bench.md", "docs/bench.svg"},
+		{"", "/tmp/report", "/tmp/report.svg"},
+		{"x.svg", "docs/bench.md", "x.svg"},
+		{"off", "docs/bench.md", ""},
+		{"", "", filepath.Join(os.TempDir(), "orderstream-bench-20261202-130405.svg")},
+	} {
+		if got := chartPath(tt.flag, tt.out, now); got != tt.want {
+			t.Errorf("chartPath(%q, %q) = %q, want %q", tt.flag, tt.out, got, tt.want)
 		}
 	}
 }

@@ -32,7 +32,9 @@
 //     PostgreSQL and the load generator in each measurement window, and peak RSS of the API and the
 //     worker;
 //
-// and prints a markdown report (also to -out). Only 127.0.0.1 is targeted.
+// and prints a markdown report (also to -out) and writes an SVG chart
+// (-chart: throughput and p99 per level of createOrder, the seed design and
+// the floor). Only 127.0.0.1 is targeted.
 //
 // -apis N and -workers M start N API instances (each on its own port, with
 // INSTANCE_ID bench-api-1 … bench-api-N) and M workers in one consumer
@@ -58,6 +60,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +94,7 @@ type config struct {
 	phases      phaseSet            // the phases to run
 	rls         bool                // the API and worker connect as their roles (not -no-rls)
 	kafkaKind   devstack.BrokerKind // the broker the bench starts: kfake or apache
+	chart       string              // SVG chart path; "" when none
 	args        []string            // as given, for the report
 }
 
@@ -152,6 +156,9 @@ func parsePhases(s string) (phaseSet, error) {
 // (as for the tests, which also know apache3: the bench does not).
 const envKafkaKind = "KAFKA_KIND"
 
+// noChart is the -chart value that writes no chart.
+const noChart = "off"
+
 // parseConfig parses the command line; getenv gives the defaults that come
 // from the environment (os.Getenv).
 func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (config, error) {
@@ -163,7 +170,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 		defaultKind = k
 	}
 	kafkaKind := fs.String("kafka", defaultKind, "the broker the bench starts (unless KAFKA_BROKERS is set): kfake (in a child process) or apache (one Apache Kafka KRaft node; make kafka installs it); default from "+envKafkaKind+", else kfake")
-
+	fs.StringVar(&c.chart, "chart", "", "write an SVG chart (throughput and p99 per level of createOrder, the seed design and the floor) to this file; default: beside -out (.svg instead of its extension), else in the system's temporary directory; \""+noChart+"\" writes none")
 	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
 	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one, run with AUTH_DISABLED=true (the bench sends no token); needs DATABASE_URL")
 	fs.StringVar(&c.apiBin, "api-bin", "bin/orderstream", "API binary to start")
@@ -198,6 +205,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	default:
 		return c, fmt.Errorf("-kafka (or %s) %q: want %s or %s", envKafkaKind, *kafkaKind, devstack.KindKfake, devstack.KindApache)
 	}
+	c.chart = chartPath(c.chart, c.out, time.Now())
 	var err error
 	if c.levels, err = parseLevels(*levels); err != nil {
 		return c, err
@@ -234,6 +242,22 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 		return c, errors.New("-api-pid and -worker-pid go with -api")
 	}
 	return c, nil
+}
+
+// chartPath is where the chart goes: flag as given, none for noChart, else
+// beside out (its extension replaced by .svg), else a file named for the
+// time in the system's temporary directory.
+func chartPath(flag, out string, now time.Time) string {
+	switch {
+	case flag == noChart:
+		return ""
+	case flag != "":
+		return flag
+	case out != "":
+		return strings.TrimSuffix(out, filepath.Ext(out)) + ".svg"
+	default:
+		return filepath.Join(os.TempDir(), "orderstream-bench-"+now.UTC().Format("20060102-150405")+".svg")
+	}
 }
 
 // parseLevels parses "1,16,64": distinct positive levels, in the given order.
@@ -304,6 +328,7 @@ func run(args []string) int {
 		runErr = errors.New("interrupted")
 	}
 
+	chartErr := b.chart()
 	report := b.report(runErr)
 	fmt.Print(report)
 	if cfg.out != "" {
@@ -312,6 +337,10 @@ func run(args []string) int {
 			return 1
 		}
 		log.Info("report written", "file", cfg.out)
+	}
+	if chartErr != nil {
+		log.Error("write chart", "file", cfg.chart, "err", chartErr)
+		return 1
 	}
 	if runErr != nil {
 		log.Error("benchmark incomplete", "err", runErr)
