@@ -111,6 +111,7 @@ func renderChart(w io.Writer, results []*phaseResult, title string) error {
 		// A margin on both sides, also for a single level (a log axis
 		// needs Min < Max).
 		p.X.Min, p.X.Max = float64(levels[0])/1.5, float64(levels[len(levels)-1])*1.5
+		p.Y.Tick.Marker = plainTicks{}
 		p.Add(plotter.NewGrid())
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Legend.TextStyle.Font.Size = vg.Points(8)
@@ -159,4 +160,18 @@ func renderChart(w io.Writer, results []*phaseResult, title string) error {
 	p99.Draw(canvases[0][1])
 	_, err := canvas.WriteTo(w)
 	return err
+}
+
+// plainTicks are plot's default ticks labelled as the shortest exact
+// decimal ("500", "2.5"), not with the default's fixed precision ("500.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
