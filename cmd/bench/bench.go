@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -66,6 +67,7 @@ type bench struct {
 
 	floorURL string
 	design   *seedDesign // the seed design child, when the seed phase runs
+	designDB bool        // the seed design's database was created
 	results  []*phaseResult
 	notes    []string
 	rss      map[string][]int64 // peak RSS of each process of a kind
@@ -103,7 +105,14 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	if ph.has(selSeed) {
 		defer b.stopSeedDesign() // also after a failed start: it drops the database
-		if err := b.setupSeedDesign(ctx); err != nil {
+		err := b.setupSeedDesign(ctx)
+		switch {
+		case errors.Is(err, errNoDesignBroker):
+			b.log.Warn("seed phase skipped", "reason", err)
+			b.notes = append(b.notes, "Seed design phases skipped: "+err.Error()+".")
+			ph = maps.Clone(ph)
+			delete(ph, selSeed)
+		case err != nil:
 			return err
 		}
 	}

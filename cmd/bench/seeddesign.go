@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,13 +72,25 @@ const designTableSQL = `CREATE TABLE seed_orders (
     created_at  timestamptz NOT NULL DEFAULT now()
 )`
 
+// designWarmSQL gives seed_orders smallTableRows done orders and
+// statistics before the load, as warmTables does for OrderStream's tables.
+var designWarmSQL = fmt.Sprintf(`INSERT INTO seed_orders (external_id, user_id, status, items, total)
+SELECT 'warm-' || i, md5('bench-user-' || (i %% %d))::uuid, 'done', '[{"name": "Gift wrap", "quantity": 1, "price": 2.50}]', 2.50
+FROM generate_series(0, %d - 1) AS i;
+ANALYZE seed_orders`, seedUsers, smallTableRows)
+
 // --- bench side ---
+
+// errNoDesignBroker says that the broker of an API given with -api is not
+// known: the seed phase is skipped.
+var errNoDesignBroker = errors.New("with -api, the seed design needs KAFKA_BROKERS (the API's broker)")
 
 // seedDesign is the running seed child, as the bench sees it.
 type seedDesign struct {
-	url   string
-	proc  *devstack.Process
-	dbURL string
+	url      string
+	proc     *devstack.Process
+	dbURL    string
+	stopping atomic.Bool
 }
 
 // setupSeedDesign creates the seed design's database, table and topics and starts
@@ -98,8 +111,16 @@ func (b *bench) setupSeedDesign(ctx context.Context) error {
 			return fmt.Errorf("seed design database: %w", err)
 		}
 	}
+	b.designDB = true
 	if err := execOnce(ctx, dbURL, designTableSQL); err != nil {
 		return fmt.Errorf("seed design table: %w", err)
+	}
+	if !b.cfg.coldTables {
+		// As warmTables does for OrderStream's tables: a table in use, with
+		// statistics.
+		if err := execOnce(ctx, dbURL, designWarmSQL); err != nil {
+			return fmt.Errorf("seed design table: %w", err)
+		}
 	}
 	specs := []kafka.TopicSpec{{Name: designOrdersTopic, Partitions: partitions}, {Name: designAcksTopic, Partitions: partitions}}
 	if err := kafka.EnsureTopicsAt(ctx, brokers, false, specs...); err != nil {
@@ -111,6 +132,13 @@ func (b *bench) setupSeedDesign(ctx context.Context) error {
 	}
 	b.design = sd
 	b.st.procs = append(b.st.procs, watched{name: procSeed, pid: sd.proc.Pid()})
+	go func() {
+		<-sd.proc.Done()
+		if !sd.stopping.Load() {
+			// Its requests fail from now on, and are counted as errors.
+			b.log.Error("the seed design exited on its own", "status", sd.proc.ExitStatus())
+		}
+	}()
 
 	// The worker joins its group after the child is up: the first order
 	// waits in the topic until it has.
@@ -127,7 +155,7 @@ func (b *bench) setupSeedDesign(ctx context.Context) error {
 		}
 	}
 	b.log.Info("seed design ready: first order done", "url", sd.url, "took", time.Since(start).Round(time.Millisecond))
-	b.notes = append(b.notes, fmt.Sprintf("Seed design (the baseline of the *vs seed design* column, cmd/bench/seeddesign.go): a child process of the bench with an HTTP server (POST /orders: INSERT as 'new' into seed_orders of database %s, one commit; send {order_id} with a sarama SyncProducer to %s, partition = id mod %d; wait for the ACK on a plain partition consumer of %s; answer 201) and a consumer-group worker (group %s) taking one message at a time (UPDATE to processing, commit; UPDATE to done, commit; ACK with a SyncProducer; mark). DB pools of %d (server) and %d (worker) connections, as OrderStream's API and worker; no batching, outbox, idempotency, row-level security or GraphQL.",
+	b.notes = append(b.notes, fmt.Sprintf("Seed design (the baseline of the *vs seed design* column, cmd/bench/seeddesign.go): a child process of the bench with an HTTP server (POST /orders: INSERT as 'new' into seed_orders of database %s, one commit; send {order_id} with a sarama SyncProducer to %s, partition = id mod %d; wait for the ACK on a plain partition consumer of %s; answer 201) and a consumer-group worker (group %s) taking one message at a time (UPDATE to processing, commit; UPDATE to done, commit; ACK with a SyncProducer; mark). DB pools of %d (server) and %d (worker) connections, as OrderStream's API and worker; the table warmed like OrderStream's (unless -cold-tables); no batching, outbox, idempotency, row-level security or GraphQL.",
 		designDatabase, designOrdersTopic, partitions, designAcksTopic, designGroup, apiPoolSize, workerPoolSize))
 	return nil
 }
@@ -140,7 +168,7 @@ func (b *bench) seedDesignBroker() ([]string, int32, error) {
 	}
 	raw := os.Getenv("KAFKA_BROKERS")
 	if raw == "" {
-		return nil, 0, errors.New("the seed phase with -api needs KAFKA_BROKERS (the API's broker)")
+		return nil, 0, errNoDesignBroker
 	}
 	var addrs []string
 	for _, hp := range strings.Split(raw, ",") {
@@ -152,14 +180,14 @@ func (b *bench) seedDesignBroker() ([]string, int32, error) {
 // stopSeedDesign stops the seed child and drops its database from a server that
 // is not ours.
 func (b *bench) stopSeedDesign() {
-	if b.design == nil {
-		return
+	if b.design != nil {
+		b.design.stopping.Store(true)
+		if err := b.design.proc.Stop(syscall.SIGTERM, designStopTimeout); err != nil {
+			b.log.Warn("stop the seed design", "err", err)
+		}
 	}
-	if err := b.design.proc.Stop(syscall.SIGTERM, designStopTimeout); err != nil {
-		b.log.Warn("stop the seed design", "err", err)
-	}
-	if b.st.ownPG {
-		return
+	if b.st.ownPG || !b.designDB {
+		return // ours is deleted whole
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
