@@ -59,7 +59,59 @@ const (
 	envDesignPartitions = "SEED_PARTITIONS"
 	envDesignAPIPool    = "SEED_API_POOL"
 	envDesignWorkerPool = "SEED_WORKER_POOL"
+	envDesignTopics     = "SEED_TOPICS" // orders,acks
+	envDesignGroup      = "SEED_GROUP"
 )
+
+// designConfig is what the seed design runs on.
+type designConfig struct {
+	dbURL               string
+	brokers             []string
+	partitions          int32
+	apiPool, workerPool int32 // 0: pgx's default
+	ordersTopic         string
+	acksTopic           string
+	group               string
+}
+
+// env is cfg as the child's environment.
+func (c designConfig) env() []string {
+	return []string{
+		envDesignDatabase + "=" + c.dbURL,
+		envDesignBrokers + "=" + strings.Join(c.brokers, ","),
+		envDesignPartitions + "=" + strconv.Itoa(int(c.partitions)),
+		envDesignAPIPool + "=" + strconv.Itoa(int(c.apiPool)),
+		envDesignWorkerPool + "=" + strconv.Itoa(int(c.workerPool)),
+		envDesignTopics + "=" + c.ordersTopic + "," + c.acksTopic,
+		envDesignGroup + "=" + c.group,
+	}
+}
+
+// designConfigFrom reads the child's configuration from its environment.
+func designConfigFrom(getenv func(string) string) (designConfig, error) {
+	c := designConfig{dbURL: getenv(envDesignDatabase), group: getenv(envDesignGroup)}
+	if b := getenv(envDesignBrokers); b != "" {
+		c.brokers = strings.Split(b, ",")
+	}
+	c.ordersTopic, c.acksTopic, _ = strings.Cut(getenv(envDesignTopics), ",")
+	var errs []error
+	for _, v := range []struct {
+		name string
+		dst  *int32
+		min  int
+	}{{envDesignPartitions, &c.partitions, 1}, {envDesignAPIPool, &c.apiPool, 0}, {envDesignWorkerPool, &c.workerPool, 0}} {
+		n, err := strconv.Atoi(getenv(v.name))
+		if err != nil || n < v.min || n > 1<<20 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a number from %d", v.name, getenv(v.name), v.min))
+			continue
+		}
+		*v.dst = int32(n)
+	}
+	if c.dbURL == "" || len(c.brokers) == 0 || c.ordersTopic == "" || c.acksTopic == "" || c.group == "" {
+		errs = append(errs, fmt.Errorf("%s, %s, %s and %s must be set", envDesignDatabase, envDesignBrokers, envDesignTopics, envDesignGroup))
+	}
+	return c, errors.Join(errs...)
+}
 
 // designTableSQL is the seed design's table, in a database of its own.
 const designTableSQL = `CREATE TABLE seed_orders (
@@ -126,7 +178,9 @@ func (b *bench) setupSeedDesign(ctx context.Context) error {
 	if err := kafka.EnsureTopicsAt(ctx, brokers, false, specs...); err != nil {
 		return fmt.Errorf("seed design topics: %w", err)
 	}
-	sd, err := startSeedDesignChild(ctx, dbURL, brokers, partitions)
+	sd, err := startSeedDesignChild(ctx, designConfig{dbURL: dbURL, brokers: brokers, partitions: partitions,
+		apiPool: int32(apiPoolSize), workerPool: int32(workerPoolSize),
+		ordersTopic: designOrdersTopic, acksTopic: designAcksTopic, group: designGroup})
 	if err != nil {
 		return err
 	}
@@ -206,7 +260,7 @@ func (b *bench) measureSeedDesign(ctx context.Context, level int) error {
 
 // startSeedDesignChild starts this binary in designChildArg mode; the child prints
 // SEED_URL=http://… once it serves.
-func startSeedDesignChild(ctx context.Context, dbURL string, brokers []string, partitions int32) (*seedDesign, error) {
+func startSeedDesignChild(ctx context.Context, cfg designConfig) (*seedDesign, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start the seed design: %w", err)
@@ -217,13 +271,7 @@ func startSeedDesignChild(ctx context.Context, dbURL string, brokers []string, p
 	}
 	defer r.Close()
 	cmd := exec.Command(self, designChildArg)
-	cmd.Env = append(os.Environ(),
-		envDesignDatabase+"="+dbURL,
-		envDesignBrokers+"="+strings.Join(brokers, ","),
-		envDesignPartitions+"="+strconv.Itoa(int(partitions)),
-		envDesignAPIPool+"="+strconv.Itoa(apiPoolSize),
-		envDesignWorkerPool+"="+strconv.Itoa(workerPoolSize),
-	)
+	cmd.Env = append(os.Environ(), cfg.env()...)
 	cmd.Stdout, cmd.Stderr = w, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
@@ -239,7 +287,7 @@ func startSeedDesignChild(ctx context.Context, dbURL string, brokers []string, p
 		proc.Stop(syscall.SIGTERM, designStopTimeout) //nolint:errcheck // failing anyway
 		return nil, fmt.Errorf("start the seed design: no URL from the child (read %q: %v)", line, err)
 	}
-	return &seedDesign{url: url, proc: proc, dbURL: dbURL}, nil
+	return &seedDesign{url: url, proc: proc, dbURL: cfg.dbURL}, nil
 }
 
 // --- child side: the seed design itself ---
@@ -267,42 +315,42 @@ func serveSeedDesign() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("process", "seed design")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runSeedDesign(ctx, log); err != nil {
+	cfg, err := designConfigFrom(os.Getenv)
+	if err == nil {
+		err = runSeedDesign(ctx, cfg, log, func(url string) { fmt.Printf("SEED_URL=%s\n", url) })
+	}
+	if err != nil {
 		log.Error("seed design", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func runSeedDesign(ctx context.Context, log *slog.Logger) error {
-	brokers := strings.Split(os.Getenv(envDesignBrokers), ",")
-	partitions, err := strconv.Atoi(os.Getenv(envDesignPartitions))
-	if err != nil || partitions < 1 {
-		return fmt.Errorf("%s=%q: want a partition count", envDesignPartitions, os.Getenv(envDesignPartitions))
-	}
-	dbURL := os.Getenv(envDesignDatabase)
-	apiDB, err := designPool(ctx, dbURL, os.Getenv(envDesignAPIPool))
+// runSeedDesign serves the seed design until ctx ends; ready gets the
+// server's URL once it serves and reads the ACK topic.
+func runSeedDesign(ctx context.Context, cfg designConfig, log *slog.Logger, ready func(url string)) error {
+	apiDB, err := designPool(ctx, cfg.dbURL, cfg.apiPool)
 	if err != nil {
 		return err
 	}
 	defer apiDB.Close()
-	workerDB, err := designPool(ctx, dbURL, os.Getenv(envDesignWorkerPool))
+	workerDB, err := designPool(ctx, cfg.dbURL, cfg.workerPool)
 	if err != nil {
 		return err
 	}
 	defer workerDB.Close()
 
-	srv, err := newDesignServer(apiDB, brokers, int32(partitions), log)
+	srv, err := newDesignServer(apiDB, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer srv.close()
 
-	w, err := newDesignWorker(workerDB, brokers, int32(partitions))
+	w, err := newDesignWorker(workerDB, cfg)
 	if err != nil {
 		return err
 	}
-	group, err := sarama.NewConsumerGroup(brokers, designGroup, designKafkaConfig("seed-worker"))
+	group, err := sarama.NewConsumerGroup(cfg.brokers, cfg.group, designKafkaConfig("seed-worker"))
 	if err != nil {
 		w.producer.Close()
 		return fmt.Errorf("seed worker group: %w", err)
@@ -310,7 +358,7 @@ func runSeedDesign(ctx context.Context, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if err := group.Consume(ctx, []string{designOrdersTopic}, w); err != nil && ctx.Err() == nil {
+			if err := group.Consume(ctx, []string{cfg.ordersTopic}, w); err != nil && ctx.Err() == nil {
 				log.Warn("seed worker session", "err", err)
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -329,7 +377,7 @@ func runSeedDesign(ctx context.Context, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", srv.createOrder)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("SEED_URL=http://%s\n", ln.Addr())
+	ready("http://" + ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -342,13 +390,13 @@ func runSeedDesign(ctx context.Context, log *slog.Logger) error {
 	return hs.Shutdown(sctx)
 }
 
-func designPool(ctx context.Context, dbURL, size string) (*pgxpool.Pool, error) {
+func designPool(ctx context.Context, dbURL string, size int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("seed design database: %w", err)
 	}
-	if n, err := strconv.Atoi(size); err == nil && n > 0 {
-		cfg.MaxConns = int32(n)
+	if size > 0 {
+		cfg.MaxConns = size
 	}
 	return pgxpool.NewWithConfig(ctx, cfg)
 }
@@ -373,11 +421,11 @@ func designKafkaConfig(clientID string) *sarama.Config {
 
 // designServer is the HTTP side: POST /orders.
 type designServer struct {
-	db         *pgxpool.Pool
-	producer   sarama.SyncProducer
-	consumer   sarama.Consumer
-	partitions int32
-	log        *slog.Logger
+	db       *pgxpool.Pool
+	producer sarama.SyncProducer
+	consumer sarama.Consumer
+	cfg      designConfig
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	waiting map[int64]chan designEvent // by order id
@@ -386,19 +434,19 @@ type designServer struct {
 // newDesignServer connects the producer and reads every partition of the ACK
 // topic from its newest offset, positioned before it returns: an ACK
 // produced after that is seen.
-func newDesignServer(db *pgxpool.Pool, brokers []string, partitions int32, log *slog.Logger) (*designServer, error) {
-	p, err := sarama.NewSyncProducer(brokers, designKafkaConfig("seed-server"))
+func newDesignServer(db *pgxpool.Pool, cfg designConfig, log *slog.Logger) (*designServer, error) {
+	p, err := sarama.NewSyncProducer(cfg.brokers, designKafkaConfig("seed-server"))
 	if err != nil {
 		return nil, fmt.Errorf("seed producer: %w", err)
 	}
-	c, err := sarama.NewConsumer(brokers, designKafkaConfig("seed-server-acks"))
+	c, err := sarama.NewConsumer(cfg.brokers, designKafkaConfig("seed-server-acks"))
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("seed ACK consumer: %w", err)
 	}
-	s := &designServer{db: db, producer: p, consumer: c, partitions: partitions, log: log, waiting: map[int64]chan designEvent{}}
-	for part := range partitions {
-		pc, err := c.ConsumePartition(designAcksTopic, part, sarama.OffsetNewest)
+	s := &designServer{db: db, producer: p, consumer: c, cfg: cfg, log: log, waiting: map[int64]chan designEvent{}}
+	for part := range cfg.partitions {
+		pc, err := c.ConsumePartition(cfg.acksTopic, part, sarama.OffsetNewest)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("seed ACK consumer, partition %d: %w", part, err)
@@ -470,7 +518,7 @@ RETURNING id, items, total::text, created_at`, in.ExternalID, in.UserID, string(
 		s.mu.Unlock()
 	}()
 	value, _ := json.Marshal(designEvent{OrderID: o.ID})
-	if _, _, err := s.producer.SendMessage(&sarama.ProducerMessage{Topic: designOrdersTopic, Partition: int32(o.ID % int64(s.partitions)),
+	if _, _, err := s.producer.SendMessage(&sarama.ProducerMessage{Topic: s.cfg.ordersTopic, Partition: int32(o.ID % int64(s.cfg.partitions)),
 		Value: sarama.ByteEncoder(value)}); err != nil {
 		s.log.Warn("send event", "order_id", o.ID, "err", err)
 		designError(w, http.StatusServiceUnavailable, "UNAVAILABLE")
@@ -497,17 +545,17 @@ func designError(w http.ResponseWriter, status int, code string) {
 
 // designWorker is the consumer-group worker: one message at a time.
 type designWorker struct {
-	db         *pgxpool.Pool
-	producer   sarama.SyncProducer
-	partitions int32
+	db       *pgxpool.Pool
+	producer sarama.SyncProducer
+	cfg      designConfig
 }
 
-func newDesignWorker(db *pgxpool.Pool, brokers []string, partitions int32) (*designWorker, error) {
-	p, err := sarama.NewSyncProducer(brokers, designKafkaConfig("seed-worker-acks"))
+func newDesignWorker(db *pgxpool.Pool, cfg designConfig) (*designWorker, error) {
+	p, err := sarama.NewSyncProducer(cfg.brokers, designKafkaConfig("seed-worker-acks"))
 	if err != nil {
 		return nil, fmt.Errorf("seed worker producer: %w", err)
 	}
-	return &designWorker{db: db, producer: p, partitions: partitions}, nil
+	return &designWorker{db: db, producer: p, cfg: cfg}, nil
 }
 
 func (*designWorker) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -544,7 +592,7 @@ func (w *designWorker) apply(ctx context.Context, m *sarama.ConsumerMessage) err
 		return err
 	}
 	value, _ := json.Marshal(designEvent{OrderID: ev.OrderID, Status: "done"})
-	_, _, err := w.producer.SendMessage(&sarama.ProducerMessage{Topic: designAcksTopic, Partition: int32(ev.OrderID % int64(w.partitions)),
+	_, _, err := w.producer.SendMessage(&sarama.ProducerMessage{Topic: w.cfg.acksTopic, Partition: int32(ev.OrderID % int64(w.cfg.partitions)),
 		Value: sarama.ByteEncoder(value)})
 	return err
 }
