@@ -9,7 +9,7 @@ TEST_FLAGS ?= -count=1 -race -timeout 20m
 # (one Apache Kafka node per test binary), apache3 (three), or kfake (the
 # in-process fake, fast). The fault suite starts clusters of its own.
 TEST_KAFKA ?= apache
-# The broker of make run and make infra: kfake (in-process, the default) or
+# The broker of make run, make infra and make bench: kfake (in-process, the default) or
 # apache (a real Apache Kafka node; make kafka installs it).
 KAFKA ?= kfake
 
@@ -86,19 +86,21 @@ schemathesis:
 
 ## bench: Go benchmarks (partitioner: modulo vs CRC32), then the end-to-end
 ## benchmark (cmd/bench): the stack on throwaway infrastructure (or DATABASE_URL /
-## KAFKA_BROKERS), loaded over HTTP, with the database floor measured in the same
-## run; a markdown table on stdout (BENCH_FLAGS='-out FILE' keeps it)
+## KAFKA_BROKERS), loaded over HTTP, with the seed design and the database floor
+## measured in the same run; a markdown table on stdout (BENCH_FLAGS='-out FILE'
+## keeps it, with the SVG chart beside it); KAFKA=apache runs it on one Apache
+## Kafka node instead of kfake
 BENCH_FLAGS ?=
-bench:
+bench: $(if $(filter apache,$(KAFKA)),kafka)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/
 	$(MAKE) --no-print-directory postgres build postgraphile
 	$(GO) build -o $(BIN)/bench ./cmd/bench
-	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker $(BENCH_FLAGS)
+	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $(KAFKA) $(BENCH_FLAGS)
 
 ## bench-smoke: the end-to-end benchmark with tiny durations (CI: it runs, it reports)
-bench-smoke: postgres build postgraphile
+bench-smoke: postgres build postgraphile $(if $(filter apache,$(KAFKA)),kafka)
 	$(GO) build -o $(BIN)/bench ./cmd/bench
-	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker \
+	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $(KAFKA) \
 		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -rows 20000 $(BENCH_FLAGS)
 
 ## postgraphile: PostGraphile 4 (npm, pinned in deploy/postgraphile), the lookup baseline of the bench

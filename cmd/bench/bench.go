@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -37,6 +38,7 @@ const (
 	phaseGraphQLCreate = "GraphQL createOrder"
 	phaseFloor         = "DB floor: INSERT + 2 UPDATEs, 3 commits"
 	phaseREST          = "REST POST /orders"
+	phaseSeed          = "seed design POST /orders"
 	phaseLookup        = "GraphQL orderByExternalId"
 	phasePointSelect   = "pgx point select (lookup floor)"
 	phasePostGraphile  = "PostGraphile 4 allOrders(condition)"
@@ -52,6 +54,9 @@ type phaseResult struct {
 	// ratio of this phase's ops/s to its baseline's; 0: none.
 	ratio    float64
 	baseline string
+	// vsDesign is the ratio of this phase's ops/s to the seed design's at
+	// the same level; 0: none.
+	vsDesign float64
 }
 
 type bench struct {
@@ -62,6 +67,8 @@ type bench struct {
 	info machineInfo
 
 	floorURL string
+	design   *seedDesign // the seed design child, when the seed phase runs
+	designDB bool        // the seed design's database was created
 	results  []*phaseResult
 	notes    []string
 	rss      map[string][]int64 // peak RSS of each process of a kind
@@ -97,13 +104,27 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if ph.has(selSeed) {
+		defer b.stopSeedDesign() // also after a failed start: it drops the database
+		err := b.setupSeedDesign(ctx)
+		switch {
+		case errors.Is(err, errNoDesignBroker):
+			b.log.Warn("seed phase skipped", "reason", err)
+			b.notes = append(b.notes, "Seed design phases skipped: "+err.Error()+".")
+			ph = maps.Clone(ph)
+			delete(ph, selSeed)
+		case err != nil:
+			return err
+		}
+	}
 	if ph.has(selCreate) {
 		b.probeProfile(ctx)
 	}
 	apis := len(b.st.apiBases)
 
-	// Creates: OrderStream and the floor at each level, one after the
-	// other, so that both see the same state of a noisy machine.
+	// Creates: OrderStream, the seed design and the floor at each level,
+	// one after the other, so that all see the same state of a noisy
+	// machine.
 	topLevel := slices.Max(b.cfg.levels)
 	for _, level := range b.cfg.levels {
 		if ph.has(selCreate) {
@@ -121,6 +142,11 @@ func (b *bench) run(ctx context.Context) error {
 				return err
 			}
 		}
+		if ph.has(selSeed) {
+			if err := b.measureSeedDesign(ctx, level); err != nil {
+				return err
+			}
+		}
 		if ph.has(selFloor) {
 			if err := b.measureFloor(ctx, level); err != nil {
 				return err
@@ -135,10 +161,17 @@ func (b *bench) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if ph.has(selFloor) && !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
-			// The REST phase's own baseline.
-			if err := b.measureFloor(ctx, b.cfg.restLevel); err != nil {
-				return err
+		if !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
+			// The REST phase's own baselines.
+			if ph.has(selSeed) {
+				if err := b.measureSeedDesign(ctx, b.cfg.restLevel); err != nil {
+					return err
+				}
+			}
+			if ph.has(selFloor) {
+				if err := b.measureFloor(ctx, b.cfg.restLevel); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
 )
 
@@ -164,7 +166,7 @@ func TestParseLevels(t *testing.T) {
 }
 
 func TestParseConfig(t *testing.T) {
-	c, err := parseConfig(nil, io.Discard)
+	c, err := parseConfig(nil, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,17 +181,17 @@ func TestParseConfig(t *testing.T) {
 		{"-rows", "0"},
 		{"extra"},
 	} {
-		if _, err := parseConfig(args, io.Discard); err == nil {
+		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {
 			t.Errorf("parseConfig(%q): no error", args)
 		}
 	}
-	if _, err := parseConfig([]string{"-api", "http://localhost:8080/", "-api-pid", "12"}, io.Discard); err != nil {
+	if _, err := parseConfig([]string{"-api", "http://localhost:8080/", "-api-pid", "12"}, io.Discard, noEnv); err != nil {
 		t.Errorf("-api on localhost: %v", err)
 	}
 }
 
 func TestParseConfigScaleOut(t *testing.T) {
-	c, err := parseConfig(nil, io.Discard)
+	c, err := parseConfig(nil, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +203,7 @@ func TestParseConfigScaleOut(t *testing.T) {
 			t.Errorf("default phases lack %s", p)
 		}
 	}
-	c, err = parseConfig([]string{"-apis", "2", "-workers", "3", "-phases", "create,floor", "-levels", "64"}, io.Discard)
+	c, err = parseConfig([]string{"-apis", "2", "-workers", "3", "-phases", "create,floor", "-levels", "64"}, io.Discard, noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func TestParseConfigScaleOut(t *testing.T) {
 		{"-api", "http://127.0.0.1:8080", "-apis", "2"},
 		{"-api", "http://127.0.0.1:8080", "-workers", "2"},
 	} {
-		if _, err := parseConfig(args, io.Discard); err == nil {
+		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {
 			t.Errorf("parseConfig(%q): no error", args)
 		}
 	}
@@ -461,5 +463,78 @@ func TestWithDatabase(t *testing.T) {
 	}
 	if _, err := withDatabase("host=127.0.0.1 dbname=x", "floor"); err == nil {
 		t.Error("withDatabase of a keyword/value string: no error")
+	}
+}
+
+// TestDesignRatios checks the *vs seed design* column: OrderStream's create
+// phases against the seed design at the same level, the seed design against
+// the floor.
+func TestDesignRatios(t *testing.T) {
+	res := func(phase string, level, ok int) *phaseResult {
+		return &phaseResult{phase: phase, level: level, res: loadResult{window: time.Second, ok: ok}}
+	}
+	gql1, seed1, floor1 := res(phaseGraphQLCreate, 1, 50), res(phaseSeed, 1, 100), res(phaseFloor, 1, 200)
+	gql16, rest16, seed16 := res(phaseGraphQLCreate, 16, 300), res(phaseREST, 16, 150), res(phaseSeed, 16, 200)
+	lonely := res(phaseGraphQLCreate, 64, 10) // no seed design at 64
+	b := &bench{results: []*phaseResult{gql1, seed1, floor1, gql16, rest16, seed16, lonely}}
+	b.computeRatios()
+	for _, tt := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"GraphQL at 1", fmtDesignRatio(gql1), "0.50×"},
+		{"GraphQL at 16", fmtDesignRatio(gql16), "1.50×"},
+		{"REST at 16", fmtDesignRatio(rest16), "0.75×"},
+		{"seed design", fmtDesignRatio(seed1), "baseline"},
+		{"floor", fmtDesignRatio(floor1), "–"},
+		{"no seed design at the level", fmtDesignRatio(lonely), "–"},
+		{"seed design vs floor", fmtRatio(seed1.ratio, seed1.baseline), "0.50× floor"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// noEnv is an empty environment for parseConfig.
+func noEnv(string) string { return "" }
+
+func TestParseConfigKafkaKind(t *testing.T) {
+	c, err := parseConfig(nil, io.Discard, noEnv)
+	if err != nil || c.kafkaKind != devstack.KindKfake {
+		t.Errorf("default: %q, %v; want kfake", c.kafkaKind, err)
+	}
+	env := func(k string) string {
+		if k == "KAFKA_KIND" {
+			return "apache"
+		}
+		return ""
+	}
+	if c, err := parseConfig(nil, io.Discard, env); err != nil || c.kafkaKind != devstack.KindApache {
+		t.Errorf("KAFKA_KIND=apache: %q, %v", c.kafkaKind, err)
+	}
+	if c, err := parseConfig([]string{"-kafka", "kfake"}, io.Discard, env); err != nil || c.kafkaKind != devstack.KindKfake {
+		t.Errorf("-kafka kfake over KAFKA_KIND=apache: %q, %v", c.kafkaKind, err)
+	}
+	for _, bad := range []string{"apache3", "external", ""} {
+		if _, err := parseConfig([]string{"-kafka", bad}, io.Discard, noEnv); err == nil {
+			t.Errorf("-kafka %q: no error", bad)
+		}
+	}
+}
+
+func TestChartPath(t *testing.T) {
+	now := time.Date(2026, 12, 2, 13, 4, 5, 0, time.UTC)
+	for _, tt := range []struct{ flag, out, want string }{
+		{"", "docs/bench.md", "docs/bench.svg"},
+		{"", "/tmp/report", "/tmp/report.svg"},
+		{"x.svg", "docs/bench.md", "x.svg"},
+		{"off", "docs/bench.md", ""},
+		{"", "", filepath.Join(os.TempDir(), "orderstream-bench-20261202-130405.svg")},
+	} {
+		if got := chartPath(tt.flag, tt.out, now); got != tt.want {
+			t.Errorf("chartPath(%q, %q) = %q, want %q", tt.flag, tt.out, got, tt.want)
+		}
 	}
 }

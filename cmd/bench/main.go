@@ -5,9 +5,11 @@
 //	go run ./cmd/bench [flags]      (make bench: bin/bench after make build)
 //
 // Unless -api is given it starts the stack itself: PostgreSQL in a temporary
-// directory with normal durability (fsync on), the kfake broker with 8
-// partitions, and the worker and API binaries as child processes; with
-// DATABASE_URL or KAFKA_BROKERS set it uses those instead. This process is
+// directory with normal durability (fsync on), a broker with 8 partitions
+// (-kafka kfake, the default: franz-go's kfake in a child process; -kafka
+// apache: one Apache Kafka KRaft node, whose jars make kafka fetches;
+// KAFKA_KIND gives the default), and the worker and API binaries as child
+// processes; with DATABASE_URL or KAFKA_BROKERS set it uses those instead. This process is
 // the load generator: it talks to the API over real HTTP (keep-alive),
 // closed loop, N requests in flight. It measures
 //
@@ -15,6 +17,13 @@
 //     levels the database floor: the naive per-order work (INSERT, UPDATE
 //     PROCESSING, UPDATE DONE, each its own commit) with pgx in a database of
 //     its own on the same server;
+//   - at the same levels, the seed design written plainly (seeddesign.go):
+//     a child process of this binary serving POST /orders (INSERT, send
+//     the event with a sarama SyncProducer, wait for the ACK) and running a
+//     consumer-group worker that takes one message at a time (two UPDATEs,
+//     each its own commit, then the ACK), on its own database, table and
+//     topics on the same PostgreSQL and broker: the baseline of the
+//     *vs seed design* column;
 //   - POST /orders (REST) at -rest-level;
 //   - orderByExternalId over GraphQL at -lookup-level on a table of 10,000
 //     orders, then on -rows orders, each followed by the same point select
@@ -22,18 +31,20 @@
 //   - the same lookups through PostGraphile 4 (npm), a GraphQL server that
 //     generates its schema from the database, over the same table and
 //     index, in a Node.js process of its own: the GraphQL baseline;
-//   - CPU seconds of the API, the worker, the broker, PostgreSQL and the load
-//     generator in each measurement window, and peak RSS of the API and the
-//     worker;
+//   - CPU seconds of the API, the worker, the seed design, the broker,
+//     PostgreSQL, PostGraphile and the load generator in each measurement
+//     window, and peak RSS of the API and the worker;
 //
-// and prints a markdown report (also to -out). Only 127.0.0.1 is targeted.
+// and prints a markdown report (also to -out) and writes an SVG chart
+// (-chart: throughput and p99 per level of createOrder, the seed design and
+// the floor). Only 127.0.0.1 is targeted.
 //
 // -apis N and -workers M start N API instances (each on its own port, with
 // INSTANCE_ID bench-api-1 … bench-api-N) and M workers in one consumer
 // group, all on the same PostgreSQL and broker; the load is spread over the
 // API instances round-robin, request by request, and the CPU columns sum
-// the processes of each kind. -phases runs only some phases (create, floor,
-// rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
+// the processes of each kind. -phases runs only some phases (create, seed,
+// floor, rest, lookup, select), e.g. -phases create,floor -levels 64 to compare
 // set-ups quickly.
 //
 // The API and the worker it starts connect as their own database roles,
@@ -52,11 +63,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/devstack"
 )
 
 // config is the command line.
@@ -78,11 +92,13 @@ type config struct {
 	out         string
 	cpuProfile  string
 	coldTables  bool
-	apis        int      // API instances to start
-	workers     int      // workers to start, in one consumer group
-	phases      phaseSet // the phases to run
-	rls         bool     // the API and worker connect as their roles (not -no-rls)
-	args        []string // as given, for the report
+	apis        int                 // API instances to start
+	workers     int                 // workers to start, in one consumer group
+	phases      phaseSet            // the phases to run
+	rls         bool                // the API and worker connect as their roles (not -no-rls)
+	kafkaKind   devstack.BrokerKind // the broker the bench starts: kfake or apache
+	chart       string              // SVG chart path; "" when none
+	args        []string            // as given, for the report
 	// postGraphileDir holds PostGraphile's package.json and node_modules.
 	postGraphileDir string
 }
@@ -100,6 +116,7 @@ const (
 // Phase selectors of -phases, in run order.
 const (
 	selCreate = "create" // GraphQL createOrder at each -levels
+	selSeed   = "seed"   // the seed design's POST /orders at each -levels (and at -rest-level with rest)
 	selFloor  = "floor"  // the DB floor at each -levels (and at -rest-level with rest)
 	selREST   = "rest"   // POST /orders at -rest-level
 	selLookup = "lookup" // GraphQL orderByExternalId on both tables
@@ -108,7 +125,7 @@ const (
 	selPostGraphile = "postgraphile"
 )
 
-var allPhases = []string{selCreate, selFloor, selREST, selLookup, selSelect, selPostGraphile}
+var allPhases = []string{selCreate, selSeed, selFloor, selREST, selLookup, selSelect, selPostGraphile}
 
 // phaseSet is the phases a run does.
 type phaseSet map[string]bool
@@ -142,10 +159,25 @@ func parsePhases(s string) (phaseSet, error) {
 	return set, nil
 }
 
-func parseConfig(args []string, stderr io.Writer) (config, error) {
+// envKafkaKind is the environment variable that gives -kafka its default
+// (as for the tests, which also know apache3: the bench does not).
+const envKafkaKind = "KAFKA_KIND"
+
+// noChart is the -chart value that writes no chart.
+const noChart = "off"
+
+// parseConfig parses the command line; getenv gives the defaults that come
+// from the environment (os.Getenv).
+func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := config{args: args}
+	defaultKind := string(devstack.KindKfake)
+	if k := getenv(envKafkaKind); k != "" {
+		defaultKind = k
+	}
+	kafkaKind := fs.String("kafka", defaultKind, "the broker the bench starts (unless KAFKA_BROKERS is set): kfake (in a child process) or apache (one Apache Kafka KRaft node; make kafka installs it); default from "+envKafkaKind+", else kfake")
+	fs.StringVar(&c.chart, "chart", "", "write an SVG chart (throughput and p99 per level of createOrder, the seed design and the floor) to this file; default: beside -out (.svg instead of its extension), else in the system's temporary directory; \""+noChart+"\" writes none")
 	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
 	fs.StringVar(&c.apiURL, "api", "", "URL of a running API (http://127.0.0.1:PORT) instead of starting one, run with AUTH_DISABLED=true (the bench sends no token); needs DATABASE_URL")
 	fs.StringVar(&c.apiBin, "api-bin", "bin/orderstream", "API binary to start")
@@ -175,6 +207,13 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	c.rls = !*noRLS
+	switch k := devstack.BrokerKind(strings.ToLower(strings.TrimSpace(*kafkaKind))); k {
+	case devstack.KindKfake, devstack.KindApache:
+		c.kafkaKind = k
+	default:
+		return c, fmt.Errorf("-kafka (or %s) %q: want %s or %s", envKafkaKind, *kafkaKind, devstack.KindKfake, devstack.KindApache)
+	}
+	c.chart = chartPath(c.chart, c.out, time.Now())
 	var err error
 	if c.levels, err = parseLevels(*levels); err != nil {
 		return c, err
@@ -213,6 +252,22 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
+// chartPath is where the chart goes: flag as given, none for noChart, else
+// beside out (its extension replaced by .svg), else a file named for the
+// time in the system's temporary directory.
+func chartPath(flag, out string, now time.Time) string {
+	switch {
+	case flag == noChart:
+		return ""
+	case flag != "":
+		return flag
+	case out != "":
+		return strings.TrimSuffix(out, filepath.Ext(out)) + ".svg"
+	default:
+		return filepath.Join(os.TempDir(), "orderstream-bench-"+now.UTC().Format("20060102-150405")+".svg")
+	}
+}
+
 // parseLevels parses "1,16,64": distinct positive levels, in the given order.
 func parseLevels(s string) ([]int, error) {
 	var levels []int
@@ -240,11 +295,14 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == kafkaChildArg {
 		os.Exit(serveKafka(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == designChildArg {
+		os.Exit(serveSeedDesign())
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
-	cfg, err := parseConfig(args, os.Stderr)
+	cfg, err := parseConfig(args, os.Stderr, os.Getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -278,6 +336,7 @@ func run(args []string) int {
 		runErr = errors.New("interrupted")
 	}
 
+	chartErr := b.chart()
 	report := b.report(runErr)
 	fmt.Print(report)
 	if cfg.out != "" {
@@ -286,6 +345,10 @@ func run(args []string) int {
 			return 1
 		}
 		log.Info("report written", "file", cfg.out)
+	}
+	if chartErr != nil {
+		log.Error("write chart", "file", cfg.chart, "err", chartErr)
+		return 1
 	}
 	if runErr != nil {
 		log.Error("benchmark incomplete", "err", runErr)

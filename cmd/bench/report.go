@@ -47,8 +47,8 @@ func (b *bench) report(runErr error) string {
 		p("Processes: **%d API instance(s), %d worker(s)** (requests round-robin over the API instances; the workers in one consumer group); the CPU columns sum each kind.\n\n", n, m)
 	}
 
-	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor |\n")
-	p("|---|---:|---:|---:|---:|---:|---|---|\n")
+	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor | vs seed design |\n")
+	p("|---|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range b.results {
 		name := r.phase
 		if r.rows > 0 {
@@ -59,9 +59,9 @@ func (b *bench) report(runErr error) string {
 		} else if r.res.capped {
 			name += " (stopped at -max-ops)"
 		}
-		p("| %s | %d | %s | %s | %s | %s | %s | %s |\n", name, r.level, fmtRate(r.res.opsPerSec()),
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", name, r.level, fmtRate(r.res.opsPerSec()),
 			fmtDur(percentile(r.res.lat, 50)), fmtDur(percentile(r.res.lat, 95)), fmtDur(percentile(r.res.lat, 99)),
-			fmtErrors(r.res.errors), fmtRatio(r.ratio, r.baseline))
+			fmtErrors(r.res.errors), fmtRatio(r.ratio, r.baseline), fmtDesignRatio(r))
 	}
 	p("\n")
 	b.reportSummary(&w)
@@ -94,11 +94,14 @@ func (b *bench) report(runErr error) string {
 // same run.
 func (b *bench) computeRatios() {
 	floor := map[int]*phaseResult{}
+	design := map[int]*phaseResult{}
 	pointSelect := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseFloor:
 			floor[r.level] = r
+		case phaseSeed:
+			design[r.level] = r
 		case phasePointSelect:
 			pointSelect[r.rows] = r
 		}
@@ -106,7 +109,7 @@ func (b *bench) computeRatios() {
 	for _, r := range b.results {
 		var base *phaseResult
 		switch r.phase {
-		case phaseGraphQLCreate, phaseREST:
+		case phaseGraphQLCreate, phaseREST, phaseSeed:
 			base = floor[r.level]
 			r.baseline = "floor"
 		case phaseLookup:
@@ -118,11 +121,27 @@ func (b *bench) computeRatios() {
 		if base != nil && base.res.opsPerSec() > 0 {
 			r.ratio = r.res.opsPerSec() / base.res.opsPerSec()
 		}
+		if d := design[r.level]; d != nil && d.res.opsPerSec() > 0 && (r.phase == phaseGraphQLCreate || r.phase == phaseREST) {
+			r.vsDesign = r.res.opsPerSec() / d.res.opsPerSec()
+		}
+	}
+}
+
+// fmtDesignRatio is the *vs seed design* cell of a phase.
+func fmtDesignRatio(r *phaseResult) string {
+	switch {
+	case r.vsDesign > 0:
+		return fmt.Sprintf("%.2f×", r.vsDesign)
+	case r.phase == phaseSeed:
+		return "baseline"
+	default:
+		return "–"
 	}
 }
 
 // reportSummary writes the comparisons in words.
 func (b *bench) reportSummary(w *strings.Builder) {
+	b.reportDesignSummary(w)
 	var lookups, selects []*phaseResult
 	postGraphile := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
@@ -160,6 +179,29 @@ func (b *bench) reportSummary(w *strings.Builder) {
 			fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", selects[1].res.opsPerSec()/selects[0].res.opsPerSec())
 		}
 		fmt.Fprintf(w, ".\n\n")
+	}
+}
+
+// reportDesignSummary compares OrderStream's create phases with the seed
+// design at each level: throughput ratio and p99 of both.
+func (b *bench) reportDesignSummary(w *strings.Builder) {
+	design := map[int]*phaseResult{}
+	for _, r := range b.results {
+		if r.phase == phaseSeed {
+			design[r.level] = r
+		}
+	}
+	var parts []string
+	for _, r := range b.results {
+		d := design[r.level]
+		if r.vsDesign == 0 || d == nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
+			fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "OrderStream against the seed design written plainly (measured back to back at the same level, on the same PostgreSQL and broker): %s.\n\n", strings.Join(parts, "; "))
 	}
 }
 

@@ -38,16 +38,19 @@ const (
 
 // Names of the measured processes, in report order.
 const (
-	procAPI      = "API"
-	procWorker   = "worker"
-	procKafka    = "Kafka (kfake)"
-	procPostgres = "PostgreSQL"
-	procLoad     = "load generator"
+	procAPI    = "API"
+	procWorker = "worker"
+	procSeed   = "seed design"
+	procKafka  = "Kafka (kfake)"
+	// procKafkaApache is the JVM of a one-node Apache Kafka (-kafka apache).
+	procKafkaApache = "Kafka (Apache, JVM)"
+	procPostgres    = "PostgreSQL"
+	procLoad        = "load generator"
 	// procPostGraphile is the lookup baseline's server (postgraphile.go).
 	procPostGraphile = "PostGraphile"
 )
 
-var procOrder = []string{procAPI, procWorker, procKafka, procPostgres, procPostGraphile, procLoad}
+var procOrder = []string{procAPI, procWorker, procSeed, procKafka, procKafkaApache, procPostgres, procPostGraphile, procLoad}
 
 // watched is a process whose CPU is measured.
 type watched struct {
@@ -69,8 +72,9 @@ type stack struct {
 	ownPG bool              // we started PostgreSQL: its database is ours to reset
 	kafka *devstack.Process // the kfake child, when we started it
 
-	procs []watched
-	notes []string // facts about the set-up for the report
+	procs      []watched
+	notes      []string // facts about the set-up for the report
+	brokerName string   // the broker, for the chart: kfake, Apache Kafka 4.4.0, external
 
 	stopping atomic.Bool
 }
@@ -93,6 +97,7 @@ func startStack(ctx context.Context, cfg config, log *slog.Logger, fail context.
 		if err := checkDatabaseURL(st.dbURL); err != nil {
 			return st, err
 		}
+		st.brokerName = "of the API given with -api"
 		st.notes = append(st.notes, "API given with -api (not started by the bench); DATABASE_URL from the environment")
 		if cfg.apiPID > 0 {
 			st.procs = append(st.procs, watched{name: procAPI, pid: cfg.apiPID})
@@ -156,6 +161,9 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 		// holds N connections besides the API's and the worker's pools; the
 		// default max_connections (100) is too small.
 		maxConns := max(300, cfg.maxLevel()+cfg.lookupLevel+100+cfg.apis*apiPoolSize+cfg.workers*workerPoolSize)
+		if cfg.phases.has(selSeed) {
+			maxConns += apiPoolSize + workerPoolSize // the seed design's pools
+		}
 		opts.Postgres = devstack.PostgresOptions{Settings: map[string]string{"max_connections": strconv.Itoa(maxConns)}}
 		st.ownPG = true
 		st.notes = append(st.notes, fmt.Sprintf(
@@ -175,15 +183,13 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 			addrs = append(addrs, strings.TrimSpace(hp))
 		}
 		opts.Broker = devstack.External(addrs)
+		st.brokerName = "external (KAFKA_BROKERS)"
 		st.notes = append(st.notes, "Kafka from KAFKA_BROKERS (not started by the bench)")
 	} else {
-		k, err := startKafkaChild(ctx, cfg.partitions)
-		if err != nil {
+		if err := st.startBroker(ctx, cfg, &opts); err != nil {
+			os.RemoveAll(dir)
 			return err
 		}
-		opts.Broker, st.kafka = k, k.proc
-		st.procs = append(st.procs, watched{name: procKafka, pid: k.proc.Pid()})
-		st.notes = append(st.notes, fmt.Sprintf("Kafka: kfake (franz-go's in-memory Kafka-protocol broker), %d partitions, in a child process of the bench", cfg.partitions))
 	}
 	st.ds, err = devstack.StartStack(ctx, opts)
 	if err != nil {
@@ -196,6 +202,40 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 		// -no-rls: both connect as the superuser, which row-level
 		// security does not bind.
 		st.ds.DB.API, st.ds.DB.Worker = st.ds.DB.Owner, st.ds.DB.Owner
+	}
+	return nil
+}
+
+// startBroker starts the broker -kafka asks for and gives it to opts, with
+// its partition count, which the services are told.
+func (st *stack) startBroker(ctx context.Context, cfg config, opts *devstack.StackOptions) error {
+	opts.Partitions = int32(cfg.partitions)
+	switch cfg.kafkaKind {
+	case devstack.KindApache:
+		b, err := devstack.StartBroker(ctx, devstack.BrokerOptions{Kind: devstack.KindApache, Nodes: 1,
+			Kafka: devstack.KafkaOptions{Partitions: opts.Partitions, Log: st.log}})
+		if err != nil {
+			return err
+		}
+		opts.Broker = b
+		a, ok := b.(*devstack.ApacheKafka)
+		version := "?"
+		if ok {
+			version = a.Version()
+			// The JVM and any child it starts.
+			st.procs = append(st.procs, watched{name: procKafkaApache, pid: a.PID(a.NodeIDs()[0]), tree: true})
+		}
+		st.brokerName = "Apache Kafka " + version + " (1 node)"
+		st.notes = append(st.notes, fmt.Sprintf("Kafka: Apache Kafka %s, one KRaft node (broker and controller) in a JVM started by the bench (internal/devstack, C1 JIT only, heap %d MB, replication factor 1), %d partitions; its CPU column is the JVM's process tree", version, devstack.MaxHeapMB, cfg.partitions))
+	default:
+		k, err := startKafkaChild(ctx, cfg.partitions)
+		if err != nil {
+			return err
+		}
+		opts.Broker, st.kafka = k, k.proc
+		st.procs = append(st.procs, watched{name: procKafka, pid: k.proc.Pid()})
+		st.brokerName = "kfake"
+		st.notes = append(st.notes, fmt.Sprintf("Kafka: kfake (franz-go's in-memory Kafka-protocol broker), %d partitions, in a child process of the bench", cfg.partitions))
 	}
 	return nil
 }
