@@ -85,17 +85,23 @@ schemathesis:
 	@touch $@
 
 ## bench: Go benchmarks (partitioner: modulo vs CRC32), then the end-to-end
-## benchmark (cmd/bench): the stack on throwaway infrastructure (or DATABASE_URL /
-## KAFKA_BROKERS), loaded over HTTP, with the seed design and the database floor
-## measured in the same run; a markdown table on stdout (BENCH_FLAGS='-out FILE'
-## keeps it, with the SVG chart beside it); KAFKA=apache runs it on one Apache
-## Kafka node instead of kfake
+## benchmark (cmd/bench) once per broker of BENCH_KAFKA (kfake, then one Apache
+## Kafka node; KAFKA=apache alone runs only that one): the stack on throwaway
+## infrastructure (or DATABASE_URL / KAFKA_BROKERS), loaded over HTTP, with the
+## seed design, the database floor and PostGraphile measured in the same run; a
+## markdown table on stdout each, and with BENCH_OUT=FILE.md also in FILE-kfake.md
+## and FILE-apache.md with their SVG charts beside them
 BENCH_FLAGS ?=
-bench: $(if $(filter apache,$(KAFKA)),kafka)
+BENCH_OUT ?=
+BENCH_KAFKA ?= $(if $(filter command line environment,$(origin KAFKA)),$(KAFKA),kfake apache)
+bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/
 	$(MAKE) --no-print-directory postgres build postgraphile
 	$(GO) build -o $(BIN)/bench ./cmd/bench
-	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $(KAFKA) $(BENCH_FLAGS)
+	for k in $(BENCH_KAFKA); do \
+		$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $$k \
+			$(if $(BENCH_OUT),-out $(basename $(BENCH_OUT))-$$k.md) $(BENCH_FLAGS) || exit 1; \
+	done
 
 ## bench-smoke: the end-to-end benchmark with tiny durations (CI: it runs, it reports)
 bench-smoke: postgres build postgraphile $(if $(filter apache,$(KAFKA)),kafka)
