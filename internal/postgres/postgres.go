@@ -33,12 +33,13 @@ type Option func(*pgxpool.Config)
 //
 // A generic plan is made with the statistics of the moment, and a plan
 // made while a table was empty or not yet analyzed chose sequential scans
-// and hash or merge joins, kept however large the table grows (each batch
-// then reads both tables whole: found by make bench on a fresh database).
-// So, for these sessions only, those plan types are disabled: the one plan
-// left is a nested loop over the primary keys, which is right at any
-// table size and any batch size (TestWorkerPlansAreKeyLookups checks each
-// statement's generic plan on an empty, never analyzed database).
+// and hash or merge joins, kept however large the table grows until the
+// next ANALYZE (each batch then reads both tables whole: found by make
+// bench on a fresh database). So, for these sessions only, those plan
+// types are disabled: the one plan left is a nested loop over the primary
+// keys, which is right at any table size and any batch size
+// (TestWorkerPlansAreKeyLookups checks each batch statement's generic
+// plan on a never analyzed table of three orders).
 func WithKeyPlans() Option {
 	return func(c *pgxpool.Config) {
 		for name, value := range KeyPlanSettings {
