@@ -104,7 +104,7 @@ func (m *Main) onClose(f func() error) { m.closers.Add(f) }
 
 // openDatabase waits for PostgreSQL and migrates it.
 func (m *Main) openDatabase(ctx, startCtx context.Context) (*pgxpool.Pool, error) {
-	opts := []postgres.Option{postgres.WithCustomPlans()}
+	opts := []postgres.Option{postgres.WithKeyPlans()}
 	if telemetry.Enabled() {
 		opts = append(opts, postgres.WithTracing())
 	}

@@ -126,6 +126,7 @@ type planNode struct {
 	NodeType  string     `json:"Node Type"`
 	Direction string     `json:"Scan Direction"`
 	IndexName string     `json:"Index Name"`
+	Relation  string     `json:"Relation Name"`
 	IndexCond string     `json:"Index Cond"`
 	Filter    string     `json:"Filter"`
 	Plans     []planNode `json:"Plans"`

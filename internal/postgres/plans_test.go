@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/postgres/db"
+)
+
+// TestWorkerPlansAreKeyLookups: with the worker's settings
+// (postgres.WithKeyPlans: generic plans, made once per connection), each
+// statement of the worker's batch is planned as key lookups even when the
+// plan is made on a table of three orders that was never analyzed, the
+// case where PostgreSQL otherwise picks sequential scans and hash joins
+// and keeps them as the table grows: every scan of orders and order_events
+// is by an index with an index condition (no sequential scan), and no join
+// is a hash or merge join. Run as the worker's role. (MarkFailed, the
+// dead-letter path, is left out: with custom plans as with generic ones,
+// PostgreSQL reads the order's pending events through the partial index
+// of unapplied events, which it estimates to hold next to none.)
+func TestWorkerPlansAreKeyLookups(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	user := uuid.NewString()
+	for i := range 3 {
+		create(t, s, fmt.Sprintf("p-%d", i), user, items("1.00"))
+	}
+	pool, err := postgres.Open(ctx, s.workerURL, 1, postgres.WithKeyPlans(), func(c *pgxpool.Config) {
+		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // PREPARE and EXECUTE by hand
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	ids, evs, texts := []int64{1, 2}, []int32{0, 0}, []string{"", ""}
+	for _, tc := range []struct {
+		name string
+		run  func(q *db.Queries)
+	}{
+		{"MarkProcessingMany", func(q *db.Queries) { q.MarkProcessingMany(ctx, db.MarkProcessingManyParams{Ids: ids, EventIds: evs}) }},
+		{"LockOrdersWithPendingEvents", func(q *db.Queries) { q.LockOrdersWithPendingEvents(ctx, ids) }},
+		{"SaveApplied", func(q *db.Queries) {
+			q.SaveApplied(ctx, db.SaveAppliedParams{OrderIds: ids, EventIds: evs, Codes: texts, Reasons: texts, Ids: ids,
+				Statuses: []string{"DONE", "DONE"}, AppliedEventIds: evs, Items: []string{"[]", "[]"}, Totals: []string{"1", "1"},
+				CancelReasons: texts, FailureReasons: texts, CancelledAts: texts})
+		}},
+		{"GetEvents", func(q *db.Queries) { q.GetEvents(ctx, db.GetEventsParams{OrderIds: ids, EventIds: evs}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec sqlRecorder
+			tc.run(db.New(&rec))
+			if _, err := conn.Exec(ctx, "PREPARE worker_q AS "+rec.sql); err != nil {
+				t.Fatalf("prepare: %v", err)
+			}
+			defer conn.Exec(ctx, "DEALLOCATE worker_q") //nolint:errcheck
+			var lits []string
+			for _, a := range rec.args {
+				lits = append(lits, arrayLiteral(t, a))
+			}
+			// In a transaction that is rolled back: EXPLAIN of a
+			// data-modifying statement does not run it, but stay safe.
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck
+			var raw []byte
+			if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE worker_q("+strings.Join(lits, ", ")+")").Scan(&raw); err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			var plans []struct{ Plan planNode }
+			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+				t.Fatalf("decode plan %s: %v", raw, err)
+			}
+			scans := 0
+			plans[0].Plan.walk(func(n planNode) {
+				switch {
+				case n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Seq Scan":
+					t.Errorf("%s in the plan: %s", n.NodeType, raw)
+				case n.IndexName != "":
+					scans++
+					if n.IndexCond == "" {
+						t.Errorf("%s of %s without an index condition: a whole index read: %s", n.NodeType, n.IndexName, raw)
+					}
+				}
+			})
+			if scans == 0 {
+				t.Errorf("no index scan in the plan: %s", raw)
+			}
+		})
+	}
+}
+
+// arrayLiteral writes a query argument of the worker's statements as an
+// SQL literal for EXECUTE.
+func arrayLiteral(t *testing.T, a any) string {
+	t.Helper()
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch v := a.(type) {
+	case int64:
+		return fmt.Sprint(v)
+	case string:
+		return quote(v)
+	case []int64, []int32:
+		return quote(strings.NewReplacer("[", "{", "]", "}", " ", ",").Replace(fmt.Sprint(v)))
+	case []string:
+		var els []string
+		for _, s := range v {
+			els = append(els, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)+`"`)
+		}
+		return quote("{" + strings.Join(els, ",") + "}")
+	}
+	t.Fatalf("no literal for %T", a)
+	return ""
+}
