@@ -288,3 +288,36 @@ func portOf(t *testing.T, hostport string) int {
 func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
+
+// TestPostgresCrashWithBusyBackends: Crash kills every server process at
+// once and starts the server again, also when backends are busy. A
+// CPU-bound backend notices its postmaster's death only when it next waits,
+// and backends leave the postmaster's process group (setsid), so killing
+// the group alone left them holding the shared memory, and the new server
+// refused to start ("pre-existing shared memory block is still in use").
+func TestPostgresCrashWithBusyBackends(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pg := startPostgres(t, filepath.Join(testDir(t), "pg"), 0)
+	for round := range 2 {
+		for range 3 {
+			conn, err := pgx.Connect(ctx, pg.URL("postgres"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			go conn.Exec(context.WithoutCancel(ctx), "SELECT count(*) FROM generate_series(1, 1000000000)") //nolint:errcheck // killed
+		}
+		time.Sleep(300 * time.Millisecond) // the queries run
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := pg.Crash(cctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var one int
+		if err := connect(t, pg.URL("postgres")).QueryRow(ctx, "select 1").Scan(&one); err != nil || one != 1 {
+			t.Fatalf("round %d after the crash: select 1 = %d, %v", round, one, err)
+		}
+	}
+}

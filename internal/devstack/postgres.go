@@ -257,13 +257,25 @@ func (p *Postgres) Crash(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.proc != nil {
-		// The postmaster leads a process group of its own (Setpgid): the
-		// backends die with it, as in a crash of the machine's PostgreSQL.
-		syscall.Kill(-p.proc.Pid(), syscall.SIGKILL) //nolint:errcheck // it may be gone already
+		// Every server process dies at once, as in a crash of the machine.
+		// The backends call setsid(), so the postmaster's process group
+		// does not hold them: they are killed by pid. A backend that
+		// outlived the postmaster would keep the shared memory attached,
+		// and the next start would refuse it ("pre-existing shared memory
+		// block is still in use").
+		pid := p.proc.Pid()
+		children := childPIDs(pid)
+		syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // it may be gone already
+		for _, c := range children {
+			syscall.Kill(c, syscall.SIGKILL) //nolint:errcheck // it may be gone already
+		}
 		<-p.proc.Done()
 		p.proc = nil
 		p.cleanupLocked()
-		p.log.Info("postgres killed", "port", p.port)
+		for _, c := range children {
+			waitGone(ctx, c)
+		}
+		p.log.Info("postgres killed", "port", p.port, "backends", len(children))
 	}
 	if err := p.startLocked(ctx); err != nil {
 		return fmt.Errorf("start postgres after a crash: %w", err)
@@ -693,4 +705,50 @@ func tailOf(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// childPIDs lists the live processes whose parent is pid (Linux /proc).
+func childPIDs(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// waitGone waits until process pid no longer exists (a killed child of
+// another parent is reaped by init) or ctx ends.
+func waitGone(ctx context.Context, pid int) {
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return
+		}
+		// A zombie has released its memory, shared memory included.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
