@@ -211,6 +211,25 @@ func gqlCode(status int, errs []gqlError) string {
 	return ""
 }
 
+// postGraphQL sends a GraphQL request and decodes the answer's data into
+// data; it returns "" for an answer without errors, else the error code
+// (transport, HTTP status, extensions.code, BAD_RESPONSE).
+func postGraphQL(ctx context.Context, client *http.Client, url, query string, vars map[string]any, data any) string {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	status, b, code := post(ctx, client, url, body)
+	if code != "" {
+		return code
+	}
+	r := struct {
+		Data   any        `json:"data"`
+		Errors []gqlError `json:"errors"`
+	}{Data: data}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return "BAD_RESPONSE"
+	}
+	return gqlCode(status, r.Errors)
+}
+
 const createMutation = `mutation($in: CreateOrderInput!) { createOrder(input: $in) { created order { id status eventId total } } }`
 
 // graphqlCreate is createOrder over GraphQL on the API instances of
@@ -218,36 +237,20 @@ const createMutation = `mutation($in: CreateOrderInput!) { createOrder(input: $i
 func graphqlCreate(apiBases []string, client *http.Client, gen *orderGen) opFunc {
 	next := roundRobin(apiBases, "/graphql")
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
-		url := next()
 		o := gen.next(rng)
-		body, _ := json.Marshal(map[string]any{
-			"query": createMutation,
-			"variables": map[string]any{"in": map[string]any{
-				"externalId": o.externalID, "userId": o.userID, "items": o.apiItems(),
-			}},
-		})
-		status, b, code := post(ctx, client, url, body)
-		if code != "" {
+		var data struct {
+			CreateOrder *struct {
+				Created bool `json:"created"`
+				Order   *struct {
+					Status string `json:"status"`
+				} `json:"order"`
+			} `json:"createOrder"`
+		}
+		vars := map[string]any{"in": map[string]any{"externalId": o.externalID, "userId": o.userID, "items": o.apiItems()}}
+		if code := postGraphQL(ctx, client, next(), createMutation, vars, &data); code != "" {
 			return code
 		}
-		var r struct {
-			Data struct {
-				CreateOrder *struct {
-					Created bool `json:"created"`
-					Order   *struct {
-						Status string `json:"status"`
-					} `json:"order"`
-				} `json:"createOrder"`
-			} `json:"data"`
-			Errors []gqlError `json:"errors"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return "BAD_RESPONSE"
-		}
-		if c := gqlCode(status, r.Errors); c != "" {
-			return c
-		}
-		if c := r.Data.CreateOrder; c == nil || !c.Created || c.Order == nil || c.Order.Status != "DONE" {
+		if c := data.CreateOrder; c == nil || !c.Created || c.Order == nil || c.Order.Status != "DONE" {
 			return "NOT_DONE"
 		}
 		return ""
@@ -380,28 +383,16 @@ const lookupQuery = `query($e: String!, $u: ID!) { orderByExternalId(externalId:
 func graphqlLookup(apiBases []string, client *http.Client, n int, users []string) opFunc {
 	next := roundRobin(apiBases, "/graphql")
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
-		url := next()
 		ext, user := seedKey(rng.IntN(n), users)
-		body, _ := json.Marshal(map[string]any{"query": lookupQuery, "variables": map[string]any{"e": ext, "u": user}})
-		status, b, code := post(ctx, client, url, body)
-		if code != "" {
+		var data struct {
+			Order *struct {
+				ExternalID string `json:"externalId"`
+			} `json:"orderByExternalId"`
+		}
+		if code := postGraphQL(ctx, client, next(), lookupQuery, map[string]any{"e": ext, "u": user}, &data); code != "" {
 			return code
 		}
-		var r struct {
-			Data struct {
-				Order *struct {
-					ExternalID string `json:"externalId"`
-				} `json:"orderByExternalId"`
-			} `json:"data"`
-			Errors []gqlError `json:"errors"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return "BAD_RESPONSE"
-		}
-		if c := gqlCode(status, r.Errors); c != "" {
-			return c
-		}
-		if r.Data.Order == nil || r.Data.Order.ExternalID != ext {
+		if data.Order == nil || data.Order.ExternalID != ext {
 			return "NOT_FOUND"
 		}
 		return ""

@@ -98,28 +98,17 @@ func (pg *postGraphile) stop() {
 func postGraphileLookup(url string, client *http.Client, n int, users []string) opFunc {
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
 		ext, user := seedKey(rng.IntN(n), users)
-		body, _ := json.Marshal(map[string]any{"query": postGraphileLookupQuery, "variables": map[string]any{"e": ext, "u": user}})
-		status, b, code := post(ctx, client, url, body)
-		if code != "" {
+		var data struct {
+			AllOrders struct {
+				Nodes []struct {
+					ExternalID string `json:"externalId"`
+				} `json:"nodes"`
+			} `json:"allOrders"`
+		}
+		if code := postGraphQL(ctx, client, url, postGraphileLookupQuery, map[string]any{"e": ext, "u": user}, &data); code != "" {
 			return code
 		}
-		var r struct {
-			Data struct {
-				AllOrders struct {
-					Nodes []struct {
-						ExternalID string `json:"externalId"`
-					} `json:"nodes"`
-				} `json:"allOrders"`
-			} `json:"data"`
-			Errors []gqlError `json:"errors"`
-		}
-		if err := json.Unmarshal(b, &r); err != nil {
-			return "BAD_RESPONSE"
-		}
-		if c := gqlCode(status, r.Errors); c != "" {
-			return c
-		}
-		if len(r.Data.AllOrders.Nodes) != 1 || r.Data.AllOrders.Nodes[0].ExternalID != ext {
+		if len(data.AllOrders.Nodes) != 1 || data.AllOrders.Nodes[0].ExternalID != ext {
 			return "NOT_FOUND"
 		}
 		return ""

@@ -12,7 +12,7 @@ package main
 // broker as OrderStream.
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -141,7 +140,6 @@ var errNoDesignBroker = errors.New("with -api, the seed design needs KAFKA_BROKE
 type seedDesign struct {
 	url      string
 	proc     *devstack.Process
-	dbURL    string
 	stopping atomic.Bool
 }
 
@@ -220,13 +218,9 @@ func (b *bench) seedDesignBroker() ([]string, int32, error) {
 	if b.st.ds != nil {
 		return b.st.ds.Brokers(), b.st.ds.Partitions, nil
 	}
-	raw := os.Getenv("KAFKA_BROKERS")
-	if raw == "" {
-		return nil, 0, errNoDesignBroker
-	}
-	var addrs []string
-	for _, hp := range strings.Split(raw, ",") {
-		addrs = append(addrs, strings.TrimSpace(hp))
+	addrs, err := brokersFromEnv()
+	if err != nil || addrs == nil {
+		return nil, 0, cmp.Or(err, errNoDesignBroker)
 	}
 	return addrs, int32(b.cfg.partitions), nil
 }
@@ -258,36 +252,14 @@ func (b *bench) measureSeedDesign(ctx context.Context, level int) error {
 	return ctx.Err()
 }
 
-// startSeedDesignChild starts this binary in designChildArg mode; the child prints
-// SEED_URL=http://… once it serves.
+// startSeedDesignChild starts this binary in designChildArg mode; the child
+// prints SEED_URL=http://… once it serves.
 func startSeedDesignChild(ctx context.Context, cfg designConfig) (*seedDesign, error) {
-	self, err := os.Executable()
+	proc, url, err := startChild(ctx, "SEED_URL=", cfg.env(), designStopTimeout, designChildArg)
 	if err != nil {
 		return nil, fmt.Errorf("start the seed design: %w", err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("start the seed design: %w", err)
-	}
-	defer r.Close()
-	cmd := exec.Command(self, designChildArg)
-	cmd.Env = append(os.Environ(), cfg.env()...)
-	cmd.Stdout, cmd.Stderr = w, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
-	w.Close()
-	if err != nil {
-		return nil, fmt.Errorf("start the seed design: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	r.SetReadDeadline(deadline) //nolint:errcheck // a pipe supports deadlines; without one the child's exit ends the read
-	line, err := bufio.NewReader(r).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "SEED_URL=")
-	if err != nil || !ok || url == "" {
-		proc.Stop(syscall.SIGTERM, designStopTimeout) //nolint:errcheck // failing anyway
-		return nil, fmt.Errorf("start the seed design: no URL from the child (read %q: %v)", line, err)
-	}
-	return &seedDesign{url: url, proc: proc, dbURL: cfg.dbURL}, nil
+	return &seedDesign{url: url, proc: proc}, nil
 }
 
 // --- child side: the seed design itself ---

@@ -170,18 +170,11 @@ func (st *stack) startInfra(ctx context.Context, cfg config) error {
 			"PostgreSQL started by the bench with its default settings and normal durability (NOT the tests' fast mode: fsync, synchronous_commit and full_page_writes stay on), except max_connections = %d (server command line) so that the floor's pool fits; data in %s (server log: pg/postgres.log there)",
 			maxConns, dir))
 	}
-	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
-		var addrs []string
-		for _, hp := range strings.Split(b, ",") {
-			host, _, err := net.SplitHostPort(strings.TrimSpace(hp))
-			if err != nil {
-				return fmt.Errorf("KAFKA_BROKERS: %w", err)
-			}
-			if err := checkLoopbackHost(host); err != nil {
-				return fmt.Errorf("KAFKA_BROKERS: %w", err)
-			}
-			addrs = append(addrs, strings.TrimSpace(hp))
-		}
+	addrs, err := brokersFromEnv()
+	if err != nil {
+		return err
+	}
+	if addrs != nil {
 		opts.Broker = devstack.External(addrs)
 		st.brokerName = "external (KAFKA_BROKERS)"
 		st.notes = append(st.notes, "Kafka from KAFKA_BROKERS (not started by the bench)")
@@ -256,32 +249,68 @@ func (k *kafkaChild) Close() {
 }
 
 func startKafkaChild(ctx context.Context, partitions int) (*kafkaChild, error) {
-	self, err := os.Executable()
+	proc, brokers, err := startChild(ctx, "KAFKA_BROKERS=", nil, kafkaStopTimeout, kafkaChildArg, strconv.Itoa(partitions))
 	if err != nil {
 		return nil, fmt.Errorf("start kafka: %w", err)
+	}
+	return &kafkaChild{proc: proc, brokers: strings.Split(brokers, ",")}, nil
+}
+
+// startChild starts this binary with args (a child mode of main) and the
+// extra environment env, and waits until the child prints its first line,
+// "<prefix><value>": what it serves on. The child leads a process group of
+// its own and gets SIGTERM when the bench dies.
+func startChild(ctx context.Context, prefix string, env []string, stopTimeout time.Duration, args ...string) (*devstack.Process, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("start kafka: %w", err)
+		return nil, "", err
 	}
 	defer r.Close()
-	cmd := exec.Command(self, kafkaChildArg, strconv.Itoa(partitions))
+	cmd := exec.Command(self, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = w, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	proc, err := devstack.StartProcess(cmd, syscall.SIGTERM)
 	w.Close()
 	if err != nil {
-		return nil, fmt.Errorf("start kafka: %w", err)
+		return nil, "", err
 	}
 	deadline, _ := ctx.Deadline()
 	r.SetReadDeadline(deadline) //nolint:errcheck // a pipe supports deadlines; without one the child's exit ends the read
 	line, err := bufio.NewReader(r).ReadString('\n')
-	brokers, ok := strings.CutPrefix(strings.TrimSpace(line), "KAFKA_BROKERS=")
-	if err != nil || !ok || brokers == "" {
-		proc.Stop(syscall.SIGTERM, kafkaStopTimeout) //nolint:errcheck // failing anyway
-		return nil, fmt.Errorf("start kafka: no broker address from the child (read %q: %v)", line, err)
+	value, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
+	if err != nil || !ok || value == "" {
+		proc.Stop(syscall.SIGTERM, stopTimeout) //nolint:errcheck // failing anyway
+		return nil, "", fmt.Errorf("no %s line from the child (read %q: %v)", strings.TrimSuffix(prefix, "="), line, err)
 	}
-	return &kafkaChild{proc: proc, brokers: strings.Split(brokers, ",")}, nil
+	return proc, value, nil
+}
+
+// brokersFromEnv returns the loopback brokers of KAFKA_BROKERS, or nil
+// when it is not set.
+func brokersFromEnv() ([]string, error) {
+	b := os.Getenv("KAFKA_BROKERS")
+	if b == "" {
+		return nil, nil
+	}
+	var addrs []string
+	for _, hp := range strings.Split(b, ",") {
+		host, _, err := net.SplitHostPort(strings.TrimSpace(hp))
+		if err != nil {
+			return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
+		}
+		if err := checkLoopbackHost(host); err != nil {
+			return nil, fmt.Errorf("KAFKA_BROKERS: %w", err)
+		}
+		addrs = append(addrs, strings.TrimSpace(hp))
+	}
+	return addrs, nil
 }
 
 // serveKafka is the kafkaChildArg mode: a kfake broker until SIGTERM,
