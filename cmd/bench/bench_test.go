@@ -115,23 +115,6 @@ func TestRunLoadStopsAtMaxOps(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	// A command name with spaces and parentheses, as postgres backends have.
-	stat := "4242 (postgres: postgres orderstream 127.0.0.1(5) idle) S 4200 4200 4200 0 -1 4194560 1200 0 0 0 " +
-		"150 37 9 4 20 0 1 0 1234 215040000 3000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0"
-	st, err := parseStat(stat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := procStat{ppid: 4200, utime: 150, stime: 37, cutime: 9, cstime: 4}
-	if st != want {
-		t.Errorf("parseStat = %+v, want %+v", st, want)
-	}
-	if _, err := parseStat("12 (x) S 1"); err == nil {
-		t.Error("parseStat of a short line: no error")
-	}
-}
-
 func TestStatusKB(t *testing.T) {
 	status := "Name:\torderstream\nVmPeak:\t 1300000 kB\nVmHWM:\t   34816 kB\nVmRSS:\t   30000 kB\n"
 	if v, ok := statusKB(status, "VmHWM"); !ok || v != 34816 {

@@ -8,62 +8,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/orderstream/orderstream/internal/procfs"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat: 100
 // on every Linux architecture Go supports (it is fixed by the kernel ABI).
 const clockTicks = 100
 
-// procStat is what we use of /proc/PID/stat.
-type procStat struct {
-	ppid int
-	// utime, stime: CPU of the process itself; cutime, cstime: of its
-	// children that exited and were waited for. All in clock ticks.
-	utime, stime, cutime, cstime uint64
-}
-
-// parseStat parses the contents of /proc/PID/stat. The command name (field
-// 2) is in parentheses and may itself hold spaces and parentheses, so the
-// fields are counted from the last ')'.
-func parseStat(s string) (procStat, error) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procStat{}, errors.New("no ')' in stat")
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), so field n is f[n-3].
-	if len(f) < 15 {
-		return procStat{}, fmt.Errorf("stat has %d fields after the name, want at least 15", len(f))
-	}
-	var st procStat
-	var err error
-	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
-		return procStat{}, fmt.Errorf("ppid: %w", err)
-	}
-	for j, dst := range []*uint64{&st.utime, &st.stime, &st.cutime, &st.cstime} {
-		if *dst, err = strconv.ParseUint(f[11+j], 10, 64); err != nil {
-			return procStat{}, fmt.Errorf("field %d: %w", 14+j, err)
-		}
-	}
-	return st, nil
-}
-
-func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(string(b))
-}
-
 // processCPU returns the CPU seconds pid has used, including its children
 // that exited.
 func processCPU(pid int) (float64, bool) {
-	st, err := readStat(pid)
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, false
 	}
-	return ticksToSeconds(st.utime + st.stime + st.cutime + st.cstime), true
+	return ticksToSeconds(st.UTime + st.STime + st.CUTime + st.CSTime), true
 }
 
 // treeCPU returns the CPU seconds of root and its live children: for the
@@ -71,25 +31,13 @@ func processCPU(pid int) (float64, bool) {
 // that exits is reaped by the postmaster, which moves its CPU into the
 // postmaster's cutime and cstime, so nothing is lost or counted twice.
 func treeCPU(root int) (float64, bool) {
-	st, err := readStat(root)
+	st, err := procfs.ReadStat(root)
 	if err != nil {
 		return 0, false
 	}
-	total := st.utime + st.stime + st.cutime + st.cstime
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return ticksToSeconds(total), true
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == root {
-			continue
-		}
-		c, err := readStat(pid)
-		if err != nil || c.ppid != root {
-			continue
-		}
-		total += c.utime + c.stime + c.cutime + c.cstime
+	total := st.UTime + st.STime + st.CUTime + st.CSTime
+	for _, c := range procfs.Children(root) {
+		total += c.UTime + c.STime + c.CUTime + c.CSTime
 	}
 	return ticksToSeconds(total), true
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/orderstream/orderstream/internal/devstack"
 	"github.com/orderstream/orderstream/internal/kafka"
 	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/procfs"
 	"github.com/orderstream/orderstream/migrations"
 )
 
@@ -523,14 +524,14 @@ func postmasterPID(ctx context.Context, dbURL string) (int, error) {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return 0, err
 	}
-	st, err := readStat(backend)
+	st, err := procfs.ReadStat(backend)
 	if err != nil {
 		return 0, fmt.Errorf("backend %d is not visible in /proc (server in a container or elsewhere?): %w", backend, err)
 	}
-	if _, err := readStat(st.ppid); err != nil || st.ppid <= 1 {
+	if _, err := procfs.ReadStat(st.PPID); err != nil || st.PPID <= 1 {
 		return 0, fmt.Errorf("postmaster of backend %d not found", backend)
 	}
-	return st.ppid, nil
+	return st.PPID, nil
 }
 
 func execOnce(ctx context.Context, dbURL, sql string) error {

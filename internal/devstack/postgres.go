@@ -31,6 +31,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/orderstream/orderstream/internal/procfs"
 )
 
 const (
@@ -264,7 +266,7 @@ func (p *Postgres) Crash(ctx context.Context) error {
 		// and the next start would refuse it ("pre-existing shared memory
 		// block is still in use").
 		pid := p.proc.Pid()
-		children := childPIDs(pid)
+		children := slices.Collect(maps.Keys(procfs.Children(pid)))
 		syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // it may be gone already
 		for _, c := range children {
 			syscall.Kill(c, syscall.SIGKILL) //nolint:errcheck // it may be gone already
@@ -707,42 +709,12 @@ func tailOf(s string, n int) string {
 	return s
 }
 
-// childPIDs lists the live processes whose parent is pid (Linux /proc).
-func childPIDs(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		c, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // waitGone waits until process pid no longer exists (a killed child of
-// another parent is reaped by init) or ctx ends.
+// another parent is reaped by init) or is a zombie, which has released its
+// memory, shared memory included; or until ctx ends.
 func waitGone(ctx context.Context, pid int) {
 	for {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return
-		}
-		// A zombie has released its memory, shared memory included.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z") {
+		if st, err := procfs.ReadStat(pid); err != nil || st.State == 'Z' {
 			return
 		}
 		select {
