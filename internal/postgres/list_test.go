@@ -121,12 +121,11 @@ func (r *sqlRecorder) QueryRow(ctx context.Context, sql string, args ...any) pgx
 	return nil
 }
 
-// planNode is the part of EXPLAIN (FORMAT JSON) that the test reads.
+// planNode is the part of EXPLAIN (FORMAT JSON) that the tests read.
 type planNode struct {
 	NodeType  string     `json:"Node Type"`
 	Direction string     `json:"Scan Direction"`
 	IndexName string     `json:"Index Name"`
-	Relation  string     `json:"Relation Name"`
 	IndexCond string     `json:"Index Cond"`
 	Filter    string     `json:"Filter"`
 	Plans     []planNode `json:"Plans"`
@@ -215,24 +214,10 @@ func TestListOrdersUsesIndexBothWays(t *testing.T) {
 				if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := conn.Exec(ctx, "PREPARE list_q AS "+rec.sql); err != nil {
-					t.Fatalf("prepare: %v", err)
-				}
-				var lits []string
-				for _, a := range rec.args {
-					lits = append(lits, literal(t, a))
-				}
-				var raw []byte
-				if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE list_q("+strings.Join(lits, ", ")+")").Scan(&raw); err != nil {
-					t.Fatalf("explain: %v", err)
-				}
-				var plans []struct{ Plan planNode }
-				if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-					t.Fatalf("decode plan %s: %v", raw, err)
-				}
+				plan, raw := explainPrepared(t, conn, rec)
 				var scans []planNode
 				sorted := false
-				plans[0].Plan.walk(func(n planNode) {
+				plan.walk(func(n planNode) {
 					switch {
 					case strings.Contains(n.NodeType, "Sort"):
 						sorted = true
@@ -254,25 +239,67 @@ func TestListOrdersUsesIndexBothWays(t *testing.T) {
 					t.Errorf("got %s %s on %s, index cond %q, filter %q; want Index Scan %s on orders_user_id_created_at_id_idx with both keyset bounds in the index cond",
 						sc.NodeType, sc.Direction, sc.IndexName, sc.IndexCond, sc.Filter, wantDir)
 				}
-				if _, err := conn.Exec(ctx, "DEALLOCATE list_q"); err != nil {
-					t.Fatal(err)
-				}
 			})
 		}
 	}
 }
 
+// explainPrepared PREPAREs the statement rec recorded on conn (a
+// connection in the simple protocol, in the plan_cache_mode the caller
+// set) and EXPLAINs its EXECUTE with rec's arguments as literals, in a
+// transaction that is rolled back: EXPLAIN of a data-modifying statement
+// does not run it, but stay safe. It returns the plan and its JSON.
+func explainPrepared(t *testing.T, conn *pgxpool.Conn, rec sqlRecorder) (planNode, []byte) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := conn.Exec(ctx, "PREPARE explained AS "+rec.sql); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "DEALLOCATE explained") //nolint:errcheck // the connection ends with the test
+	var lits []string
+	for _, a := range rec.args {
+		lits = append(lits, literal(t, a))
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
+	var raw []byte
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE explained("+strings.Join(lits, ", ")+")").Scan(&raw); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("decode plan %s: %v", raw, err)
+	}
+	return plans[0].Plan, raw
+}
+
 // literal writes a query argument as an SQL literal for EXECUTE.
 func literal(t *testing.T, a any) string {
 	t.Helper()
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	switch v := a.(type) {
+	case int64:
+		return fmt.Sprint(v)
+	case string:
+		return quote(v)
+	case []int64, []int32:
+		return quote(strings.NewReplacer("[", "{", "]", "}", " ", ",").Replace(fmt.Sprint(v)))
+	case []string:
+		var els []string
+		for _, s := range v {
+			els = append(els, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)+`"`)
+		}
+		return quote("{" + strings.Join(els, ",") + "}")
 	case uuid.UUID:
 		return "'" + v.String() + "'"
 	case pgtype.Text:
 		if !v.Valid {
 			return "NULL"
 		}
-		return "'" + strings.ReplaceAll(v.String, "'", "''") + "'"
+		return quote(v.String)
 	case pgtype.Int8:
 		if !v.Valid {
 			return "NULL"

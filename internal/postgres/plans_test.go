@@ -2,9 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -62,31 +60,9 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var rec sqlRecorder
 			tc.run(db.New(&rec))
-			if _, err := conn.Exec(ctx, "PREPARE worker_q AS "+rec.sql); err != nil {
-				t.Fatalf("prepare: %v", err)
-			}
-			defer conn.Exec(ctx, "DEALLOCATE worker_q") //nolint:errcheck
-			var lits []string
-			for _, a := range rec.args {
-				lits = append(lits, arrayLiteral(t, a))
-			}
-			// In a transaction that is rolled back: EXPLAIN of a
-			// data-modifying statement does not run it, but stay safe.
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx) //nolint:errcheck
-			var raw []byte
-			if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE worker_q("+strings.Join(lits, ", ")+")").Scan(&raw); err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			var plans []struct{ Plan planNode }
-			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
-				t.Fatalf("decode plan %s: %v", raw, err)
-			}
+			plan, raw := explainPrepared(t, conn, rec)
 			scans := 0
-			plans[0].Plan.walk(func(n planNode) {
+			plan.walk(func(n planNode) {
 				switch {
 				case n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Seq Scan":
 					t.Errorf("%s in the plan: %s", n.NodeType, raw)
@@ -102,27 +78,4 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 			}
 		})
 	}
-}
-
-// arrayLiteral writes a query argument of the worker's statements as an
-// SQL literal for EXECUTE.
-func arrayLiteral(t *testing.T, a any) string {
-	t.Helper()
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	switch v := a.(type) {
-	case int64:
-		return fmt.Sprint(v)
-	case string:
-		return quote(v)
-	case []int64, []int32:
-		return quote(strings.NewReplacer("[", "{", "]", "}", " ", ",").Replace(fmt.Sprint(v)))
-	case []string:
-		var els []string
-		for _, s := range v {
-			els = append(els, `"`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)+`"`)
-		}
-		return quote("{" + strings.Join(els, ",") + "}")
-	}
-	t.Fatalf("no literal for %T", a)
-	return ""
 }
