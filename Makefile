@@ -97,6 +97,7 @@ BENCH_KAFKA ?= $(if $(filter command line environment,$(origin KAFKA)),$(KAFKA),
 bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/kafka/
 	$(MAKE) --no-print-directory postgres build postgraphile
+	$(GO) test -run='^$$' -bench=OrderDatabasePath -benchtime=1500x ./internal/postgres/
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	for k in $(BENCH_KAFKA); do \
 		$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $$k \
