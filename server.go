@@ -232,6 +232,8 @@ func (m *Main) buildService(pool *pgxpool.Pool, req *kafka.Requester, authOn boo
 	cfg := m.Config
 	store := postgres.NewStore(pool)
 	store.RecoveryDelay = cfg.RecoveryDelay
+	store.BatchCreates(cfg.CreateBatchMax, cfg.CreateBatchInFlight)
+	m.metrics.WatchCreateBatches(store.CreateBatches)
 	svc := order.NewService(store, req, m.Log)
 	svc.AckTimeout = cfg.AckTimeout
 	svc.MaxMessageBytes = cfg.KafkaMaxMessageBytes

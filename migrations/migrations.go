@@ -29,6 +29,10 @@ const (
 	// UserSetting is the configuration parameter the row-level security
 	// policies compare user_id with (set per transaction).
 	UserSetting = "orderstream.user_id"
+	// UsersSetting names the users of a batch of creates (a uuid[]
+	// literal, migration 000006): the one multi-row INSERT of the API's
+	// group commit may write and return the rows of those users.
+	UsersSetting = "orderstream.user_ids"
 )
 
 // Up applies the migrations to databaseURL (postgres://), as the tables'

@@ -14,6 +14,29 @@ WITH o AS (
 )
 SELECT * FROM o;
 
+-- name: InsertOrdersWithEvents :many
+-- InsertOrdersWithEvents is InsertOrderWithEvent for several orders at
+-- once: one statement and one commit for the creates of concurrent
+-- requests (the API's group commit, internal/postgres/combine.go). Element
+-- i of each array belongs to order i; no two have the same (external_id,
+-- user_id). It returns the orders it inserted; one that a user already has
+-- is not returned, and the caller reads it.
+WITH r AS (
+    SELECT unnest(@external_ids::text[]) AS external_id, unnest(@user_ids::uuid[]) AS user_id,
+           unnest(@items::text[]) AS items, unnest(@totals::text[]) AS total, unnest(@payloads::text[]) AS payload
+), o AS (
+    INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
+    SELECT r.external_id, r.user_id, 'NEW', 0, -1, 'create', r.items::jsonb, r.total::numeric
+    FROM r
+    ON CONFLICT (external_id, user_id) DO NOTHING
+    RETURNING *
+), e AS (
+    INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, o.user_id, 0, 'create', r.payload::jsonb, now() + interval '1 second' * sqlc.arg(recovery_delay_seconds)::float8
+    FROM o JOIN r ON r.external_id = o.external_id AND r.user_id = o.user_id
+)
+SELECT * FROM o;
+
 -- name: GetOrderByExternalID :one
 -- GetOrderByExternalID returns the user's order with that external id.
 SELECT * FROM orders

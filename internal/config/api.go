@@ -86,8 +86,14 @@ type API struct {
 	// request gets UNAVAILABLE (KAFKA_PRODUCE_TIMEOUT; the event is stored).
 	ProduceTimeout time.Duration
 	RecoveryDelay  time.Duration // RECOVERY_DELAY
-	RecoveryEvery  time.Duration // RECOVERY_INTERVAL
-	RecoveryMax    time.Duration // RECOVERY_MAX_BACKOFF
+	// CreateBatchMax is the most creates the API stores with one statement
+	// and one commit (DB_CREATE_BATCH_MAX; 1: each alone), and
+	// CreateBatchInFlight how many such statements run at once
+	// (DB_CREATE_BATCH_IN_FLIGHT); internal/postgres/combine.go.
+	CreateBatchMax      int
+	CreateBatchInFlight int
+	RecoveryEvery       time.Duration // RECOVERY_INTERVAL
+	RecoveryMax         time.Duration // RECOVERY_MAX_BACKOFF
 	// ShutdownTimeout bounds the wait for in-flight requests after SIGTERM
 	// (SHUTDOWN_TIMEOUT; default AckTimeout + 5 s).
 	ShutdownTimeout time.Duration
@@ -163,6 +169,8 @@ func (c *API) bind(b *binder) {
 	b.duration(&c.AckTimeout, "ACK_TIMEOUT", DefaultAckTimeout)
 	b.duration(&c.ProduceTimeout, "KAFKA_PRODUCE_TIMEOUT", DefaultProduceTimeout)
 	b.duration(&c.RecoveryDelay, "RECOVERY_DELAY", DefaultRecoveryDelay)
+	b.integer(&c.CreateBatchMax, "DB_CREATE_BATCH_MAX", DefaultCreateBatchMax)
+	b.integer(&c.CreateBatchInFlight, "DB_CREATE_BATCH_IN_FLIGHT", DefaultCreateBatchInFlight)
 	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", order.DefaultRecoveryInterval)
 	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", order.DefaultRecoveryMaxBackoff)
 	b.duration(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second, derived)

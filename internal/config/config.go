@@ -39,6 +39,10 @@ const (
 	DefaultAckTimeout    = order.DefaultAckTimeout
 	DefaultRecoveryDelay = order.DefaultRecoveryDelay
 	DefaultDrainDelay    = 5 * time.Second
+	// The API's group commit of creates (docs/SCALING.md, "Creates in one
+	// statement"): up to 64 creates per statement, 2 statements at a time.
+	DefaultCreateBatchMax      = 64
+	DefaultCreateBatchInFlight = 2
 	// DefaultProduceTimeout: how long the API waits for Kafka to store an
 	// event before it answers UNAVAILABLE (the event is stored: the
 	// recovery loop sends it).

@@ -122,6 +122,21 @@ func (m *Metrics) WatchPool(pool *pgxpool.Pool) {
 		Help: "Acquires that had to wait because the pool was empty."}, func() float64 { return float64(pool.Stat().EmptyAcquireCount()) }))
 }
 
+// WatchCreateBatches exports the API's group commit of creates: the
+// statements that stored more than one create, and the creates they held
+// (batches returns both, as postgres.Store.CreateBatches does).
+func (m *Metrics) WatchCreateBatches(batches func() (statements, creates int64)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_create_batches_total",
+		Help: "Statements that stored the creates of several requests at once (group commit)."},
+		func() float64 { n, _ := batches(); return float64(n) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_batched_creates_total",
+		Help: "Creates stored by those statements; divided by orderstream_db_create_batches_total, the mean batch."},
+		func() float64 { _, n := batches(); return float64(n) }))
+}
+
 // Middleware counts and times HTTP requests by their route pattern.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	if m == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,17 +48,27 @@ type batcher interface {
 // transaction (the extended protocol's statements up to the Sync), so the
 // setting cannot outlive the statement. On a transaction (tx), the setting
 // lasts until the transaction ends.
-func asUser(b batcher, user string) *db.Queries { return db.New(userConn{b: b, user: user}) }
+func asUser(b batcher, user string) *db.Queries {
+	return db.New(userConn{b: b, set: setUserSQL, arg: user})
+}
 
-// userConn implements db.DBTX; see asUser.
+// asUsers is asUser for the users of a batch of creates (combine.go): the
+// statement may write and return the rows of each of them.
+func asUsers(b batcher, users []uuid.UUID) *db.Queries {
+	return db.New(userConn{b: b, set: setUsersSQL, arg: users})
+}
+
+// userConn implements db.DBTX; see asUser. set is the statement that binds
+// row-level security (setUserSQL or setUsersSQL) and arg its argument.
 type userConn struct {
-	b    batcher
-	user string
+	b   batcher
+	set string
+	arg any
 }
 
 func (c userConn) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
 	var b pgx.Batch
-	b.Queue(setUserSQL, c.user)
+	b.Queue(c.set, c.arg)
 	b.Queue(sql, args...)
 	br := c.b.SendBatch(ctx, &b)
 	if _, err := br.Exec(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,8 @@ type Store struct {
 	// RecoveryDelay is how long after its commit an unapplied event becomes
 	// due for the recovery loop to publish again.
 	RecoveryDelay time.Duration
+	// creates gathers concurrent creates into one statement (BatchCreates).
+	creates *combiner
 }
 
 var (
@@ -51,7 +54,9 @@ func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries, tx pgx.Tx) erro
 
 // CreateOrder implements order.Store. The unique index on (external_id,
 // user_id) decides between concurrent creates of the same order: the loser's
-// INSERT waits for the winner's commit, then finds its row.
+// INSERT waits for the winner's commit, then finds its row. With
+// BatchCreates, concurrent creates share one statement and one commit
+// (combine.go).
 func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total order.Decimal) (o order.Order, ev order.Event, created bool, err error) {
 	uid, err := userUUID(in.UserID)
 	if err != nil {
@@ -65,6 +70,19 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 	if err != nil {
 		return o, ev, false, fmt.Errorf("encode event: %w", err)
 	}
+	// Only a create whose user is its principal's own may share a statement
+	// bound to several users; any other runs alone, bound to its principal.
+	if s.creates != nil && rlsUser(ctx, uid.String()) == uid.String() {
+		r := &createReq{ctx: ctx, in: in, uid: uid, items: items, payload: pl, total: total, done: make(chan createRes, 1)}
+		if res := s.creates.submit(r); !res.alone {
+			return res.o, res.ev, res.created, res.err
+		}
+	}
+	return s.createAlone(ctx, in, uid, items, pl, total)
+}
+
+// createAlone is CreateOrder in a statement of its own.
+func (s *Store) createAlone(ctx context.Context, in order.CreateInput, uid uuid.UUID, items, pl []byte, total order.Decimal) (o order.Order, ev order.Event, created bool, err error) {
 	q := asUser(s.pool, rlsUser(ctx, uid.String())) // row-level security: rls.go
 	// One statement: the order and its create event, one round trip, one commit.
 	inserted, err := q.InsertOrderWithEvent(ctx, db.InsertOrderWithEventParams{

@@ -28,6 +28,7 @@ type roleStore struct {
 	worker *postgres.Store
 	// apiURL and workerURL are the logins of the two roles.
 	apiURL, workerURL string
+	apiPool           *pgxpool.Pool // the API's (newStore only)
 }
 
 // process runs keys through the worker's use case on the worker's store:
@@ -78,8 +79,9 @@ func newStore(t *testing.T) (roleStore, *pgxpool.Pool, string) {
 		t.Cleanup(pool.Close)
 		return pool
 	}
-	api, worker := postgres.NewStore(open(urls.API)), postgres.NewStore(open(urls.Worker))
-	return roleStore{Store: api, worker: worker, apiURL: urls.API, workerURL: urls.Worker}, open(urls.Owner), urls.Owner
+	apiPool := open(urls.API)
+	api, worker := postgres.NewStore(apiPool), postgres.NewStore(open(urls.Worker))
+	return roleStore{Store: api, worker: worker, apiURL: urls.API, workerURL: urls.Worker, apiPool: apiPool}, open(urls.Owner), urls.Owner
 }
 
 func items(prices ...string) []order.Item {

@@ -187,6 +187,98 @@ func (q *Queries) InsertOrderWithEvent(ctx context.Context, arg InsertOrderWithE
 	return i, err
 }
 
+const insertOrdersWithEvents = `-- name: InsertOrdersWithEvents :many
+WITH r AS (
+    SELECT unnest($1::text[]) AS external_id, unnest($2::uuid[]) AS user_id,
+           unnest($3::text[]) AS items, unnest($4::text[]) AS total, unnest($5::text[]) AS payload
+), o AS (
+    INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
+    SELECT r.external_id, r.user_id, 'NEW', 0, -1, 'create', r.items::jsonb, r.total::numeric
+    FROM r
+    ON CONFLICT (external_id, user_id) DO NOTHING
+    RETURNING id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at
+), e AS (
+    INSERT INTO order_events (order_id, user_id, event_id, type, payload, next_publish_at)
+    SELECT o.id, o.user_id, 0, 'create', r.payload::jsonb, now() + interval '1 second' * $6::float8
+    FROM o JOIN r ON r.external_id = o.external_id AND r.user_id = o.user_id
+)
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM o
+`
+
+type InsertOrdersWithEventsParams struct {
+	ExternalIds          []string
+	UserIds              []uuid.UUID
+	Items                []string
+	Totals               []string
+	Payloads             []string
+	RecoveryDelaySeconds float64
+}
+
+type InsertOrdersWithEventsRow struct {
+	ID             int64
+	ExternalID     string
+	UserID         uuid.UUID
+	Status         string
+	EventID        int32
+	AppliedEventID int32
+	LastEventType  string
+	Items          []byte
+	Total          pgtype.Numeric
+	CancelReason   string
+	FailureReason  string
+	CancelledAt    *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// InsertOrdersWithEvents is InsertOrderWithEvent for several orders at
+// once: one statement and one commit for the creates of concurrent
+// requests (the API's group commit, internal/postgres/combine.go). Element
+// i of each array belongs to order i; no two have the same (external_id,
+// user_id). It returns the orders it inserted; one that a user already has
+// is not returned, and the caller reads it.
+func (q *Queries) InsertOrdersWithEvents(ctx context.Context, arg InsertOrdersWithEventsParams) ([]InsertOrdersWithEventsRow, error) {
+	rows, err := q.db.Query(ctx, insertOrdersWithEvents,
+		arg.ExternalIds,
+		arg.UserIds,
+		arg.Items,
+		arg.Totals,
+		arg.Payloads,
+		arg.RecoveryDelaySeconds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InsertOrdersWithEventsRow
+	for rows.Next() {
+		var i InsertOrdersWithEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOrders = `-- name: ListOrders :many
 SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
 WHERE user_id = $1

@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres/db"
+	"github.com/orderstream/orderstream/migrations"
+)
+
+// Group commit of creates (docs/SCALING.md, "Creates in one statement").
+// Concurrent CreateOrder calls are gathered into one multi-row INSERT of
+// their orders and create events (InsertOrdersWithEvents): one statement,
+// one commit, one WAL flush for all of them, where each create alone costs
+// PostgreSQL a statement and a commit of its own.
+//
+// It never waits for company. A create that finds fewer than maxRunning
+// batches in flight runs at once, on its own goroutine (alone, when nobody
+// else is waiting: the plain one-row statement, as without batching);
+// the others queue, and when a batch ends, the first create in the queue
+// takes everything queued behind it (up to max) as the next batch. So a
+// batch forms only while the database is busy with another one.
+//
+// Row-level security still binds each row: the batch's transaction names
+// its users in orderstream.user_ids (migration 000006), and only creates
+// whose user is their request's own principal (rlsUser) join a batch, so
+// a row can be written only for a user that one of the batch's requests
+// authenticated as. Any other create runs alone, bound to its principal,
+// as before. A batch that fails (a row PostgreSQL refuses, a lost
+// connection) is not retried as a whole: each of its creates runs again
+// alone, so that one bad row fails only its own request; a create whose
+// order already exists (a retry) also runs alone, which reads the order.
+
+// setUsersSQL sets the users of a batch of creates for the current transaction.
+const setUsersSQL = "SELECT set_config('" + migrations.UsersSetting + "', $1::uuid[]::text, true)"
+
+// createReq is one CreateOrder waiting in the combiner.
+type createReq struct {
+	ctx     context.Context
+	in      order.CreateInput
+	uid     uuid.UUID
+	items   []byte
+	payload []byte
+	total   order.Decimal
+	// done receives the result, or a batch to run (lead) that begins with
+	// this create. Buffered: a create gets one message at a time.
+	done chan createRes
+}
+
+type createRes struct {
+	o       order.Order
+	ev      order.Event
+	created bool
+	err     error
+	// alone: not stored by a batch; run the create alone (it failed in a
+	// batch, it is a second create of the same order in one batch, or its
+	// order already existed).
+	alone bool
+	// lead: run this batch, which begins with this create.
+	lead []*createReq
+}
+
+func (r *createReq) key() string { return r.in.ExternalID + "\x00" + r.uid.String() }
+
+// combiner gathers concurrent creates into batches; see above.
+type combiner struct {
+	store      *Store
+	max        int // creates per batch
+	maxRunning int // batches in flight
+
+	mu      sync.Mutex
+	pending []*createReq
+	running int
+
+	batches, batched atomic.Int64 // batches of more than one create, and their creates
+}
+
+// BatchCreates makes CreateOrder gather concurrent creates into one
+// statement of up to max orders, with up to inFlight such statements
+// running at a time. max ≤ 1 or inFlight < 1 turns it off (every create
+// alone, the default of NewStore). Call it before the store is used.
+func (s *Store) BatchCreates(max, inFlight int) {
+	if max <= 1 || inFlight < 1 {
+		s.creates = nil
+		return
+	}
+	s.creates = &combiner{store: s, max: max, maxRunning: inFlight}
+}
+
+// CreateBatches returns how many batches of more than one create the store
+// has committed, and how many creates they held.
+func (s *Store) CreateBatches() (batches, creates int64) {
+	if s.creates == nil {
+		return 0, 0
+	}
+	return s.creates.batches.Load(), s.creates.batched.Load()
+}
+
+// submit stores r in a batch, or runs it alone when the batch says so.
+func (c *combiner) submit(r *createReq) createRes {
+	c.mu.Lock()
+	c.pending = append(c.pending, r)
+	if c.running < c.maxRunning {
+		// Nothing else is queued then: a batch that ends with creates
+		// waiting hands its slot on to them instead of freeing it.
+		c.running++
+		batch := c.take()
+		c.mu.Unlock()
+		c.lead(batch)
+	} else {
+		c.mu.Unlock()
+	}
+	for {
+		res := <-r.done
+		if res.lead == nil {
+			return res
+		}
+		c.lead(res.lead)
+	}
+}
+
+// take removes the next batch from the queue: the first create and those
+// behind it, up to max. Called with c.mu held.
+func (c *combiner) take() []*createReq {
+	batch := make([]*createReq, 0, min(len(c.pending), c.max))
+	seen := make(map[string]bool, cap(batch))
+	rest := c.pending[:0]
+	for _, q := range c.pending {
+		switch {
+		case len(batch) == c.max:
+			rest = append(rest, q)
+		case seen[q.key()]:
+			// The same order twice in one statement cannot be: the second
+			// runs alone, after the first (the unique index makes it wait
+			// for the batch's commit, and then it finds the order).
+			q.done <- createRes{alone: true}
+		default:
+			seen[q.key()] = true
+			batch = append(batch, q)
+		}
+	}
+	clear(c.pending[len(rest):])
+	c.pending = rest
+	return batch
+}
+
+// lead runs batch on the calling goroutine (that of its first create),
+// then hands the slot to the next batch, run by the goroutine of its first
+// create, or frees it.
+func (c *combiner) lead(batch []*createReq) {
+	c.run(batch)
+	c.mu.Lock()
+	if len(c.pending) == 0 {
+		c.running--
+		c.mu.Unlock()
+		return
+	}
+	next := c.take()
+	c.mu.Unlock()
+	next[0].done <- createRes{lead: next}
+}
+
+// run stores batch and answers each of its creates.
+func (c *combiner) run(batch []*createReq) {
+	if len(batch) == 1 {
+		r := batch[0]
+		o, ev, created, err := c.store.createAlone(r.ctx, r.in, r.uid, r.items, r.payload, r.total)
+		r.done <- createRes{o: o, ev: ev, created: created, err: err}
+		return
+	}
+	rows, err := c.store.insertMany(batch[0].ctx, batch)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- createRes{alone: true}
+		}
+		return
+	}
+	c.batches.Add(1)
+	c.batched.Add(int64(len(batch)))
+	for _, r := range batch {
+		res := createRes{alone: true}
+		if row, ok := rows[r.key()]; ok {
+			o, err := toOrder(db.Order(row))
+			ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: r.in.Items}
+			res = createRes{o: o, ev: ev, created: err == nil, err: err}
+		}
+		r.done <- res
+	}
+}
+
+// insertMany inserts the orders of batch and their create events in one
+// statement under the batch's users, and returns the inserted rows by key.
+// It runs on the context of the batch's first create, which, like every
+// write of order.Service, does not end with its client.
+func (s *Store) insertMany(ctx context.Context, batch []*createReq) (map[string]db.InsertOrdersWithEventsRow, error) {
+	p := db.InsertOrdersWithEventsParams{
+		ExternalIds: make([]string, len(batch)), UserIds: make([]uuid.UUID, len(batch)),
+		Items: make([]string, len(batch)), Totals: make([]string, len(batch)), Payloads: make([]string, len(batch)),
+		RecoveryDelaySeconds: s.RecoveryDelay.Seconds(),
+	}
+	users := make([]uuid.UUID, 0, len(batch))
+	seen := make(map[uuid.UUID]bool, len(batch))
+	for i, r := range batch {
+		p.ExternalIds[i], p.UserIds[i] = r.in.ExternalID, r.uid
+		p.Items[i], p.Totals[i], p.Payloads[i] = string(r.items), r.total.String(), string(r.payload)
+		if !seen[r.uid] {
+			seen[r.uid] = true
+			users = append(users, r.uid)
+		}
+	}
+	inserted, err := asUsers(s.pool, users).InsertOrdersWithEvents(ctx, p)
+	if err != nil {
+		return nil, mapErr("insert orders", err)
+	}
+	rows := make(map[string]db.InsertOrdersWithEventsRow, len(inserted))
+	for _, row := range inserted {
+		rows[row.ExternalID+"\x00"+row.UserID.String()] = row
+	}
+	return rows, nil
+}

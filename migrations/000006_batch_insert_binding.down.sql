@@ -1,0 +1,6 @@
+ALTER POLICY orders_own_user ON orders
+    USING (user_id = nullif(current_setting('orderstream.user_id', true), '')::uuid)
+    WITH CHECK (user_id = nullif(current_setting('orderstream.user_id', true), '')::uuid);
+ALTER POLICY order_events_own_user ON order_events
+    USING (user_id = nullif(current_setting('orderstream.user_id', true), '')::uuid)
+    WITH CHECK (user_id = nullif(current_setting('orderstream.user_id', true), '')::uuid);
