@@ -108,7 +108,7 @@ bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
 bench-smoke: postgres build postgraphile $(if $(filter apache,$(KAFKA)),kafka)
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $(KAFKA) \
-		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -rows 20000 $(BENCH_FLAGS)
+		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -grown-level 4 -rows 20000 $(BENCH_FLAGS)
 
 ## postgraphile: PostGraphile 4 (npm, pinned in deploy/postgraphile), the lookup baseline of the bench
 postgraphile: deploy/postgraphile/node_modules/.package-lock.json

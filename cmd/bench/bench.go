@@ -42,6 +42,7 @@ const (
 	phaseLookup        = "GraphQL orderByExternalId"
 	phasePointSelect   = "pgx point select (lookup floor)"
 	phasePostGraphile  = "PostGraphile 4 allOrders(condition)"
+	phaseGrown         = "GraphQL createOrder, grown tables"
 )
 
 // phaseResult is one measured phase.
@@ -181,6 +182,11 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if ph.has(selGrown) {
+		if err := b.grown(ctx); err != nil {
+			return err
+		}
+	}
 	for _, p := range b.st.procs {
 		if p.name == procAPI || p.name == procWorker {
 			if v, ok := peakRSS(p.pid); ok {
@@ -279,7 +285,7 @@ func (b *bench) warmTables(ctx context.Context) error {
 		}
 		_, err = conn.Exec(ctx, seedSQL, 0, smallTableRows, seedUsers)
 		if err == nil {
-			_, err = conn.Exec(ctx, seedEventsSQL, smallTableRows, seedUsers)
+			_, err = conn.Exec(ctx, seedEventsSQL, 0, smallTableRows, seedUsers)
 		}
 		if err == nil {
 			_, err = conn.Exec(ctx, "ANALYZE orders, order_events")
@@ -293,7 +299,7 @@ func (b *bench) warmTables(ctx context.Context) error {
 	if b.floorURL == "" {
 		dbs = "the product's database"
 	}
-	b.notes = append(b.notes, fmt.Sprintf("Before the create phases, orders and order_events of %s got the first %s seeded orders with their applied create events, and ANALYZE (-cold-tables skips this): on tables that were (nearly) empty when analyzed or never analyzed, the worker's batched queries are planned as sequential scans, kept until autovacuum's next ANALYZE (up to a minute later), and each order then reads the whole table.",
+	b.notes = append(b.notes, fmt.Sprintf("Before the create phases, orders and order_events of %s got the first %s seeded orders with their two applied events (create, update), and ANALYZE (-cold-tables skips this): on tables that were (nearly) empty when analyzed or never analyzed, the worker's batched queries are planned as sequential scans, kept until autovacuum's next ANALYZE (up to a minute later), and each order then reads the whole table.",
 		dbs, thousands(smallTableRows)))
 	return nil
 }
@@ -496,6 +502,47 @@ func (b *bench) lookups(ctx context.Context) error {
 		}
 	}
 	return both(b.cfg.rows, rows)
+}
+
+// grown measures createOrder at -grown-level once the tables hold -rows
+// seeded orders (the lookup phases' big table, seeded here when they did
+// not run) and two applied events for each: writes must not slow down as
+// the tables grow (no sequential scan per batch: the seq scans/op column).
+// Its baseline is createOrder at the same level on the small tables, when
+// -levels has that level.
+func (b *bench) grown(ctx context.Context) error {
+	pool, err := pgxpool.New(ctx, b.st.dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rows, err := b.seed(ctx, pool, 0, b.cfg.rows, seedUserIDs())
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, seedTimeout)
+	defer cancel()
+	start := time.Now()
+	for lo := 0; lo < b.cfg.rows; lo += seedChunk {
+		hi := min(b.cfg.rows, lo+seedChunk)
+		if _, err := pool.Exec(sctx, seedEventsSQL, lo, hi, seedUsers); err != nil {
+			return fmt.Errorf("seed events of orders %d to %d: %w", lo, hi, err)
+		}
+	}
+	if _, err := pool.Exec(sctx, "VACUUM ANALYZE order_events"); err != nil {
+		return fmt.Errorf("vacuum analyze order_events: %w", err)
+	}
+	var events int64
+	if err := pool.QueryRow(sctx, "SELECT count(*) FROM order_events").Scan(&events); err != nil {
+		return err
+	}
+	b.log.Info("seeded events", "events", events, "took", time.Since(start).Round(time.Millisecond))
+	b.notes = append(b.notes, fmt.Sprintf("Grown tables (phase %q): %s orders and %s events (two applied events per seeded order: create, update), seeded in %s with VACUUM ANALYZE; then createOrder at %d in flight as in the create phases.",
+		phaseGrown, thousands(rows), thousands(events), time.Since(start).Round(100*time.Millisecond), b.cfg.grownLevel))
+	client := newHTTPClient(b.cfg.grownLevel, len(b.st.apiBases))
+	defer client.CloseIdleConnections()
+	b.measure(ctx, phaseGrown, b.cfg.grownLevel, graphqlCreate(b.st.apiBases, client, b.gen)).rows = rows
+	return ctx.Err()
 }
 
 // seed inserts seeded orders from to to-1 in chunks, then VACUUM ANALYZE,

@@ -86,6 +86,7 @@ type config struct {
 	rows        int
 	lookupLevel int
 	restLevel   int
+	grownLevel  int
 	partitions  int
 	maxOps      int64
 	tmpDir      string
@@ -104,7 +105,7 @@ type config struct {
 }
 
 func (c config) maxLevel() int {
-	return slices.Max(append([]int{c.lookupLevel, c.restLevel}, c.levels...))
+	return slices.Max(append([]int{c.lookupLevel, c.restLevel, c.grownLevel}, c.levels...))
 }
 
 const (
@@ -123,9 +124,12 @@ const (
 	selSelect = "select" // the pgx point select (lookup floor) on both tables
 	// PostGraphile's lookup on both tables (the GraphQL baseline).
 	selPostGraphile = "postgraphile"
+	// GraphQL createOrder at -grown-level on tables of -rows orders and
+	// twice as many events (writes flat with size).
+	selGrown = "grown"
 )
 
-var allPhases = []string{selCreate, selSeed, selFloor, selREST, selLookup, selSelect, selPostGraphile}
+var allPhases = []string{selCreate, selSeed, selFloor, selREST, selLookup, selSelect, selPostGraphile, selGrown}
 
 // phaseSet is the phases a run does.
 type phaseSet map[string]bool
@@ -189,6 +193,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.IntVar(&c.rows, "rows", 1_000_000, "orders in the big lookup table")
 	fs.IntVar(&c.lookupLevel, "lookup-level", 16, "requests in flight of the lookup phases")
 	fs.IntVar(&c.restLevel, "rest-level", 64, "requests in flight of the REST create phase")
+	fs.IntVar(&c.grownLevel, "grown-level", 64, "requests in flight of the grown phase: createOrder on tables of -rows orders and twice as many events, against createOrder at the same level on the small tables")
 	fs.IntVar(&c.partitions, "partitions", 8, "partitions of the Kafka topics when the bench starts the broker")
 	fs.Int64Var(&c.maxOps, "max-ops", 5_000_000, "upper bound of the operations started in one phase")
 	fs.StringVar(&c.tmpDir, "tmp", "", "parent directory of the throwaway PostgreSQL (default: the system's temporary directory)")
@@ -228,8 +233,9 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 		return c, fmt.Errorf("-warmup %s: must be 0 to 10m", c.warmup)
 	case c.rows < 1 || c.rows > 50_000_000:
 		return c, fmt.Errorf("-rows %d: must be 1 to 50,000,000", c.rows)
-	case c.lookupLevel < 1 || c.lookupLevel > maxConcurrency, c.restLevel < 1 || c.restLevel > maxConcurrency:
-		return c, fmt.Errorf("-lookup-level and -rest-level must be 1 to %d", maxConcurrency)
+	case c.lookupLevel < 1 || c.lookupLevel > maxConcurrency, c.restLevel < 1 || c.restLevel > maxConcurrency,
+		c.grownLevel < 1 || c.grownLevel > maxConcurrency:
+		return c, fmt.Errorf("-lookup-level, -rest-level and -grown-level must be 1 to %d", maxConcurrency)
 	case c.partitions < 1 || c.partitions > 1000:
 		return c, fmt.Errorf("-partitions %d: must be 1 to 1000", c.partitions)
 	case c.maxOps < 1:

@@ -355,11 +355,12 @@ func seedUserIDs() []string {
 	return users
 }
 
-// seedSQL inserts orders $1 to $2-1 of the lookup table: DONE, event 0
-// applied, two items, the total matching them. Already seeded rows (an
-// earlier run against the same database) are left alone.
+// seedSQL inserts orders $1 to $2-1 of the lookup table: DONE after a
+// create and an update (events 0 and 1 applied), two items, the total
+// matching them. Already seeded rows (an earlier run against the same
+// database) are left alone.
 const seedSQL = `INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)
-SELECT '` + seedPrefix + `' || i, md5('bench-user-' || (i % $3))::uuid, 'DONE', 0, 0, 'create',
+SELECT '` + seedPrefix + `' || i, md5('bench-user-' || (i % $3))::uuid, 'DONE', 1, 1, 'update',
        jsonb_build_array(
            jsonb_build_object('name', 'Product ' || (i % 500), 'quantity', q, 'price', p),
            jsonb_build_object('name', 'Gift wrap', 'quantity', 1, 'price', 2.50)),
@@ -368,12 +369,14 @@ FROM generate_series($1::bigint, $2::bigint - 1) AS i,
      LATERAL (SELECT (1 + i % 3)::int AS q, ((i % 99991) / 100.0)::numeric(20, 2) AS p) AS v
 ON CONFLICT (external_id, user_id) DO NOTHING`
 
-// seedEventsSQL gives seeded orders 0 to $1-1 their create event, applied,
-// as every order the API creates has.
+// seedEventsSQL gives seeded orders $1 to $2-1 their two events, both
+// applied: the create (event 0) and an update to the order's items
+// (event 1), as an order the API creates and updates has.
 const seedEventsSQL = `INSERT INTO order_events (order_id, user_id, event_id, type, payload, applied_at, apply_count)
-SELECT o.id, o.user_id, 0, 'create', jsonb_build_object('items', o.items), now(), 1
-FROM generate_series(0, $1::bigint - 1) AS i
-JOIN orders o ON o.external_id = '` + seedPrefix + `' || i AND o.user_id = md5('bench-user-' || (i % $2))::uuid
+SELECT o.id, o.user_id, ev.id, ev.type, jsonb_build_object('items', o.items), now(), 1
+FROM generate_series($1::bigint, $2::bigint - 1) AS i
+JOIN orders o ON o.external_id = '` + seedPrefix + `' || i AND o.user_id = md5('bench-user-' || (i % $3))::uuid
+CROSS JOIN (VALUES (0, 'create'), (1, 'update')) AS ev(id, type)
 ON CONFLICT (order_id, event_id) DO NOTHING`
 
 const lookupQuery = `query($e: String!, $u: ID!) { orderByExternalId(externalId: $e, userId: $u) { id externalId status eventId total items { name quantity price } createdAt } }`

@@ -95,6 +95,7 @@ func (b *bench) report(runErr error) string {
 func (b *bench) computeRatios() {
 	floor := map[int]*phaseResult{}
 	design := map[int]*phaseResult{}
+	create := map[int]*phaseResult{}
 	pointSelect := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
 		switch r.phase {
@@ -102,6 +103,8 @@ func (b *bench) computeRatios() {
 			floor[r.level] = r
 		case phaseSeed:
 			design[r.level] = r
+		case phaseGraphQLCreate:
+			create[r.level] = r
 		case phasePointSelect:
 			pointSelect[r.rows] = r
 		}
@@ -115,6 +118,9 @@ func (b *bench) computeRatios() {
 		case phaseLookup:
 			base = pointSelect[r.rows]
 			r.baseline = "pgx select"
+		case phaseGrown:
+			base = create[r.level]
+			r.baseline = "small tables"
 		case phaseFloor, phasePointSelect, phasePostGraphile:
 			r.baseline = "(baseline)"
 		}
@@ -142,6 +148,7 @@ func fmtDesignRatio(r *phaseResult) string {
 // reportSummary writes the comparisons in words.
 func (b *bench) reportSummary(w *strings.Builder) {
 	b.reportDesignSummary(w)
+	b.reportGrownSummary(w)
 	var lookups, selects []*phaseResult
 	postGraphile := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
@@ -179,6 +186,29 @@ func (b *bench) reportSummary(w *strings.Builder) {
 			fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", selects[1].res.opsPerSec()/selects[0].res.opsPerSec())
 		}
 		fmt.Fprintf(w, ".\n\n")
+	}
+}
+
+// reportGrownSummary compares createOrder on the grown tables with
+// createOrder at the same level on the small ones.
+func (b *bench) reportGrownSummary(w *strings.Builder) {
+	small := map[int]*phaseResult{}
+	for _, r := range b.results {
+		if r.phase == phaseGraphQLCreate {
+			small[r.level] = r
+		}
+	}
+	for _, r := range b.results {
+		if r.phase != phaseGrown {
+			continue
+		}
+		fmt.Fprintf(w, "Writes vs table size: createOrder at %d in flight on %s orders: %s ops/s, p99 %s", r.level, thousands(r.rows),
+			fmtRate(r.res.opsPerSec()), fmtDur(percentile(r.res.lat, 99)))
+		if s := small[r.level]; s != nil && r.ratio > 0 {
+			fmt.Fprintf(w, ", against %s ops/s, p99 %s on the small tables: %.2f× the throughput", fmtRate(s.res.opsPerSec()),
+				fmtDur(percentile(s.res.lat, 99)), r.ratio)
+		}
+		fmt.Fprintf(w, " (sequential scans: the CPU table's seq scans/op).\n\n")
 	}
 }
 
