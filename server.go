@@ -46,7 +46,8 @@ func main() {
 	defer stop()
 	cfg, err := config.LoadAPI(config.OSEnv)
 	log := config.NewLogger("api", cfg.LogLevel)
-	slog.SetDefault(log) // the log package's lines (gqlgen's among them) are JSON too
+	slog.SetDefault(log)                 // the log package's lines (gqlgen's among them) are JSON too
+	config.RuntimeDefaults(config.OSEnv) // GOGC 400 unless set
 	if err != nil {
 		log.Error("start", "err", err)
 		os.Exit(2)

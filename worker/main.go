@@ -39,6 +39,7 @@ func main() {
 	cfg, err := config.LoadWorker(config.OSEnv)
 	log := config.NewLogger("worker", cfg.LogLevel)
 	slog.SetDefault(log)
+	config.RuntimeDefaults(config.OSEnv) // GOGC 400 unless set
 	if err != nil {
 		log.Error("start", "err", err)
 		os.Exit(2)
@@ -211,6 +212,9 @@ func (m *Main) serveHealth(ctx context.Context, pool *pgxpool.Pool) func() error
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if m.Config.Pprof {
+		telemetry.ServePprof(mux, m.Log)
+	}
 	srv := &http.Server{Addr: net.JoinHostPort(m.Config.Host, m.Config.HealthPort), Handler: mux,
 		ReadHeaderTimeout: 5 * time.Second, ErrorLog: config.ErrorLog(m.Log)}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })

@@ -75,8 +75,8 @@ type bench struct {
 	rss      map[string][]int64 // peak RSS of each process of a kind
 	wall     time.Duration
 
-	profileWanted bool
-	statConn      *pgx.Conn // for pg_stat_wal; closed by run
+	profiles []profile // CPU profiles to fetch (-cpuprofile-api, -cpuprofile-worker)
+	statConn *pgx.Conn // for pg_stat_wal; closed by run
 }
 
 func newBench(cfg config, log *slog.Logger, st *stack) *bench {
@@ -119,7 +119,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	if ph.has(selCreate) {
-		b.probeProfile(ctx)
+		b.probeProfiles(ctx)
 	}
 	apis := len(b.st.apiBases)
 
@@ -131,8 +131,8 @@ func (b *bench) run(ctx context.Context) error {
 		if ph.has(selCreate) {
 			client := newHTTPClient(level, apis)
 			var profileDone <-chan struct{}
-			if b.profileWanted && level == topLevel {
-				profileDone = b.fetchProfile(ctx)
+			if len(b.profiles) > 0 && level == topLevel {
+				profileDone = b.fetchProfiles(ctx)
 			}
 			b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBases, client, b.gen))
 			client.CloseIdleConnections()
@@ -582,63 +582,82 @@ func (b *bench) seed(ctx context.Context, pool *pgxpool.Pool, from, to int, user
 	return rows, nil
 }
 
-// probeProfile checks whether the API serves /debug/pprof when a profile
-// is asked for.
-func (b *bench) probeProfile(ctx context.Context) {
-	if b.cfg.cpuProfile == "" {
-		return
+// profile is a CPU profile the bench fetches during the highest create
+// level: of the first API (-cpuprofile-api) or worker (-cpuprofile-worker).
+type profile struct {
+	of, base, file string
+}
+
+// probeProfiles keeps the profiles asked for whose process serves
+// /debug/pprof.
+func (b *bench) probeProfiles(ctx context.Context) {
+	var want []profile
+	if b.cfg.cpuProfile != "" {
+		want = append(want, profile{of: procAPI, base: b.st.apiBase, file: b.cfg.cpuProfile})
+		if len(b.st.apiBases) > 1 {
+			b.notes = append(b.notes, fmt.Sprintf("CPU profile (-cpuprofile-api): of the first API instance only (%s), which served 1/%d of the requests.", b.st.apiBase, len(b.st.apiBases)))
+		}
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.st.apiBase+"/debug/pprof/", nil)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		b.notes = append(b.notes, "CPU profile skipped: "+err.Error())
-		return
+	if b.cfg.cpuProfileWorker != "" && len(b.st.workerBases) > 0 {
+		want = append(want, profile{of: procWorker, base: b.st.workerBases[0], file: b.cfg.cpuProfileWorker})
 	}
-	io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("CPU profile skipped: the API does not expose /debug/pprof (%s)", resp.Status)
-		b.log.Warn(msg)
-		b.notes = append(b.notes, msg)
-		return
-	}
-	b.profileWanted = true
-	if len(b.st.apiBases) > 1 {
-		b.notes = append(b.notes, fmt.Sprintf("CPU profile (-cpuprofile-api): of the first API instance only (%s), which served 1/%d of the requests.", b.st.apiBase, len(b.st.apiBases)))
+	for _, p := range want {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/debug/pprof/", nil)
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			b.notes = append(b.notes, fmt.Sprintf("CPU profile of the %s skipped: %v", p.of, err))
+			continue
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck // draining only
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			msg := fmt.Sprintf("CPU profile of the %s skipped: it does not expose /debug/pprof (%s)", p.of, resp.Status)
+			b.log.Warn(msg)
+			b.notes = append(b.notes, msg)
+			continue
+		}
+		b.profiles = append(b.profiles, p)
 	}
 }
 
-// fetchProfile fetches a CPU profile of the API covering the warm-up and
-// window of the phase that starts now, into -cpuprofile-api.
-func (b *bench) fetchProfile(ctx context.Context) <-chan struct{} {
+// fetchProfiles fetches the CPU profiles covering the warm-up and window
+// of the phase that starts now; the channel closes when all are written.
+func (b *bench) fetchProfiles(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	seconds := max(1, int((b.cfg.warmup + b.cfg.duration).Seconds()))
-	go func() {
-		defer close(done)
-		u := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.st.apiBase, seconds)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		resp, err := (&http.Client{Timeout: time.Duration(seconds)*time.Second + 30*time.Second}).Do(req)
-		if err != nil {
-			b.log.Warn("CPU profile", "err", err)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.log.Warn("CPU profile", "status", resp.Status)
-			return
-		}
-		f, err := os.Create(b.cfg.cpuProfile)
-		if err == nil {
-			_, err = io.Copy(f, resp.Body)
-			err = errors.Join(err, f.Close())
-		}
-		if err != nil {
-			b.log.Warn("CPU profile", "err", err)
-			return
-		}
-		b.log.Info("CPU profile of the API written", "file", b.cfg.cpuProfile)
-	}()
+	var wg sync.WaitGroup
+	for _, p := range b.profiles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fetchProfile(ctx, p, seconds); err != nil {
+				b.log.Warn("CPU profile", "of", p.of, "err", err)
+				return
+			}
+			b.log.Info("CPU profile written", "of", p.of, "file", p.file)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
 	return done
+}
+
+func fetchProfile(ctx context.Context, p profile, seconds int) error {
+	u := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.base, seconds)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := (&http.Client{Timeout: time.Duration(seconds)*time.Second + 30*time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	f, err := os.Create(p.file)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
 }
 
 // cpuSample is the CPU used so far by the watched processes and the

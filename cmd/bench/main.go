@@ -92,14 +92,16 @@ type config struct {
 	tmpDir      string
 	out         string
 	cpuProfile  string
-	coldTables  bool
-	apis        int                 // API instances to start
-	workers     int                 // workers to start, in one consumer group
-	phases      phaseSet            // the phases to run
-	rls         bool                // the API and worker connect as their roles (not -no-rls)
-	kafkaKind   devstack.BrokerKind // the broker the bench starts: kfake or apache
-	chart       string              // SVG chart path; "" when none
-	args        []string            // as given, for the report
+	// cpuProfileWorker: -cpuprofile-worker (the first worker's profile).
+	cpuProfileWorker string
+	coldTables       bool
+	apis             int                 // API instances to start
+	workers          int                 // workers to start, in one consumer group
+	phases           phaseSet            // the phases to run
+	rls              bool                // the API and worker connect as their roles (not -no-rls)
+	kafkaKind        devstack.BrokerKind // the broker the bench starts: kfake or apache
+	chart            string              // SVG chart path; "" when none
+	args             []string            // as given, for the report
 	// postGraphileDir holds PostGraphile's package.json and node_modules.
 	postGraphileDir string
 }
@@ -200,6 +202,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.StringVar(&c.out, "out", "", "also write the markdown report to this file")
 	fs.BoolVar(&c.coldTables, "cold-tables", false, "run the create phases on the empty, never analyzed tables (a new deployment's first minute) instead of warming them with 10,000 orders and ANALYZE")
 	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API; with -apis N, of the first instance)")
+	fs.StringVar(&c.cpuProfileWorker, "cpuprofile-worker", "", "fetch a CPU profile of the worker during the highest create level into this file (its health endpoint's /debug/pprof; with -workers N, of the first)")
 	fs.IntVar(&c.apis, "apis", 1, "API instances to start (each on its own port, INSTANCE_ID bench-api-1 …); the load goes round-robin over them")
 	fs.IntVar(&c.workers, "workers", 1, "workers to start, in one consumer group (they share the partitions of the orders topic)")
 	noRLS := fs.Bool("no-rls", false, "benchmark-only comparison: the API and the worker connect as the database superuser, which row-level security does not bind (default: as their own roles, as in production)")

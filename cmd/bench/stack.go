@@ -66,9 +66,10 @@ type stack struct {
 	log *slog.Logger
 	ds  *devstack.Stack // nil with -api
 
-	dbURL    string
-	apiBase  string   // the first API instance: http://127.0.0.1:PORT
-	apiBases []string // every API instance, apiBase first
+	dbURL       string
+	apiBase     string   // the first API instance: http://127.0.0.1:PORT
+	apiBases    []string // every API instance, apiBase first
+	workerBases []string // the health endpoints of the workers
 
 	ownPG bool              // we started PostgreSQL: its database is ours to reset
 	kafka *devstack.Process // the kfake child, when we started it
@@ -361,7 +362,8 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 	// process was given, since a secret or JWKS would switch it back on.
 	apiCfg.Auth = appconfig.DefaultAPI().Auth
 	apiCfg.Auth.Disabled = true
-	apiCfg.Pprof = cfg.cpuProfile != "" // /debug/pprof/ on the API's port
+	apiCfg.Pprof = cfg.cpuProfile != ""          // /debug/pprof/ on the API's port
+	workerCfg.Pprof = cfg.cpuProfileWorker != "" // and on the worker's health endpoint
 	if cfg.rls {
 		st.notes = append(st.notes, fmt.Sprintf("Row-level security ON: the API connects as %s (member of %s) and the worker as %s (member of %s); migrations as the owner", devstack.APILogin, migrations.APIRole, devstack.WorkerLogin, migrations.WorkerRole))
 	} else {
@@ -375,6 +377,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 		}
 		workers = append(workers, w)
 		st.procs = append(st.procs, watched{name: procWorker, pid: w.Process().Pid()})
+		st.workerBases = append(st.workerBases, w.URL())
 	}
 	for i := range cfg.apis {
 		c := apiCfg

@@ -12,6 +12,8 @@ type Worker struct {
 	BatchSize   int    // WORKER_BATCH_SIZE: most messages applied in one transaction
 	MergeLoops  int    // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
 	HealthPort  string // HEALTH_PORT ("" = no health endpoint)
+	// Pprof serves net/http/pprof on the health endpoint's /debug/pprof/ (PPROF).
+	Pprof bool
 }
 
 func (c *Worker) bind(b *binder) {
@@ -22,6 +24,7 @@ func (c *Worker) bind(b *binder) {
 	b.integer(&c.BatchSize, "WORKER_BATCH_SIZE", DefaultWorkerBatchSize)
 	b.integer(&c.MergeLoops, "WORKER_MERGE_LOOPS", 2)
 	b.str(&c.HealthPort, "HEALTH_PORT", "")
+	b.boolean(&c.Pprof, "PPROF", false)
 }
 
 // LoadWorker reads the worker's configuration from get (nil: the process

@@ -10,7 +10,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -106,11 +105,7 @@ func NewMux(r Routes) *http.ServeMux {
 		mux.Handle("GET "+graphiql.AssetsPrefix, h)
 	}
 	if r.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		r.Log.Warn("pprof enabled on /debug/pprof/")
+		telemetry.ServePprof(mux, r.Log)
 	}
 	return mux
 }
