@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,10 @@ type ServiceOptions struct {
 	ReadyURL string
 	// Base is the service's HTTP base URL, for clients ("" = none).
 	Base string
+	// Wrap, when set, is a command and its arguments that run Bin: the
+	// child is Wrap[0] with Wrap[1:] and Bin as its arguments (valgrind,
+	// which keeps the pid: the process is still the service's).
+	Wrap []string
 }
 
 // Service is a child process that can be stopped, killed, paused and
@@ -150,6 +155,9 @@ func (s *Service) StartNoWait() error {
 		bin = "." + string(filepath.Separator) + bin // a file here, not a command on PATH
 	}
 	cmd := exec.Command(bin)
+	if w := s.opts.Wrap; len(w) > 0 {
+		cmd = exec.Command(w[0], append(slices.Clone(w[1:]), bin)...)
+	}
 	cmd.Env = s.opts.Env
 	if len(outs) > 0 {
 		w := io.MultiWriter(outs...)

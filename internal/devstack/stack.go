@@ -57,6 +57,9 @@ type StackOptions struct {
 	Partitions int32
 	// APIBin and WorkerBin are the binaries StartAPI and StartWorker run.
 	APIBin, WorkerBin string
+	// Wrap, when set, runs the API and worker binaries under this command
+	// (ServiceOptions.Wrap), e.g. valgrind for the bench's instruction counts.
+	Wrap []string
 	// Output receives a copy of every process's output (a terminal); the
 	// log files in Dir get it anyway.
 	Output io.Writer
@@ -296,6 +299,9 @@ func (s *Stack) startOnPort(ctx context.Context, kind string, port *string, opts
 func (s *Stack) newService(kind string, o ServiceOptions) *Service {
 	o.LogPath = filepath.Join(s.Dir, o.Name+".log")
 	o.Output, o.DeathSignal, o.ProcessGroup = s.opts.Output, s.opts.DeathSignal, s.opts.ProcessGroup
+	if kind == "api" || kind == "worker" {
+		o.Wrap = s.opts.Wrap
+	}
 	svc := NewService(o)
 	svc.kind = kind
 	s.mu.Lock()
