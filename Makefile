@@ -13,7 +13,7 @@ TEST_KAFKA ?= apache
 # apache (a real Apache Kafka node; make kafka installs it).
 KAFKA ?= kfake
 
-.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke postgraphile faults tools postgres kafka clean
+.PHONY: all build devstack run infra test unit vet generate check-generated web check-web clients chromium schemathesis bench bench-smoke postgraphile faults tools postgres kafka valgrind clean
 
 all: build
 
@@ -35,7 +35,7 @@ devstack:
 
 ## test: vet, check generated code and the GraphiQL bundle are fresh, then unit,
 ## integration and end-to-end tests (real-client tests included: Node.js, Chromium)
-test: postgres kafka clients schemathesis vet check-generated check-web
+test: postgres kafka clients schemathesis valgrind vet check-generated check-web
 	KAFKA_KIND=$(TEST_KAFKA) $(GO) test $(TEST_FLAGS) $(PKGS)
 
 ## unit: the tests that need no PostgreSQL, on the in-process broker (the
@@ -127,6 +127,10 @@ postgres:
 ## .cache/kafka/ if missing (needs Java 17+ and Maven; docs/KAFKA.md)
 kafka:
 	@./scripts/ensure-kafka.sh
+
+## valgrind: Debian's valgrind, for the bench's instruction counts (-callgrind)
+valgrind:
+	@./scripts/ensure-valgrind.sh
 
 clean:
 	rm -rf $(BIN)

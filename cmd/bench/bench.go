@@ -52,6 +52,9 @@ type phaseResult struct {
 	rows  int64 // lookups: rows in the orders table
 	res   loadResult
 	cpu   *cpuDelta
+	// instr is the instructions of each kind of process in the window
+	// (-callgrind); nil without.
+	instr map[string]int64
 	// ratio of this phase's ops/s to its baseline's; 0: none.
 	ratio    float64
 	baseline string
@@ -385,11 +388,23 @@ func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc)
 	var (
 		mu            sync.Mutex
 		before, after cpuSample
+		instr         map[string]int64 // -callgrind
 	)
 	b.log.Info("phase", "phase", phase, "level", level, "warmup", b.cfg.warmup, "duration", b.cfg.duration)
 	res := runLoad(ctx, loadSpec{
 		level: level, warmup: b.cfg.warmup, duration: b.cfg.duration, maxOps: b.cfg.maxOps, grace: loadGrace,
 		onWindow: func(start bool) {
+			if b.cfg.callgrindDir != "" {
+				counts, err := callgrind{dir: b.cfg.callgrindDir}.window(ctx, b.st.procs, start)
+				if err != nil {
+					b.log.Warn("callgrind", "phase", phase, "level", level, "err", err)
+				}
+				if !start {
+					mu.Lock()
+					instr = counts
+					mu.Unlock()
+				}
+			}
 			s := sampleCPU(b.st.procs)
 			s.wal, s.walOK = b.sampleWAL(ctx)
 			mu.Lock()
@@ -407,6 +422,7 @@ func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc)
 	if !before.at.IsZero() && !after.at.IsZero() && !res.interrupted {
 		d := after.sub(before)
 		pr.cpu = &d
+		pr.instr = instr
 	}
 	mu.Unlock()
 	b.results = append(b.results, pr)

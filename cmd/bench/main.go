@@ -33,9 +33,13 @@
 //     index, in a Node.js process of its own: the GraphQL baseline;
 //   - CPU seconds of the API, the worker, the seed design, the broker,
 //     PostgreSQL, PostGraphile and the load generator in each measurement
-//     window, and peak RSS of the API and the worker;
+//     window, and peak RSS of the API and the worker.
 //
-// and prints a markdown report (also to -out) and writes an SVG chart
+// With -callgrind DIR the API, the worker and the seed design run under
+// valgrind's callgrind, and the report adds the instructions per operation
+// of each (callgrind.go): a CPU figure that a noisy machine does not move.
+//
+// The bench prints a markdown report (also to -out) and writes an SVG chart
 // (-chart: throughput and p99 per level of createOrder, the seed design and
 // the floor). Only 127.0.0.1 is targeted.
 //
@@ -94,14 +98,17 @@ type config struct {
 	cpuProfile  string
 	// cpuProfileWorker: -cpuprofile-worker (the first worker's profile).
 	cpuProfileWorker string
-	coldTables       bool
-	apis             int                 // API instances to start
-	workers          int                 // workers to start, in one consumer group
-	phases           phaseSet            // the phases to run
-	rls              bool                // the API and worker connect as their roles (not -no-rls)
-	kafkaKind        devstack.BrokerKind // the broker the bench starts: kfake or apache
-	chart            string              // SVG chart path; "" when none
-	args             []string            // as given, for the report
+	// callgrindDir: -callgrind (the API, the worker and the seed design run
+	// under callgrind, their dumps here); "" when off.
+	callgrindDir string
+	coldTables   bool
+	apis         int                 // API instances to start
+	workers      int                 // workers to start, in one consumer group
+	phases       phaseSet            // the phases to run
+	rls          bool                // the API and worker connect as their roles (not -no-rls)
+	kafkaKind    devstack.BrokerKind // the broker the bench starts: kfake or apache
+	chart        string              // SVG chart path; "" when none
+	args         []string            // as given, for the report
 	// postGraphileDir holds PostGraphile's package.json and node_modules.
 	postGraphileDir string
 }
@@ -203,6 +210,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.BoolVar(&c.coldTables, "cold-tables", false, "run the create phases on the empty, never analyzed tables (a new deployment's first minute) instead of warming them with 10,000 orders and ANALYZE")
 	fs.StringVar(&c.cpuProfile, "cpuprofile-api", "", "fetch a CPU profile of the API during the highest create level into this file (needs /debug/pprof on the API; with -apis N, of the first instance)")
 	fs.StringVar(&c.cpuProfileWorker, "cpuprofile-worker", "", "fetch a CPU profile of the worker during the highest create level into this file (its health endpoint's /debug/pprof; with -workers N, of the first)")
+	fs.StringVar(&c.callgrindDir, "callgrind", "", "count instructions per operation: run the API, the worker and the seed design under valgrind's callgrind (tens of times slower), zero their counters as each window starts and dump them into this directory as it ends")
 	fs.IntVar(&c.apis, "apis", 1, "API instances to start (each on its own port, INSTANCE_ID bench-api-1 …); the load goes round-robin over them")
 	fs.IntVar(&c.workers, "workers", 1, "workers to start, in one consumer group (they share the partitions of the orders topic)")
 	noRLS := fs.Bool("no-rls", false, "benchmark-only comparison: the API and the worker connect as the database superuser, which row-level security does not bind (default: as their own roles, as in production)")
@@ -213,6 +221,13 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.callgrindDir != "" {
+		abs, err := filepath.Abs(c.callgrindDir) // the children's working directory may differ
+		if err != nil {
+			return c, err
+		}
+		c.callgrindDir = abs
 	}
 	c.rls = !*noRLS
 	switch k := devstack.BrokerKind(strings.ToLower(strings.TrimSpace(*kafkaKind))); k {

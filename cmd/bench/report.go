@@ -66,6 +66,7 @@ func (b *bench) report(runErr error) string {
 	p("\n")
 	b.reportSummary(&w)
 	b.reportCPU(&w)
+	b.reportInstructions(&w)
 
 	if len(b.rss) > 0 {
 		var parts []string

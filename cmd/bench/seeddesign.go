@@ -178,7 +178,7 @@ func (b *bench) setupSeedDesign(ctx context.Context) error {
 	}
 	sd, err := startSeedDesignChild(ctx, designConfig{dbURL: dbURL, brokers: brokers, partitions: partitions,
 		apiPool: int32(apiPoolSize), workerPool: int32(workerPoolSize),
-		ordersTopic: designOrdersTopic, acksTopic: designAcksTopic, group: designGroup})
+		ordersTopic: designOrdersTopic, acksTopic: designAcksTopic, group: designGroup}, b.wrap())
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,10 @@ func (b *bench) seedDesignBroker() ([]string, int32, error) {
 func (b *bench) stopSeedDesign() {
 	if b.design != nil {
 		b.design.stopping.Store(true)
-		if err := b.design.proc.Stop(syscall.SIGTERM, designStopTimeout); err != nil {
+		if b.cfg.callgrindDir != "" {
+			b.design.proc.Signal(syscall.SIGKILL) //nolint:errcheck // see stack.stop; an exited child is fine
+			<-b.design.proc.Done()
+		} else if err := b.design.proc.Stop(syscall.SIGTERM, designStopTimeout); err != nil {
 			b.log.Warn("stop the seed design", "err", err)
 		}
 	}
@@ -254,8 +257,8 @@ func (b *bench) measureSeedDesign(ctx context.Context, level int) error {
 
 // startSeedDesignChild starts this binary in designChildArg mode; the child
 // prints SEED_URL=http://… once it serves.
-func startSeedDesignChild(ctx context.Context, cfg designConfig) (*seedDesign, error) {
-	proc, url, err := startChild(ctx, "SEED_URL=", cfg.env(), designStopTimeout, designChildArg)
+func startSeedDesignChild(ctx context.Context, cfg designConfig, wrap []string) (*seedDesign, error) {
+	proc, url, err := startChild(ctx, "SEED_URL=", cfg.env(), wrap, designStopTimeout, designChildArg)
 	if err != nil {
 		return nil, fmt.Errorf("start the seed design: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +20,13 @@ import (
 	"github.com/orderstream/orderstream/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m, kafkatest.Shutdown) }
+func TestMain(m *testing.M) {
+	if os.Getenv(callgrindChildEnv) != "" {
+		callgrindChild() // a child of TestCallgrindCountsTheWorkOfAWindow
+		return
+	}
+	pgtest.Main(m, kafkatest.Shutdown)
+}
 
 func TestDesignConfigRoundTrip(t *testing.T) {
 	want := designConfig{dbURL: "postgres://127.0.0.1/x", brokers: []string{"127.0.0.1:1", "127.0.0.1:2"}, partitions: 8,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,6 +76,7 @@ type stack struct {
 	kafka *devstack.Process // the kfake child, when we started it
 
 	procs      []watched
+	callgrind  bool     // the API and the worker run under callgrind (-callgrind)
 	notes      []string // facts about the set-up for the report
 	brokerName string   // the broker, for the chart: kfake, Apache Kafka 4.4.0, external
 
@@ -131,6 +133,14 @@ func startStack(ctx context.Context, cfg config, log *slog.Logger, fail context.
 func (st *stack) startInfra(ctx context.Context, cfg config) error {
 	opts := devstack.StackOptions{APIBin: cfg.apiBin, WorkerBin: cfg.workerBin, Log: st.log,
 		Output: os.Stderr, DeathSignal: syscall.SIGTERM, ProcessGroup: true}
+	if cfg.callgrindDir != "" {
+		if err := os.MkdirAll(cfg.callgrindDir, 0o755); err != nil {
+			return err
+		}
+		opts.Wrap = callgrindWrap(cfg.callgrindDir)
+		st.callgrind = true
+		st.notes = append(st.notes, fmt.Sprintf("Instruction counts (-callgrind): the API, the worker and the seed design ran under valgrind's callgrind with GODEBUG=asyncpreemptoff=1, tens of times slower than without it: their ops/s, latencies and CPU seconds are callgrind's, not the product's. The counters were zeroed as each window started and dumped as it ended (callgrind_control, dumps in %s); instructions per operation divide a window's count by the operations completed in it.", cfg.callgrindDir))
+	}
 	for name, path := range map[string]string{"API": cfg.apiBin, "worker": cfg.workerBin} {
 		if fi, err := os.Stat(path); err != nil || fi.IsDir() {
 			return fmt.Errorf("%s binary %s not found: run 'make build' or pass its path", name, path)
@@ -251,7 +261,7 @@ func (k *kafkaChild) Close() {
 }
 
 func startKafkaChild(ctx context.Context, partitions int) (*kafkaChild, error) {
-	proc, brokers, err := startChild(ctx, "KAFKA_BROKERS=", nil, kafkaStopTimeout, kafkaChildArg, strconv.Itoa(partitions))
+	proc, brokers, err := startChild(ctx, "KAFKA_BROKERS=", nil, nil, kafkaStopTimeout, kafkaChildArg, strconv.Itoa(partitions))
 	if err != nil {
 		return nil, fmt.Errorf("start kafka: %w", err)
 	}
@@ -262,7 +272,9 @@ func startKafkaChild(ctx context.Context, partitions int) (*kafkaChild, error) {
 // extra environment env, and waits until the child prints its first line,
 // "<prefix><value>": what it serves on. The child leads a process group of
 // its own and gets SIGTERM when the bench dies.
-func startChild(ctx context.Context, prefix string, env []string, stopTimeout time.Duration, args ...string) (*devstack.Process, string, error) {
+//
+// wrap, when set, runs the child under that command (callgrindWrap).
+func startChild(ctx context.Context, prefix string, env, wrap []string, stopTimeout time.Duration, args ...string) (*devstack.Process, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
@@ -273,6 +285,10 @@ func startChild(ctx context.Context, prefix string, env []string, stopTimeout ti
 	}
 	defer r.Close()
 	cmd := exec.Command(self, args...)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(append(slices.Clone(wrap[1:]), self), args...)...)
+		env = append(slices.Clone(env), callgrindEnv...)
+	}
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
@@ -371,7 +387,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 	}
 	var apis, workers []*devstack.Service
 	for i := range cfg.workers {
-		w, err := st.ds.StartWorker(ctx, numbered("worker", i, cfg.workers), workerCfg)
+		w, err := st.ds.StartWorker(ctx, numbered("worker", i, cfg.workers), workerCfg, wrapEnv(cfg)...)
 		if err != nil {
 			return err
 		}
@@ -384,7 +400,7 @@ func (st *stack) startServices(ctx context.Context, cfg config, fail context.Can
 		if cfg.apis > 1 {
 			c.InstanceID = instanceID(i)
 		}
-		a, err := st.ds.StartAPI(ctx, numbered("API", i, cfg.apis), c)
+		a, err := st.ds.StartAPI(ctx, numbered("API", i, cfg.apis), c, wrapEnv(cfg)...)
 		if err != nil {
 			return err
 		}
@@ -505,6 +521,13 @@ func (st *stack) stop() {
 	st.stopping.Store(true)
 	if st.ds == nil {
 		return
+	}
+	if st.callgrind {
+		// Callgrind asserts on the SIGTERM of a graceful stop (as on
+		// SIGURG), and the windows are measured: kill them.
+		for _, svc := range st.ds.Services() {
+			svc.Kill()
+		}
 	}
 	if err := st.ds.Close(); err != nil {
 		st.log.Warn("stop", "err", err)
