@@ -184,7 +184,7 @@ func (c *combiner) run(batch []*createReq) {
 	for _, r := range batch {
 		res := createRes{alone: true}
 		if row, ok := rows[r.key()]; ok {
-			o, err := toOrder(db.Order(row))
+			o, err := insertedOrder(db.Order(row), r.in.Items)
 			ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: r.in.Items}
 			res = createRes{o: o, ev: ev, created: err == nil, err: err}
 		}

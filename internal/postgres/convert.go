@@ -50,6 +50,17 @@ func decimal(n pgtype.Numeric) (order.Decimal, error) {
 }
 
 func toOrder(r db.Order) (order.Order, error) {
+	var items []order.Item
+	if err := json.Unmarshal(r.Items, &items); err != nil {
+		return order.Order{}, fmt.Errorf("decode items of order %d: %w", r.ID, err)
+	}
+	return insertedOrder(r, items)
+}
+
+// insertedOrder converts a row that was just inserted with items: the
+// items JSON that comes back is the one encoded from them, so it is not
+// decoded again (the create path's largest JSON decode after the ACK's).
+func insertedOrder(r db.Order, items []order.Item) (order.Order, error) {
 	o := order.Order{
 		ID:             r.ID,
 		ExternalID:     r.ExternalID,
@@ -58,14 +69,12 @@ func toOrder(r db.Order) (order.Order, error) {
 		EventID:        int(r.EventID),
 		AppliedEventID: int(r.AppliedEventID),
 		LastEventType:  order.EventType(r.LastEventType),
+		Items:          items,
 		CancelReason:   r.CancelReason,
 		FailureReason:  r.FailureReason,
 		CancelledAt:    r.CancelledAt,
 		CreatedAt:      r.CreatedAt,
 		UpdatedAt:      r.UpdatedAt,
-	}
-	if err := json.Unmarshal(r.Items, &o.Items); err != nil {
-		return o, fmt.Errorf("decode items of order %d: %w", r.ID, err)
 	}
 	total, err := decimal(r.Total)
 	if err != nil {
@@ -73,6 +82,18 @@ func toOrder(r db.Order) (order.Order, error) {
 	}
 	o.Total = total
 	return o, nil
+}
+
+// createPayload is the JSON of payload{Items: items} built from the items'
+// JSON, which the create has encoded already for the order's row.
+func createPayload(itemsJSON []byte, n int) []byte {
+	if n == 0 {
+		return []byte("{}") // omitempty
+	}
+	b := make([]byte, 0, len(`{"items":}`)+len(itemsJSON))
+	b = append(b, `{"items":`...)
+	b = append(b, itemsJSON...)
+	return append(b, '}')
 }
 
 // toEvent converts a stored event. A payload that does not decode gives an

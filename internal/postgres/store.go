@@ -66,10 +66,7 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 	if err != nil {
 		return o, ev, false, fmt.Errorf("encode items: %w", err)
 	}
-	pl, err := json.Marshal(payload{Items: in.Items})
-	if err != nil {
-		return o, ev, false, fmt.Errorf("encode event: %w", err)
-	}
+	pl := createPayload(items, len(in.Items))
 	// Only a create whose user is its principal's own may share a statement
 	// bound to several users; any other runs alone, bound to its principal.
 	if s.creates != nil && rlsUser(ctx, uid.String()) == uid.String() {
@@ -91,7 +88,7 @@ func (s *Store) createAlone(ctx context.Context, in order.CreateInput, uid uuid.
 	})
 	switch {
 	case err == nil:
-		if o, err = toOrder(db.Order(inserted)); err != nil {
+		if o, err = insertedOrder(db.Order(inserted), in.Items); err != nil {
 			return order.Order{}, order.Event{}, false, err
 		}
 		ev = order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: in.Items}

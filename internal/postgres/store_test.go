@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,16 @@ func TestCreateOrder(t *testing.T) {
 		}
 		if ev.OrderID != o.ID || ev.EventID != 0 || ev.Type != order.EventCreate || !order.SameItems(ev.Items, o.Items) {
 			t.Errorf("got event %+v; want create event 0 of order %d", ev, o.ID)
+		}
+		// The returned order is not read back from the row's JSON: it must
+		// be the stored one all the same.
+		stored, err := s.OrderByExternalID(context.Background(), "shop-1", user)
+		if err != nil || !reflect.DeepEqual(stored, o) {
+			t.Errorf("stored %+v, %v; want the returned %+v", stored, err, o)
+		}
+		if n := count(t, pool, `SELECT count(*) FROM order_events e JOIN orders o ON o.id = e.order_id
+			WHERE o.id = $1 AND e.event_id = 0 AND e.payload = jsonb_build_object('items', o.items)`, o.ID); n != 1 {
+			t.Errorf("%d create events whose payload holds the order's items; want 1", n)
 		}
 	})
 
@@ -506,5 +517,30 @@ func TestListOrders(t *testing.T) {
 	o, err := s.OrderByID(ctx, ids[0], bob)
 	if order.ErrorCode(err) != order.ENOTFOUND {
 		t.Errorf("bob reads alice's order by id: got %+v, %v; want NOT_FOUND", o, err)
+	}
+}
+
+func TestCreatePayloadIsTheEncodedPayload(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		items []order.Item
+	}{
+		{"OK", items("29.99", "0.10", "1")},
+		{"Escapes", []order.Item{{Name: "<b>&\"\\\n é 😀 \u2028", Quantity: 3, Price: 105}}},
+		{"None", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := postgres.CreatePayload(tc.items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := postgres.MarshalPayload(tc.items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("got %s; want %s", got, want)
+			}
+		})
 	}
 }
