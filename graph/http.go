@@ -231,33 +231,71 @@ func paramsFromBody(body io.Reader) (*graphql.RawParams, *badRequest) {
 	case trimmed[0] == '[':
 		return nil, bad("batching is not supported: send one operation per request, as a JSON object")
 	}
-	var members map[string]json.RawMessage
+	// One pass over the body: each member is decoded where it stands
+	// (query, operationName, variables, extensions; others are skipped),
+	// instead of splitting the body into raw members and decoding those
+	// again. A member of the wrong type is reported only once the whole
+	// body has parsed as JSON, as a body that is not JSON at all says so.
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&members); err != nil {
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return nil, bad("the request body must be a JSON object")
+	dec.UseNumber()                                      // variables and extensions: a Decimal never becomes a float
+	notJSON := bad("the request body is not valid JSON") // never the body itself: it may hold a token
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, notJSON
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' { // a string, number, true, false or null
+		return nil, bad("the request body must be a JSON object")
+	}
+	p := &graphql.RawParams{}
+	var wrongType [4]bool // query, operationName, variables, extensions
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, notJSON
 		}
-		// Never the body itself: it may hold a token.
-		return nil, bad("the request body is not valid JSON")
+		name, _ := tok.(string)
+		var into any
+		var member int
+		var query, operation *string
+		switch name {
+		case "query":
+			into, member = &query, 0
+		case "operationName":
+			into, member = &operation, 1
+		case "variables":
+			p.Variables = nil
+			into, member = &p.Variables, 2
+		case "extensions":
+			p.Extensions = nil
+			into, member = &p.Extensions, 3
+		default:
+			into, member = new(json.RawMessage), -1
+		}
+		err = dec.Decode(into)
+		if _, isType := errors.AsType[*json.UnmarshalTypeError](err); isType && member >= 0 {
+			wrongType[member] = true // the value was read whole: go on
+		} else if err != nil {
+			return nil, notJSON
+		} else if member >= 0 {
+			wrongType[member] = false // the last of duplicate members counts
+		}
+		switch member {
+		case 0:
+			p.Query = deref(query)
+		case 1:
+			p.OperationName = deref(operation)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, notJSON
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("the request body is not valid JSON: it goes on after the object")
 	}
-	if members == nil {
-		return nil, bad("the request body must be a JSON object")
-	}
-	p := &graphql.RawParams{}
-	if p.Query, err = jsonString(members["query"]); err != nil {
-		return nil, bad("query must be a string")
-	}
-	if p.OperationName, err = jsonString(members["operationName"]); err != nil {
-		return nil, bad("operationName must be a string")
-	}
-	if p.Variables, err = jsonObject(string(members["variables"])); err != nil {
-		return nil, bad("variables must be an object")
-	}
-	if p.Extensions, err = jsonObject(string(members["extensions"])); err != nil {
-		return nil, bad("extensions must be an object")
+	for i, msg := range [4]string{"query must be a string", "operationName must be a string", "variables must be an object", "extensions must be an object"} {
+		if wrongType[i] {
+			return nil, bad(msg)
+		}
 	}
 	return p, needQuery(p)
 }
