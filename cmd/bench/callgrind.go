@@ -23,11 +23,18 @@ import (
 )
 
 // callgrindWrap is the command that runs a service under callgrind,
-// writing its dumps into dir as callgrind.<pid>.out.<n>.
+// writing its dumps into dir as callgrind.<pid>.out.<n>. The pipes of
+// valgrind's gdbserver, through which callgrind_control reaches it, are
+// made in dir too: a service killed at the end leaves them behind, and
+// they belong with the run rather than in /tmp.
 func callgrindWrap(dir string) []string {
 	return []string{"valgrind", "--tool=callgrind", "--quiet",
+		"--vgdb-prefix=" + vgdbPrefix(dir),
 		"--callgrind-out-file=" + filepath.Join(dir, "callgrind.%p.out")}
 }
+
+// vgdbPrefix is where the gdbserver pipes of the services of dir are.
+func vgdbPrefix(dir string) string { return filepath.Join(dir, "vgdb") }
 
 // callgrindEnv is what a Go service needs under callgrind: Go's
 // asynchronous preemption signals (SIGURG) trip valgrind's signal handling,
@@ -85,7 +92,7 @@ func (c callgrind) control(ctx context.Context, pid int, option string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "callgrind_control", option, strconv.Itoa(pid))
+	cmd := exec.CommandContext(ctx, "callgrind_control", "--vgdb-prefix="+vgdbPrefix(c.dir), option, strconv.Itoa(pid))
 	cmd.Env = vgdbEnv(os.Environ(), target)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -90,6 +91,12 @@ func TestCallgrindCountsTheWorkOfAWindow(t *testing.T) {
 	}
 	small := window(2_000)
 	big := window(20_000)
+	if pipes, _ := filepath.Glob(fmt.Sprintf("/tmp/vgdb-pipe-*-%d-*", cmd.Process.Pid)); len(pipes) > 0 {
+		t.Errorf("gdbserver pipes in /tmp %v; want them in the run's directory", pipes)
+	}
+	if pipes, _ := filepath.Glob(vgdbPrefix(dir) + "-*"); len(pipes) == 0 {
+		t.Errorf("no gdbserver pipes under %s", vgdbPrefix(dir))
+	}
 	ratio := float64(big) / float64(small)
 	t.Logf("instructions: %d for 2,000 hashes, %d for 20,000: %.2f×", small, big, ratio)
 	if small <= 0 || ratio < 6 || ratio > 12 {
