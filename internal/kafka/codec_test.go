@@ -243,3 +243,36 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// benchAck is an ACK as the worker sends for a created order of two items.
+func benchAck() order.Ack {
+	created := time.Date(2025, 3, 4, 5, 6, 7, 891011121, time.UTC)
+	return order.Ack{OrderID: 123456, EventID: 0, Outcome: order.Outcome{OK: true}, Order: order.Order{
+		ID: 123456, ExternalID: "bench-123456", UserID: codecUserID, Status: order.StatusDone, EventID: 0, AppliedEventID: 0,
+		LastEventType: order.EventCreate, Items: []order.Item{{Name: "pen", Quantity: 2, Price: 150}, {Name: "notebook", Quantity: 1, Price: 499}},
+		Total: 799, CreatedAt: created, UpdatedAt: created.Add(3 * time.Millisecond),
+	}}
+}
+
+func BenchmarkEncodeAck(b *testing.B) {
+	ack := benchAck()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kafka.EncodeAck(ack); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeAck(b *testing.B) {
+	v, err := kafka.EncodeAck(benchAck())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kafka.DecodeAck(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
