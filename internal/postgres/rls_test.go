@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -381,5 +382,69 @@ func TestRLSMigrationDown(t *testing.T) {
 	}
 	if got := usersSeen(t, f.api, f.alice, "SELECT user_id FROM order_events"); len(got) != 1 || got[f.alice] != 2 {
 		t.Errorf("after up, API as alice sees events %v; want only alice's 2", got)
+	}
+}
+
+// TestRLSSettingsOncePerStatement checks that the policies read and cast
+// the row-level security settings once per statement (InitPlans, migration
+// 000007), not once per row: a batch of n creates used to parse its n-user
+// array for each of its rows, three times. The rows allowed stay those of
+// the setting.
+func TestRLSSettingsOncePerStatement(t *testing.T) {
+	f := newRLSFixture(t)
+	ctx := context.Background()
+	for _, table := range []string{"orders", "order_events"} {
+		err := pgx.BeginFunc(ctx, f.api, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT set_config('orderstream.user_ids', $1::uuid[]::text, true)", []string{f.alice, f.bob}); err != nil {
+				return err
+			}
+			var plan []struct{ Plan map[string]any }
+			if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT user_id FROM "+table).Scan(&plan); err != nil {
+				return err
+			}
+			if len(plan) != 1 {
+				return fmt.Errorf("EXPLAIN gave %d plans", len(plan))
+			}
+			initPlans := 0
+			var walk func(node map[string]any)
+			walk = func(node map[string]any) {
+				if node["Parent Relationship"] == "InitPlan" {
+					initPlans++
+					return
+				}
+				if filter, _ := node["Filter"].(string); strings.Contains(filter, "current_setting") {
+					t.Errorf("%s: %s evaluates a setting per row: Filter %s", table, node["Node Type"], filter)
+				}
+				children, _ := node["Plans"].([]any)
+				for _, c := range children {
+					if m, ok := c.(map[string]any); ok {
+						walk(m)
+					}
+				}
+			}
+			walk(plan[0].Plan)
+			if initPlans == 0 {
+				t.Errorf("%s: no InitPlan in the plan %v; want the settings read once per statement", table, plan[0].Plan)
+			}
+			rows, err := tx.Query(ctx, "SELECT user_id FROM "+table)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil {
+				return err
+			}
+			seen := map[string]int{}
+			for _, id := range ids {
+				seen[id.String()]++
+			}
+			if want := map[string]int{"orders": 2, "order_events": 2}[table]; seen[f.alice] != want || seen[f.bob] < 1 || len(seen) != 2 {
+				t.Errorf("%s with user_ids alice and bob: saw %v", table, seen)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
