@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -393,6 +394,30 @@ func TestRLSMigrationDown(t *testing.T) {
 func TestRLSSettingsOncePerStatement(t *testing.T) {
 	f := newRLSFixture(t)
 	ctx := context.Background()
+	// EXPLAIN shows the USING side; the WITH CHECK side, which every
+	// created row passes, is read from the catalog: each read of a setting
+	// must be inside a scalar subquery.
+	rows, err := f.owner.Query(ctx, `SELECT policyname, qual, with_check FROM pg_policies
+WHERE policyname IN ('orders_own_user', 'order_events_own_user')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := 0
+	for rows.Next() {
+		var name, qual, check string
+		if err := rows.Scan(&name, &qual, &check); err != nil {
+			t.Fatal(err)
+		}
+		policies++
+		for side, expr := range map[string]string{"USING": qual, "WITH CHECK": check} {
+			if reads, inSubqueries := strings.Count(expr, "current_setting("), strings.Count(expr, "SELECT (NULLIF(current_setting("); reads != 2 || inSubqueries != reads {
+				t.Errorf("%s %s reads the settings %d times, %d of them in a scalar subquery; want 2 and 2: %s", name, side, reads, inSubqueries, expr)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil || policies != 2 {
+		t.Fatalf("found %d of the 2 policies: %v", policies, err)
+	}
 	for _, table := range []string{"orders", "order_events"} {
 		err := pgx.BeginFunc(ctx, f.api, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SELECT set_config('orderstream.user_ids', $1::uuid[]::text, true)", []string{f.alice, f.bob}); err != nil {
@@ -438,13 +463,35 @@ func TestRLSSettingsOncePerStatement(t *testing.T) {
 			for _, id := range ids {
 				seen[id.String()]++
 			}
-			if want := map[string]int{"orders": 2, "order_events": 2}[table]; seen[f.alice] != want || seen[f.bob] < 1 || len(seen) != 2 {
-				t.Errorf("%s with user_ids alice and bob: saw %v", table, seen)
+			want := map[string]map[string]int{"orders": {f.alice: 2, f.bob: 1}, "order_events": {f.alice: 2, f.bob: 2}}[table]
+			if !maps.Equal(seen, want) {
+				t.Errorf("%s with user_ids alice and bob: saw %v; want %v", table, seen, want)
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRLSGenericPlanRereadsTheSettings reuses one prepared statement on one
+// connection, with generic plans forced, across transactions of different
+// users: the once-per-statement settings (migration 000007) are read at
+// each execution, never kept from the execution that made the plan.
+func TestRLSGenericPlanRereadsTheSettings(t *testing.T) {
+	f := newRLSFixture(t)
+	if _, err := f.api.Exec(context.Background(), "SET plan_cache_mode = force_generic_plan"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int{f.alice: {f.alice: 2}, f.bob: {f.bob: 1}}
+	for i := range 12 {
+		user := []string{f.alice, f.bob}[i%2]
+		if got := usersSeen(t, f.api, user, "SELECT user_id FROM orders"); !maps.Equal(got, want[user]) {
+			t.Fatalf("execution %d as %s: saw %v; want %v", i, user, got, want[user])
+		}
+	}
+	if got := usersSeen(t, f.api, "", "SELECT user_id FROM orders"); len(got) != 0 {
+		t.Errorf("without a user after %s's executions: saw %v; want nothing", f.bob, got)
 	}
 }
