@@ -1,3 +1,5 @@
+-- Back to the policies of 000006_batch_insert_binding.up.sql, as they were:
+-- the settings read in every row's checks.
 ALTER POLICY orders_own_user ON orders
     USING (user_id = nullif(current_setting('orderstream.user_id', true), '')::uuid
            OR user_id = ANY (nullif(current_setting('orderstream.user_ids', true), '')::uuid[]))

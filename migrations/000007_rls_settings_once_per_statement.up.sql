@@ -7,9 +7,12 @@
 -- subqueries the casts become InitPlans, evaluated once per execution of
 -- the statement (and again at the next execution: a cached plan does not
 -- keep their values, so a setting changed by the next transaction is seen).
--- The rows allowed are exactly those of 000006. Measured (docs/BENCHMARKS.md,
--- "Row-level security: the settings once per statement"): a batch of 64
--- creates takes 0.35-0.58 s per 200 batches against 0.93-1.31 s before.
+-- The rows allowed are exactly those of 000006. The outer ::uuid[] is what
+-- makes "= ANY (...)" compare with the array the subquery returns: without
+-- it, "= ANY (SELECT ...)" is a subquery comparison and fails (uuid = uuid[]).
+-- Measured: BenchmarkCreateBatchPolicies in internal/postgres (a batch of 64
+-- creates under 000006's and these policies) and docs/BENCHMARKS.md,
+-- "Row-level security: the settings once per statement".
 ALTER POLICY orders_own_user ON orders
     USING (user_id = (SELECT nullif(current_setting('orderstream.user_id', true), '')::uuid)
            OR user_id = ANY ((SELECT nullif(current_setting('orderstream.user_ids', true), '')::uuid[])::uuid[]))
