@@ -57,9 +57,10 @@ func toOrder(r db.Order) (order.Order, error) {
 	return insertedOrder(r, items)
 }
 
-// insertedOrder converts a row that was just inserted with items: the
-// items JSON that comes back is the one encoded from them, so it is not
-// decoded again (the create path's largest JSON decode after the ACK's).
+// insertedOrder converts a row that was just written with items (inserted
+// by a create, saved by the worker): the items JSON that comes back is the
+// one encoded from them, so it is not decoded again (the create path's
+// largest JSON decode after the ACK's).
 func insertedOrder(r db.Order, items []order.Item) (order.Order, error) {
 	o := order.Order{
 		ID:             r.ID,

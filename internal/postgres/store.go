@@ -264,7 +264,7 @@ func (s *Store) ProcessBatch(ctx context.Context, keys []order.EventKey, plan fu
 			}
 		}
 		if len(pl.Orders) > 0 {
-			sa, err := saveParams(pl)
+			sa, err := saveParams(pl, pending)
 			if err != nil {
 				return order.Saved{}, err
 			}
@@ -277,11 +277,8 @@ func (s *Store) ProcessBatch(ctx context.Context, keys []order.EventKey, plan fu
 			if err != nil {
 				return order.Saved{}, err
 			}
-			out.Orders = make([]order.Order, len(rows))
-			for i, r := range rows {
-				if out.Orders[i], err = toOrder(r); err != nil {
-					return order.Saved{}, err
-				}
+			if out.Orders, err = savedOrders(rows, pl.Orders); err != nil {
+				return order.Saved{}, err
 			}
 			committed = true
 		}
@@ -298,6 +295,28 @@ func (s *Store) ProcessBatch(ctx context.Context, keys []order.EventKey, plan fu
 		return order.Saved{}, mapErr(fmt.Sprintf("process events of %d orders", len(ids)), err)
 	}
 	return saved, nil
+}
+
+// savedOrders converts the rows SaveApplied returns: the items are those
+// of the plan's orders, which the statement wrote or kept, so their JSON is
+// not decoded again.
+func savedOrders(rows []db.Order, planned []order.Order) ([]order.Order, error) {
+	items := make(map[int64][]order.Item, len(planned))
+	for _, o := range planned {
+		items[o.ID] = o.Items
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		it, ok := items[r.ID]
+		if !ok {
+			return nil, fmt.Errorf("save returned order %d, which the plan does not hold", r.ID)
+		}
+		var err error
+		if out[i], err = insertedOrder(r, it); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // toPending groups the rows of LockOrdersWithPendingEvents (one per pending
@@ -338,17 +357,26 @@ func (s *Store) recall(ctx context.Context, q *db.Queries, keys []order.EventKey
 	return out, nil
 }
 
-// saveParams lays out a plan as the arrays of SaveApplied.
-func saveParams(pl order.Plan) (db.SaveAppliedParams, error) {
+// saveParams lays out a plan as the arrays of SaveApplied. An order whose
+// items are those it had when locked (in pending) gets empty items, which
+// keep the stored ones: a create does not change them.
+func saveParams(pl order.Plan, pending []order.Pending) (db.SaveAppliedParams, error) {
 	var sa db.SaveAppliedParams
 	for _, a := range pl.Applied {
 		sa.OrderIds, sa.EventIds = append(sa.OrderIds, a.Key.OrderID), append(sa.EventIds, int32(a.Key.EventID))
 		sa.Codes, sa.Reasons = append(sa.Codes, a.Outcome.Code), append(sa.Reasons, a.Outcome.Reason)
 	}
+	locked := make(map[int64][]order.Item, len(pending))
+	for _, p := range pending {
+		locked[p.Order.ID] = p.Order.Items
+	}
 	for _, o := range pl.Orders {
-		items, err := json.Marshal(o.Items)
-		if err != nil {
-			return sa, fmt.Errorf("encode items: %w", err)
+		var items []byte
+		if before, ok := locked[o.ID]; !ok || !slices.Equal(before, o.Items) {
+			var err error
+			if items, err = json.Marshal(o.Items); err != nil {
+				return sa, fmt.Errorf("encode items: %w", err)
+			}
 		}
 		cancelledAt := ""
 		if o.CancelledAt != nil {

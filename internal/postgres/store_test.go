@@ -476,6 +476,50 @@ func TestApplyMany(t *testing.T) {
 	}
 }
 
+// TestSaveItems: one worker batch keeps the stored items of a create and of
+// an update to the same items (the save sends none for them) and writes
+// those of an update that changes them; each ACK's order has the items that
+// are stored.
+func TestSaveItems(t *testing.T) {
+	ctx := context.Background()
+	s, pool, _ := newStore(t)
+	user := uuid.NewString()
+	a, _, _ := create(t, s, "created", user, items("1.00"))
+	b, _, _ := create(t, s, "changed", user, items("2.00"))
+	c, _, _ := create(t, s, "same", user, items("3.00", "4.00"))
+	if _, err := s.process(ctx, order.EventKey{OrderID: b.ID}, order.EventKey{OrderID: c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	changed := []order.Item{{Name: "new", Quantity: 7, Price: 150}}
+	bu := appendEvent(t, s, b, order.Event{Type: order.EventUpdate, Items: changed})
+	cu := appendEvent(t, s, c, order.Event{Type: order.EventUpdate, Items: c.Items})
+	acks, err := acksOf(s.process(ctx, order.EventKey{OrderID: a.ID}, order.EventKey{OrderID: b.ID, EventID: bu.EventID},
+		order.EventKey{OrderID: c.ID, EventID: cu.EventID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []struct {
+		id    int64
+		items []order.Item
+		json  string
+	}{
+		{a.ID, a.Items, `[{"name": "item A", "price": 1.00, "quantity": 1}]`},
+		{b.ID, changed, `[{"name": "new", "price": 1.50, "quantity": 7}]`},
+		{c.ID, c.Items, `[{"name": "item A", "price": 3.00, "quantity": 1}, {"name": "item B", "price": 4.00, "quantity": 2}]`},
+	} {
+		var stored, status string
+		if err := pool.QueryRow(ctx, "select items::text, status from orders where id = $1", w.id).Scan(&stored, &status); err != nil {
+			t.Fatal(err)
+		}
+		if stored != w.json || status != string(order.StatusDone) {
+			t.Errorf("order %d: stored %s %s; want %s DONE", i, stored, status, w.json)
+		}
+		if got := acks[i]; !got.Outcome.OK || got.Order.ID != w.id || !reflect.DeepEqual(got.Order.Items, w.items) {
+			t.Errorf("ack %d: got %+v; want OK with items %+v", i, got, w.items)
+		}
+	}
+}
+
 func TestListOrders(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)

@@ -598,7 +598,8 @@ WITH outcomes AS (
     WHERE e.order_id = u.order_id AND e.event_id = u.event_id
 )
 UPDATE orders o
-SET status = u.status, applied_event_id = u.applied_event_id, items = u.items::jsonb, total = u.total::numeric,
+SET status = u.status, applied_event_id = u.applied_event_id,
+    items = CASE WHEN u.items = '' THEN o.items ELSE u.items::jsonb END, total = u.total::numeric,
     cancel_reason = u.cancel_reason, failure_reason = u.failure_reason,
     cancelled_at = nullif(u.cancelled_at, '')::timestamptz, updated_at = now()
 FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS status,
@@ -627,8 +628,10 @@ type SaveAppliedParams struct {
 // SaveApplied stores what the worker did with a batch, in one statement:
 // the outcome of each applied event (order_ids[i], event_ids[i], codes[i],
 // reasons[i]) and the new state of each changed order (element i of the
-// other arrays belongs to order ids[i]; empty cancelled_ats mean NULL). It
-// returns the saved orders.
+// other arrays belongs to order ids[i]; empty cancelled_ats mean NULL, and
+// an empty items[i] keeps the order's items, so that the usual create,
+// which does not change them, costs no JSON encoding and no jsonb parse).
+// It returns the saved orders.
 func (q *Queries) SaveApplied(ctx context.Context, arg SaveAppliedParams) ([]Order, error) {
 	rows, err := q.db.Query(ctx, saveApplied,
 		arg.Ids,
