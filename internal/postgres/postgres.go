@@ -14,8 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	pgxuuid "github.com/vgarvardt/pgx-google-uuid/v5"
 
 	"github.com/orderstream/orderstream/internal/backoff"
 	"github.com/orderstream/orderstream/internal/order"
@@ -87,6 +90,14 @@ func Open(ctx context.Context, databaseURL string, maxConns int32, opts ...Optio
 			cfg.ConnConfig.RuntimeParams[name] = value
 		}
 	}
+	// pgx encodes a github.com/google/uuid value through database/sql's
+	// Valuer otherwise: as a string that it parses back, and in a uuid[]
+	// (a batch of creates binds its users as one) it also builds and drops
+	// an error for each element. Registered, a uuid is its 16 bytes.
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		RegisterUUID(c.TypeMap())
+		return nil
+	}
 	for _, o := range opts {
 		o(cfg)
 	}
@@ -131,6 +142,11 @@ func Start(ctx, startCtx context.Context, databaseURL, migrateURL string, maxCon
 	}
 	return pool, nil
 }
+
+// RegisterUUID makes m encode and scan github.com/google/uuid values as
+// PostgreSQL uuids directly (pgx-google-uuid). Open does it for every
+// connection of its pool.
+func RegisterUUID(m *pgtype.Map) { pgxuuid.Register(m) }
 
 // Migrate applies the embedded migrations to databaseURL (migrations.Up).
 func Migrate(databaseURL string) error { return migrations.Up(databaseURL) }
