@@ -695,6 +695,7 @@ type walStats struct {
 	syncs    int64 // WAL flushes to disk (fdatasync)
 	bytes    int64
 	seqScans int64 // sequential scans of orders and order_events
+	commits  int64 // committed transactions, every database of the server
 }
 
 // sampleWAL reads the statistics on a connection kept for it.
@@ -710,8 +711,9 @@ func (b *bench) sampleWAL(ctx context.Context) (walStats, bool) {
 	}
 	var w walStats
 	err := b.statConn.QueryRow(ctx, `SELECT wal_sync, wal_bytes::bigint,
-  (SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables WHERE relname IN ('orders', 'order_events'))
-FROM pg_stat_wal`).Scan(&w.syncs, &w.bytes, &w.seqScans)
+  (SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables WHERE relname IN ('orders', 'order_events')),
+  (SELECT coalesce(sum(xact_commit), 0)::bigint FROM pg_stat_database)
+FROM pg_stat_wal`).Scan(&w.syncs, &w.bytes, &w.seqScans, &w.commits)
 	return w, err == nil
 }
 
@@ -755,6 +757,7 @@ type cpuDelta struct {
 	walSyncs int64
 	walBytes int64
 	seqScans int64
+	commits  int64
 }
 
 func (s cpuSample) sub(before cpuSample) cpuDelta {
@@ -769,6 +772,7 @@ func (s cpuSample) sub(before cpuSample) cpuDelta {
 		d.walSyncs = s.wal.syncs - before.wal.syncs
 		d.walBytes = s.wal.bytes - before.wal.bytes
 		d.seqScans = s.wal.seqScans - before.wal.seqScans
+		d.commits = s.wal.commits - before.wal.commits
 	}
 	if s.machOK && before.machOK {
 		d.machine = true

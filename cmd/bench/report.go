@@ -257,14 +257,14 @@ func (b *bench) reportCPU(w *strings.Builder) {
 			cols = append(cols, name)
 		}
 	}
-	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, whole server; seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all three approximate (backends report within about a second):\n\n",
+	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, and commits: committed transactions per operation from pg_stat_database, both for the whole server (the bench's own statistics queries add about one commit a second); seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all approximate (backends report within about a second):\n\n",
 		b.info.nproc, b.cfg.duration, b.cfg.duration.Seconds()*float64(b.info.nproc))
 	labels := make([]string, len(cols))
 	for i, c := range cols {
 		labels[i] = procLabel(c, b.procCount(c))
 	}
-	fmt.Fprintf(w, "| phase | level | %s | ours | CPU ms/op | machine busy | iowait | WAL flushes/op | WAL kB/op | seq scans/op |\n", strings.Join(labels, " | "))
-	fmt.Fprintf(w, "|---|---:|%s---:|---:|---:|---:|---:|---:|---:|\n", strings.Repeat("---:|", len(cols)))
+	fmt.Fprintf(w, "| phase | level | %s | ours | CPU ms/op | machine busy | iowait | WAL flushes/op | WAL kB/op | commits/op | seq scans/op |\n", strings.Join(labels, " | "))
+	fmt.Fprintf(w, "|---|---:|%s---:|---:|---:|---:|---:|---:|---:|---:|\n", strings.Repeat("---:|", len(cols)))
 	for _, r := range b.results {
 		if r.cpu == nil {
 			continue
@@ -294,16 +294,17 @@ func (b *bench) reportCPU(w *strings.Builder) {
 			busy = fmt.Sprintf("%.0f %%", 100*r.cpu.busy/capacity)
 			iowait = fmt.Sprintf("%.0f %%", 100*r.cpu.iowait/capacity)
 		}
-		walSyncs, walKB, scans := "n/a", "n/a", "n/a"
+		walSyncs, walKB, commits, scans := "n/a", "n/a", "n/a", "n/a"
 		if r.cpu.wal && r.res.ok > 0 {
 			walSyncs = fmt.Sprintf("%.2f", float64(r.cpu.walSyncs)/float64(r.res.ok))
+			commits = fmt.Sprintf("%.2f", float64(r.cpu.commits)/float64(r.res.ok))
 			walKB = fmt.Sprintf("%.1f", float64(r.cpu.walBytes)/float64(r.res.ok)/1024)
 			scans = fmt.Sprintf("%.2f", float64(r.cpu.seqScans)/float64(r.res.ok))
 			if r.phase == phaseFloor {
 				scans = "–" // the floor's tables are in another database
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", name, r.level, strings.Join(cells, " | "), ours, perOp, busy, iowait, walSyncs, walKB, scans)
+		fmt.Fprintf(w, "| %s | %d | %s | %.2f | %s | %s | %s | %s | %s | %s | %s |\n", name, r.level, strings.Join(cells, " | "), ours, perOp, busy, iowait, walSyncs, walKB, commits, scans)
 	}
 	fmt.Fprintf(w, "\n")
 }
