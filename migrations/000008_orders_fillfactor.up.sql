@@ -6,5 +6,8 @@
 -- so checked). Leaving room on each page lets these updates stay on the
 -- page, as HOT updates that touch no index. It applies to pages written
 -- from now on; existing pages keep their layout until rewritten (VACUUM
--- FULL, pg_repack).
+-- FULL, pg_repack). Changing fillfactor takes a SHARE UPDATE EXCLUSIVE lock,
+-- which blocks neither reads nor writes of a running service. Measured:
+-- docs/BENCHMARKS.md, "This session's changes" (2026-12-07): 72 % of the
+-- updates were HOT at 64 requests in flight, 87-88 % with 70.
 ALTER TABLE orders SET (fillfactor = 70);
