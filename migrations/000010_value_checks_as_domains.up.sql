@@ -3,7 +3,9 @@
 -- table CHECK constraints, which PostgreSQL 15 parses again for every
 -- statement that writes the table. Same values allowed as in 000001; the
 -- same no-rewrite steps as 000009 (the domains get their checks after
--- the columns have them, NOT VALID, then VALIDATE). Only the check that
+-- the columns have them, NOT VALID, then VALIDATE; checked on a filled
+-- database: no table and no index, not even the unique (external_id,
+-- user_id), gets a new relfilenode). Only the check that
 -- relates two columns (applied_event_id between -1 and event_id) stays a
 -- table constraint.
 CREATE DOMAIN order_external_id AS text;
