@@ -3,8 +3,11 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -88,5 +91,96 @@ func TestChecksAreDomains(t *testing.T) {
 		case !c.ok && (!errors.As(err, &pe) || pe.Code != "23514"):
 			t.Errorf("%s with %q: %v; want a check_violation (23514)", c.sql, c.value, err)
 		}
+	}
+}
+
+// TestCheckDomainMigrations tries the promises of migrations 000008 to
+// 000010 on a database with orders, as an operator would meet them on a
+// running service: 000008 (fillfactor) goes through while another session
+// holds an open write transaction on orders, and 000009 and 000010 (the
+// checks as domains) rewrite no table and rebuild no index (every
+// relfilenode stays), keep every row as it was, and come back down.
+func TestCheckDomainMigrations(t *testing.T) {
+	ctx := context.Background()
+	s, owner, _ := newStore(t)
+	user := uuid.NewString()
+	for i := range 20 {
+		o, _, _ := create(t, s, fmt.Sprintf("migrate-%d", i), user, items("1.00", "2.50"))
+		if i%2 == 0 {
+			if _, err := s.processOne(ctx, o.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	snapshot := func() string {
+		var rows string
+		if err := owner.QueryRow(ctx, `select string_agg(format('%s %s %s %s %s %s', o.id, o.external_id, o.status, o.event_id,
+			o.total, (select string_agg(e.type || e.event_id, ',') from order_events e where e.order_id = o.id)), ';' order by o.id)
+			from orders o`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	files := func() map[string]uint32 {
+		rows, err := owner.Query(ctx, `select relname, relfilenode from pg_class
+			where oid in ('orders'::regclass, 'order_events'::regclass)
+			   or oid in (select indexrelid from pg_index where indrelid in ('orders'::regclass, 'order_events'::regclass))`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]uint32{}
+		for rows.Next() {
+			var name string
+			var file uint32
+			if err := rows.Scan(&name, &file); err != nil {
+				t.Fatal(err)
+			}
+			out[name] = file
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := snapshot()
+	m := migrator(t, owner)
+	if err := m.Migrate(7); err != nil {
+		t.Fatalf("down to 7: %v", err)
+	}
+
+	// 000008 while a writer holds its transaction open.
+	writer, err := owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback(ctx)
+	if _, err := writer.Exec(ctx, "update orders set updated_at = updated_at where user_id = $1", user); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Migrate(8) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("up to 8: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		writer.Rollback(ctx)
+		t.Fatalf("000008 waited for an open write transaction on orders: %v", <-done)
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	before := files()
+	if err := m.Up(); err != nil {
+		t.Fatalf("up to the last: %v", err)
+	}
+	if after := files(); !maps.Equal(before, after) {
+		t.Errorf("relfilenodes before 000009 %v, after 000010 %v: a table or index was rewritten", before, after)
+	}
+	if got := snapshot(); got != want {
+		t.Errorf("rows after down and up:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -347,22 +347,30 @@ func TestRLSMarkUnpublishable(t *testing.T) {
 	}
 }
 
+// migrator returns golang-migrate over the embedded migrations, on the
+// database of owner (its tables' owner), to take them down and up.
+func migrator(t *testing.T, owner *pgxpool.Pool) *migrate.Migrate {
+	t.Helper()
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := owner.Config().ConnConfig
+	m, err := migrate.NewWithSourceInstance("iofs", src, fmt.Sprintf("pgx5://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, cfg.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
 // TestRLSMigrationDown takes migration 000004 back and applies it again on
 // a database with orders: the down step restores the old schema (no RLS,
 // no events' user_id), and the up step backfills user_id.
 func TestRLSMigrationDown(t *testing.T) {
 	f := newRLSFixture(t)
 	ctx := context.Background()
-	src, err := iofs.New(migrations.FS, ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := f.owner.Config().ConnConfig
-	m, err := migrate.NewWithSourceInstance("iofs", src, fmt.Sprintf("pgx5://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, cfg.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := migrator(t, f.owner)
 	if err := m.Migrate(3); err != nil {
 		t.Fatalf("down to 3: %v", err)
 	}
