@@ -38,19 +38,15 @@ func MarshalPayload(items []order.Item) ([]byte, error) { return json.Marshal(pa
 func (s *Store) InsertBatch(ctx context.Context, ins []order.CreateInput) (int, error) {
 	batch := make([]*createReq, len(ins))
 	for i, in := range ins {
-		uid, err := userUUID(in.UserID)
-		if err != nil {
-			return 0, err
-		}
-		items, err := json.Marshal(in.Items)
-		if err != nil {
-			return 0, err
-		}
 		total, ok := order.Total(in.Items)
 		if !ok {
 			return 0, errors.New("total out of range")
 		}
-		batch[i] = &createReq{in: in, uid: uid, items: items, payload: createPayload(items, len(in.Items)), total: total}
+		r, err := newCreateReq(ctx, in, total)
+		if err != nil {
+			return 0, err
+		}
+		batch[i] = r
 	}
 	rows, err := s.insertMany(ctx, batch)
 	return len(rows), err

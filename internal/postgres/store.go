@@ -58,24 +58,34 @@ func (s *Store) inTx(ctx context.Context, fn func(q *db.Queries, tx pgx.Tx) erro
 // BatchCreates, concurrent creates share one statement and one commit
 // (combine.go).
 func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total order.Decimal) (o order.Order, ev order.Event, created bool, err error) {
-	uid, err := userUUID(in.UserID)
+	r, err := newCreateReq(ctx, in, total)
 	if err != nil {
 		return o, ev, false, err
 	}
-	items, err := json.Marshal(in.Items)
-	if err != nil {
-		return o, ev, false, fmt.Errorf("encode items: %w", err)
-	}
-	pl := createPayload(items, len(in.Items))
 	// Only a create whose user is its principal's own may share a statement
 	// bound to several users; any other runs alone, bound to its principal.
-	if s.creates != nil && rlsUser(ctx, uid.String()) == uid.String() {
-		r := &createReq{ctx: ctx, in: in, uid: uid, items: items, payload: pl, total: total, done: make(chan createRes, 1)}
+	if s.creates != nil && rlsUser(ctx, r.uid.String()) == r.uid.String() {
+		r.done = make(chan createRes, 1)
 		if res := s.creates.submit(r); !res.alone {
 			return res.o, res.ev, res.created, res.err
 		}
 	}
-	return s.createAlone(ctx, in, uid, items, pl, total)
+	return s.createAlone(ctx, in, r.uid, r.items, r.payload, total)
+}
+
+// newCreateReq prepares a create for either statement: the user's UUID,
+// the items' JSON and the create event's payload (done is set by a create
+// that joins the combiner).
+func newCreateReq(ctx context.Context, in order.CreateInput, total order.Decimal) (*createReq, error) {
+	uid, err := userUUID(in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	items, err := json.Marshal(in.Items)
+	if err != nil {
+		return nil, fmt.Errorf("encode items: %w", err)
+	}
+	return &createReq{ctx: ctx, in: in, uid: uid, items: items, payload: createPayload(items, len(in.Items)), total: total}, nil
 }
 
 // createAlone is CreateOrder in a statement of its own.
