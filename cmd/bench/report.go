@@ -257,7 +257,7 @@ func (b *bench) reportCPU(w *strings.Builder) {
 			cols = append(cols, name)
 		}
 	}
-	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, and commits: committed transactions per operation from pg_stat_database, both for the whole server (the bench's own statistics queries add about one commit a second); seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all approximate (backends report within about a second):\n\n",
+	fmt.Fprintf(w, "CPU seconds used in each window by each process (%d CPUs: a %s window offers %.0f CPU seconds). *ours* sums them, also per operation; *machine busy* counts every process on the machine (/proc/stat), so busy beyond *ours* is other load. WAL: flushes to disk and bytes per operation from pg_stat_wal, and commits: committed transactions per operation from pg_stat_database, both for the whole server (so they also count background transactions such as the recovery loop's polls); seq scans: sequential scans of the product's orders and order_events tables per operation (none expected: every product query is a key lookup); all approximate (backends report within about a second):\n\n",
 		b.info.nproc, b.cfg.duration, b.cfg.duration.Seconds()*float64(b.info.nproc))
 	labels := make([]string, len(cols))
 	for i, c := range cols {
