@@ -90,8 +90,10 @@ schemathesis:
 ## infrastructure (or DATABASE_URL / KAFKA_BROKERS), loaded over HTTP, with the
 ## seed design, the database floor and PostGraphile measured in the same run; a
 ## markdown table on stdout each, and with BENCH_OUT=FILE.md also in FILE-kfake.md
-## and FILE-apache.md with their SVG charts beside them
+## and FILE-apache.md with their SVG charts beside them; the create phases run in
+## BENCH_ROUNDS rounds (each round's ratios and their median are reported)
 BENCH_FLAGS ?=
+BENCH_ROUNDS ?= 3
 BENCH_OUT ?=
 BENCH_KAFKA ?= $(if $(filter command line environment,$(origin KAFKA)),$(KAFKA),kfake apache)
 bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
@@ -100,7 +102,7 @@ bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
 	$(GO) test -run='^$$' -bench=OrderDatabasePath -benchtime=1500x ./internal/postgres/
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	for k in $(BENCH_KAFKA); do \
-		$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $$k \
+		$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $$k -rounds $(BENCH_ROUNDS) \
 			$(if $(BENCH_OUT),-out $(basename $(BENCH_OUT))-$$k.md) $(BENCH_FLAGS) || exit 1; \
 	done
 
@@ -108,7 +110,7 @@ bench: $(if $(filter apache,$(BENCH_KAFKA)),kafka)
 bench-smoke: postgres build postgraphile $(if $(filter apache,$(KAFKA)),kafka)
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api-bin $(BIN)/orderstream -worker-bin $(BIN)/orderstream-worker -kafka $(KAFKA) \
-		-duration 1s -warmup 250ms -levels 1,4 -rest-level 4 -lookup-level 4 -grown-level 4 -rows 20000 $(BENCH_FLAGS)
+		-duration 1s -warmup 250ms -levels 1,4 -rounds 2 -rest-level 4 -lookup-level 4 -grown-level 4 -rows 20000 $(BENCH_FLAGS)
 
 ## postgraphile: PostGraphile 4 (npm, pinned in deploy/postgraphile), the lookup baseline of the bench
 postgraphile: deploy/postgraphile/node_modules/.package-lock.json

@@ -49,6 +49,9 @@ const (
 type phaseResult struct {
 	phase string
 	level int
+	// round is the round of a create phase (1 to -rounds); 0 for the
+	// phases outside the rounds (REST, lookups, grown).
+	round int
 	rows  int64 // lookups: rows in the orders table
 	res   loadResult
 	cpu   *cpuDelta
@@ -74,6 +77,7 @@ type bench struct {
 	design   *seedDesign // the seed design child, when the seed phase runs
 	designDB bool        // the seed design's database was created
 	results  []*phaseResult
+	round    int // stamped on the results of measure; 0 outside the create rounds
 	notes    []string
 	rss      map[string][]int64 // peak RSS of each process of a kind
 	wall     time.Duration
@@ -128,35 +132,17 @@ func (b *bench) run(ctx context.Context) error {
 
 	// Creates: OrderStream, the seed design and the floor at each level,
 	// one after the other, so that all see the same state of a noisy
-	// machine.
+	// machine; -rounds times over at each level, so that the ratios of
+	// each round and their median can be compared.
 	topLevel := slices.Max(b.cfg.levels)
 	for _, level := range b.cfg.levels {
-		if ph.has(selCreate) {
-			client := newHTTPClient(level, apis)
-			var profileDone <-chan struct{}
-			if len(b.profiles) > 0 && level == topLevel {
-				profileDone = b.fetchProfiles(ctx)
-			}
-			b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBases, client, b.gen))
-			client.CloseIdleConnections()
-			if profileDone != nil {
-				<-profileDone
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if ph.has(selSeed) {
-			if err := b.measureSeedDesign(ctx, level); err != nil {
-				return err
-			}
-		}
-		if ph.has(selFloor) {
-			if err := b.measureFloor(ctx, level); err != nil {
+		for round := 1; round <= b.cfg.rounds; round++ {
+			if err := b.createRound(ctx, ph, level, round, level == topLevel && round == 1); err != nil {
 				return err
 			}
 		}
 	}
+	b.round = 0
 
 	if ph.has(selREST) {
 		client := newHTTPClient(b.cfg.restLevel, apis)
@@ -196,6 +182,38 @@ func (b *bench) run(ctx context.Context) error {
 				b.rss[p.name] = append(b.rss[p.name], v)
 			}
 		}
+	}
+	return nil
+}
+
+// createRound measures one round at level: createOrder, then the seed
+// design, then the floor, each as far as ph selects it. profile fetches
+// the CPU profiles (-cpuprofile-*) during createOrder.
+func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, profile bool) error {
+	b.round = round
+	apis := len(b.st.apiBases)
+	if ph.has(selCreate) {
+		client := newHTTPClient(level, apis)
+		var profileDone <-chan struct{}
+		if len(b.profiles) > 0 && profile {
+			profileDone = b.fetchProfiles(ctx)
+		}
+		b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBases, client, b.gen))
+		client.CloseIdleConnections()
+		if profileDone != nil {
+			<-profileDone
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if ph.has(selSeed) {
+		if err := b.measureSeedDesign(ctx, level); err != nil {
+			return err
+		}
+	}
+	if ph.has(selFloor) {
+		return b.measureFloor(ctx, level)
 	}
 	return nil
 }
@@ -390,7 +408,7 @@ func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc)
 		before, after cpuSample
 		instr         map[string]int64 // -callgrind
 	)
-	b.log.Info("phase", "phase", phase, "level", level, "warmup", b.cfg.warmup, "duration", b.cfg.duration)
+	b.log.Info("phase", "phase", phase, "level", level, "round", b.round, "warmup", b.cfg.warmup, "duration", b.cfg.duration)
 	res := runLoad(ctx, loadSpec{
 		level: level, warmup: b.cfg.warmup, duration: b.cfg.duration, maxOps: b.cfg.maxOps, grace: loadGrace,
 		onWindow: func(start bool) {
@@ -417,7 +435,7 @@ func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc)
 		},
 		op: op,
 	})
-	pr := &phaseResult{phase: phase, level: level, res: res}
+	pr := &phaseResult{phase: phase, level: level, round: b.round, res: res}
 	mu.Lock()
 	if !before.at.IsZero() && !after.at.IsZero() && !res.interrupted {
 		d := after.sub(before)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -153,7 +154,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.levels, []int{1, 16, 64, 128}) || c.duration != 10*time.Second || c.rows != 1_000_000 || c.maxLevel() != 128 {
+	if !slices.Equal(c.levels, []int{1, 16, 64, 128}) || c.duration != 10*time.Second || c.rows != 1_000_000 || c.maxLevel() != 128 || c.rounds != 1 {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, args := range [][]string{
@@ -162,6 +163,8 @@ func TestParseConfig(t *testing.T) {
 		{"-api-pid", "12"},
 		{"-duration", "0s"},
 		{"-rows", "0"},
+		{"-rounds", "0"},
+		{"-rounds", "21"},
 		{"extra"},
 	} {
 		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {
@@ -518,6 +521,114 @@ func TestChartPath(t *testing.T) {
 	} {
 		if got := chartPath(tt.flag, tt.out, now); got != tt.want {
 			t.Errorf("chartPath(%q, %q) = %q, want %q", tt.flag, tt.out, got, tt.want)
+		}
+	}
+}
+
+func TestRoundRatios(t *testing.T) {
+	res := func(phase string, level, round, ok int) *phaseResult {
+		return &phaseResult{phase: phase, level: level, round: round, res: loadResult{window: time.Second, ok: ok}}
+	}
+	// Two rounds at 64: each create is compared with the seed design and
+	// the floor of its own round; REST (outside the rounds) with the latest.
+	gql1, seed1, floor1 := res(phaseGraphQLCreate, 64, 1, 300), res(phaseSeed, 64, 1, 100), res(phaseFloor, 64, 1, 600)
+	gql2, seed2, floor2 := res(phaseGraphQLCreate, 64, 2, 300), res(phaseSeed, 64, 2, 200), res(phaseFloor, 64, 2, 1200)
+	rest := res(phaseREST, 64, 0, 100)
+	grown := res(phaseGrown, 64, 0, 600)
+	b := &bench{cfg: config{rounds: 2}, results: []*phaseResult{gql1, seed1, floor1, gql2, seed2, floor2, rest, grown}}
+	b.computeRatios()
+	for _, tt := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"round 1 vs its seed design", gql1.vsDesign, 3},
+		{"round 2 vs its seed design", gql2.vsDesign, 1.5},
+		{"round 1 vs its floor", gql1.ratio, 0.5},
+		{"round 2 vs its floor", gql2.ratio, 0.25},
+		{"REST vs the latest seed design", rest.vsDesign, 0.5},
+		{"REST vs the latest floor", rest.ratio, 100.0 / 1200},
+		{"grown vs the latest create", grown.ratio, 2},
+	} {
+		if math.Abs(tt.got-tt.want) > 1e-9 {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if got := b.phaseName(gql2); got != "GraphQL createOrder (round 2)" {
+		t.Errorf("phaseName(round 2) = %q", got)
+	}
+	if got := b.phaseName(rest); got != phaseREST {
+		t.Errorf("phaseName(REST) = %q", got)
+	}
+	b.cfg.rounds = 1
+	if got := b.phaseName(gql1); got != phaseGraphQLCreate {
+		t.Errorf("phaseName with one round = %q", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{
+		{nil, 0},
+		{[]float64{2}, 2},
+		{[]float64{3, 1, 2}, 2},
+		{[]float64{4, 1, 3, 2}, 2.5},
+	} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+	in := []float64{3, 1, 2}
+	median(in)
+	if !slices.Equal(in, []float64{3, 1, 2}) {
+		t.Errorf("median reordered its input: %v", in)
+	}
+	if got, want := fmtMedian([]float64{1.61, 2.13, 1.96}, "%.2f×"), "**1.96×** (1.61×, 2.13×, 1.96×)"; got != want {
+		t.Errorf("fmtMedian = %q, want %q", got, want)
+	}
+	if got := fmtMedian([]float64{1.5}, "%.2f×"); got != "1.50×" {
+		t.Errorf("fmtMedian of one = %q", got)
+	}
+	if got := fmtMedian(nil, "%.2f×"); got != "–" {
+		t.Errorf("fmtMedian of none = %q", got)
+	}
+}
+
+func TestReportDesignSummaryRounds(t *testing.T) {
+	ms := time.Millisecond
+	res := func(phase string, round, ok int, lat []time.Duration, procs map[string]float64) *phaseResult {
+		return &phaseResult{phase: phase, level: 64, round: round,
+			res: loadResult{window: time.Second, ok: ok, lat: lat},
+			cpu: &cpuDelta{procs: procs}}
+	}
+	var results []*phaseResult
+	// Three rounds: ours 2×, 1×, 3× the seed design's throughput; the CPU
+	// per order of all processes 0.5×, 1×, 0.25× the seed design's (10 ms);
+	// the PostgreSQL CPU per order 1×, 0.5×, 2× the floor's (1 ms).
+	for i, x := range []struct {
+		ours, seed int
+		oursPG     float64
+		oursCPU    float64
+	}{{200, 100, 0.2, 1.0}, {100, 100, 0.05, 1.0}, {300, 100, 0.6, 0.75}} {
+		round := i + 1
+		results = append(results,
+			res(phaseGraphQLCreate, round, x.ours, []time.Duration{2 * ms, 4 * ms, 50 * ms}, map[string]float64{procAPI: x.oursCPU - x.oursPG, procPostgres: x.oursPG}),
+			res(phaseSeed, round, x.seed, []time.Duration{1 * ms, 2 * ms, 100 * ms}, map[string]float64{procSeed: 0.01 * float64(x.seed)}),
+			res(phaseFloor, round, 1000, []time.Duration{ms}, map[string]float64{procPostgres: 1}),
+		)
+	}
+	b := &bench{cfg: config{rounds: 3}, results: results}
+	b.computeRatios()
+	var w strings.Builder
+	b.reportDesignSummary(&w)
+	got := w.String()
+	for _, want := range []string{
+		"in 3 rounds",
+		"| 64 | **2.00×** (2.00×, 1.00×, 3.00×) | **2.00×** (2.00×, 2.00×, 2.00×) | **50.0 ms** (50.0 ms, 50.0 ms, 50.0 ms) | **0.50×** (0.50×, 1.00×, 0.25×) | **1.00×** (1.00×, 0.50×, 2.00×) |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
 }

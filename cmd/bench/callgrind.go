@@ -253,7 +253,7 @@ func (b *bench) reportInstructions(w *strings.Builder) {
 			sum += per
 			cells = append(cells, fmt.Sprintf("%.0f", per))
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f |\n", r.phase, r.level, r.res.ok, strings.Join(cells, " | "), sum)
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %.0f |\n", b.phaseName(r), r.level, r.res.ok, strings.Join(cells, " | "), sum)
 	}
 	fmt.Fprintf(w, "\n")
 }

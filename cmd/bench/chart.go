@@ -69,29 +69,15 @@ func writeChart(path string, results []*phaseResult, title string) error {
 
 // renderChart draws two panels side by side, throughput (orders/s) and p99
 // latency (ms) per level, for createOrder, the seed design and the floor,
-// with levels on a log scale. Phases that were interrupted, or had no
-// successful operation, are left out.
+// with levels on a log scale; a phase measured in several rounds at a level
+// is drawn at the median of its rounds' throughputs and of their p99s.
+// Phases that were interrupted, or had no successful operation, are left
+// out.
 func renderChart(w io.Writer, results []*phaseResult, title string) error {
-	type point struct {
-		level     int
-		rate, p99 float64
-	}
-	series := make([][]point, len(chartSeries))
-	var levels []int
-	for _, r := range results {
-		i := slices.IndexFunc(chartSeries, func(s chartLine) bool { return s.phase == r.phase })
-		if i < 0 || r.res.interrupted || r.res.ok == 0 {
-			continue
-		}
-		series[i] = append(series[i], point{r.level, r.res.opsPerSec(), float64(percentile(r.res.lat, 99)) / 1e6})
-		if !slices.Contains(levels, r.level) {
-			levels = append(levels, r.level)
-		}
-	}
+	series, levels := chartPoints(results)
 	if len(levels) == 0 {
 		return errNoChartData
 	}
-	slices.Sort(levels)
 
 	rate, p99 := plot.New(), plot.New()
 	rate.Title.Text = "Throughput (orders/s, higher is better)"
@@ -120,7 +106,6 @@ func renderChart(w io.Writer, results []*phaseResult, title string) error {
 		if len(pts) == 0 {
 			continue
 		}
-		slices.SortFunc(pts, func(a, b point) int { return a.level - b.level })
 		rxy, lxy := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
 		for j, pt := range pts {
 			rxy[j] = plotter.XY{X: float64(pt.level), Y: pt.rate}
@@ -174,4 +159,44 @@ func (plainTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// chartPoint is one dot of a series: a level, its throughput and p99.
+type chartPoint struct {
+	level     int
+	rate, p99 float64 // ops/s, ms
+}
+
+// chartPoints gathers the dots of each of chartSeries (in its order) and the
+// levels measured, sorted: each series' rounds at a level (-rounds) become
+// one dot at their medians.
+func chartPoints(results []*phaseResult) ([][]chartPoint, []int) {
+	type key struct{ series, level int }
+	rates, p99s := map[key][]float64{}, map[key][]float64{}
+	var keys []key
+	var levels []int
+	for _, r := range results {
+		i := slices.IndexFunc(chartSeries, func(s chartLine) bool { return s.phase == r.phase })
+		if i < 0 || r.res.interrupted || r.res.ok == 0 {
+			continue
+		}
+		k := key{i, r.level}
+		if _, ok := rates[k]; !ok {
+			keys = append(keys, k)
+		}
+		rates[k] = append(rates[k], r.res.opsPerSec())
+		p99s[k] = append(p99s[k], float64(percentile(r.res.lat, 99))/1e6)
+		if !slices.Contains(levels, r.level) {
+			levels = append(levels, r.level)
+		}
+	}
+	series := make([][]chartPoint, len(chartSeries))
+	for _, k := range keys {
+		series[k.series] = append(series[k.series], chartPoint{k.level, median(rates[k]), median(p99s[k])})
+	}
+	for _, pts := range series {
+		slices.SortFunc(pts, func(a, b chartPoint) int { return a.level - b.level })
+	}
+	slices.Sort(levels)
+	return series, levels
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +108,31 @@ func TestWriteChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSVG(t, b)
+}
+
+func TestChartPointsTakeTheMedianOfRounds(t *testing.T) {
+	ms := time.Millisecond
+	res := func(phase string, level, round, ok int, p99 time.Duration) *phaseResult {
+		return &phaseResult{phase: phase, level: level, round: round,
+			res: loadResult{window: time.Second, ok: ok, lat: []time.Duration{p99}}}
+	}
+	series, levels := chartPoints([]*phaseResult{
+		res(phaseGraphQLCreate, 64, 1, 1000, 90*ms),
+		res(phaseSeed, 64, 1, 500, 200*ms),
+		res(phaseGraphQLCreate, 64, 2, 3000, 30*ms),
+		res(phaseGraphQLCreate, 64, 3, 2000, 60*ms),
+		res(phaseGraphQLCreate, 1, 1, 400, 3*ms),
+		res(phaseREST, 64, 0, 9999, ms), // not a series
+	})
+	if !slices.Equal(levels, []int{1, 64}) {
+		t.Errorf("levels %v, want [1 64]", levels)
+	}
+	create := slices.IndexFunc(chartSeries, func(s chartLine) bool { return s.phase == phaseGraphQLCreate })
+	seed := slices.IndexFunc(chartSeries, func(s chartLine) bool { return s.phase == phaseSeed })
+	if want := []chartPoint{{1, 400, 3}, {64, 2000, 60}}; !slices.Equal(series[create], want) {
+		t.Errorf("createOrder: %v, want %v (the medians of its three rounds at 64)", series[create], want)
+	}
+	if want := []chartPoint{{64, 500, 200}}; !slices.Equal(series[seed], want) {
+		t.Errorf("seed design: %v, want %v", series[seed], want)
+	}
 }

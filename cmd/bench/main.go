@@ -85,6 +85,7 @@ type config struct {
 	apiPID      int
 	workerPID   int
 	levels      []int
+	rounds      int // create phases: rounds of createOrder, the seed design and the floor per level
 	duration    time.Duration
 	warmup      time.Duration
 	rows        int
@@ -197,6 +198,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.StringVar(&c.workerBin, "worker-bin", "bin/orderstream-worker", "worker binary to start")
 	fs.IntVar(&c.apiPID, "api-pid", 0, "with -api: PID of the API, to measure its CPU and RSS")
 	fs.IntVar(&c.workerPID, "worker-pid", 0, "with -api: PID of the worker, to measure its CPU and RSS")
+	fs.IntVar(&c.rounds, "rounds", 1, "rounds of the create phases: at each level, createOrder, the seed design and the floor run one after the other this many times, so that each round's ratios compare phases a few seconds apart on a machine whose load drifts; the report gives every round and the median")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window of each phase")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
 	fs.IntVar(&c.rows, "rows", 1_000_000, "orders in the big lookup table")
@@ -249,6 +251,8 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 		return c, fmt.Errorf("-duration %s: must be above 0 and at most 1h", c.duration)
 	case c.warmup < 0 || c.warmup > 10*time.Minute:
 		return c, fmt.Errorf("-warmup %s: must be 0 to 10m", c.warmup)
+	case c.rounds < 1 || c.rounds > 20:
+		return c, fmt.Errorf("-rounds %d: must be 1 to 20", c.rounds)
 	case c.rows < 1 || c.rows > 50_000_000:
 		return c, fmt.Errorf("-rows %d: must be 1 to 50,000,000", c.rows)
 	case c.lookupLevel < 1 || c.lookupLevel > maxConcurrency, c.restLevel < 1 || c.restLevel > maxConcurrency,

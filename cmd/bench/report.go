@@ -50,10 +50,7 @@ func (b *bench) report(runErr error) string {
 	p("| phase | level | ops/s | p50 | p95 | p99 | errors | vs floor | vs seed design |\n")
 	p("|---|---:|---:|---:|---:|---:|---|---|---|\n")
 	for _, r := range b.results {
-		name := r.phase
-		if r.rows > 0 {
-			name += ", " + thousands(r.rows) + " rows"
-		}
+		name := b.phaseName(r)
 		if r.res.interrupted {
 			name += " (interrupted)"
 		} else if r.res.capped {
@@ -91,19 +88,38 @@ func (b *bench) report(runErr error) string {
 	return w.String()
 }
 
+// phaseName names a result in the tables: its phase, the rows of its
+// table (lookups) and its round when the run has several.
+func (b *bench) phaseName(r *phaseResult) string {
+	name := r.phase
+	if r.rows > 0 {
+		name += ", " + thousands(r.rows) + " rows"
+	}
+	if b.cfg.rounds > 1 && r.round > 0 {
+		name += fmt.Sprintf(" (round %d)", r.round)
+	}
+	return name
+}
+
+// levelRound keys the results of the create rounds. Round 0 stands for
+// the latest result at the level, the baseline of the phases outside the
+// rounds (REST, grown): the one measured closest in time to them.
+type levelRound struct{ level, round int }
+
 // computeRatios sets each phase's ratio to its baseline measured in the
-// same run.
+// same run: a create phase's to the floor and the seed design of its own
+// round at its level.
 func (b *bench) computeRatios() {
-	floor := map[int]*phaseResult{}
-	design := map[int]*phaseResult{}
-	create := map[int]*phaseResult{}
+	floor := map[levelRound]*phaseResult{}
+	design := map[levelRound]*phaseResult{}
+	create := map[int]*phaseResult{}        // the latest at each level
 	pointSelect := map[int64]*phaseResult{} // by table rows
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseFloor:
-			floor[r.level] = r
+			floor[levelRound{r.level, r.round}], floor[levelRound{r.level, 0}] = r, r
 		case phaseSeed:
-			design[r.level] = r
+			design[levelRound{r.level, r.round}], design[levelRound{r.level, 0}] = r, r
 		case phaseGraphQLCreate:
 			create[r.level] = r
 		case phasePointSelect:
@@ -111,10 +127,11 @@ func (b *bench) computeRatios() {
 		}
 	}
 	for _, r := range b.results {
+		key := levelRound{r.level, r.round}
 		var base *phaseResult
 		switch r.phase {
 		case phaseGraphQLCreate, phaseREST, phaseSeed:
-			base = floor[r.level]
+			base = floor[key]
 			r.baseline = "floor"
 		case phaseLookup:
 			base = pointSelect[r.rows]
@@ -128,7 +145,7 @@ func (b *bench) computeRatios() {
 		if base != nil && base.res.opsPerSec() > 0 {
 			r.ratio = r.res.opsPerSec() / base.res.opsPerSec()
 		}
-		if d := design[r.level]; d != nil && d.res.opsPerSec() > 0 && (r.phase == phaseGraphQLCreate || r.phase == phaseREST) {
+		if d := design[key]; d != nil && d.res.opsPerSec() > 0 && (r.phase == phaseGraphQLCreate || r.phase == phaseREST) {
 			r.vsDesign = r.res.opsPerSec() / d.res.opsPerSec()
 		}
 	}
@@ -214,26 +231,135 @@ func (b *bench) reportGrownSummary(w *strings.Builder) {
 }
 
 // reportDesignSummary compares OrderStream's create phases with the seed
-// design at each level: throughput ratio and p99 of both.
+// design: a table of GraphQL createOrder per level (every round and the
+// median: throughput ratio, p50 ratio, p99, CPU per order of all
+// processes against the seed design's, PostgreSQL's against the floor's),
+// then a sentence for the REST phase.
 func (b *bench) reportDesignSummary(w *strings.Builder) {
-	design := map[int]*phaseResult{}
+	design := map[levelRound]*phaseResult{}
+	floor := map[levelRound]*phaseResult{}
+	var levels []int
+	byLevel := map[int][]*phaseResult{}
 	for _, r := range b.results {
-		if r.phase == phaseSeed {
-			design[r.level] = r
+		switch r.phase {
+		case phaseSeed:
+			design[levelRound{r.level, r.round}] = r
+		case phaseFloor:
+			floor[levelRound{r.level, r.round}] = r
+		case phaseGraphQLCreate:
+			if !slices.Contains(levels, r.level) {
+				levels = append(levels, r.level)
+			}
+			byLevel[r.level] = append(byLevel[r.level], r)
 		}
 	}
+	var rows []string
+	for _, level := range levels {
+		var thr, p50, p99, cpu, pg []float64
+		for _, r := range byLevel[level] {
+			d := design[levelRound{r.level, r.round}]
+			if r.vsDesign == 0 || d == nil {
+				continue
+			}
+			thr = append(thr, r.vsDesign)
+			if dp := percentile(d.res.lat, 50); dp > 0 {
+				p50 = append(p50, float64(percentile(r.res.lat, 50))/float64(dp))
+			}
+			p99 = append(p99, float64(percentile(r.res.lat, 99))/1e6)
+			if ours, seed := cpuPerOp(r, ""), cpuPerOp(d, ""); ours > 0 && seed > 0 {
+				cpu = append(cpu, ours/seed)
+			}
+			if f := floor[levelRound{r.level, r.round}]; f != nil {
+				if ours, fl := cpuPerOp(r, procPostgres), cpuPerOp(f, procPostgres); ours > 0 && fl > 0 {
+					pg = append(pg, ours/fl)
+				}
+			}
+		}
+		if len(thr) == 0 {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %d | %s | %s | %s | %s | %s |", level,
+			fmtMedian(thr, "%.2f×"), fmtMedian(p50, "%.2f×"), fmtMedian(p99, "%.1f ms"), fmtMedian(cpu, "%.2f×"), fmtMedian(pg, "%.2f×")))
+	}
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "GraphQL createOrder against the seed design written plainly and the DB floor, measured back to back at each level on the same PostgreSQL and broker")
+		if b.cfg.rounds > 1 {
+			fmt.Fprintf(w, ", in %d rounds: each cell gives the median, then every round in order", b.cfg.rounds)
+		}
+		fmt.Fprintf(w, ". CPU per order counts every process (the load generator too, as in the CPU table below):\n\n")
+		fmt.Fprintf(w, "| level | throughput, × the seed design's | p50, × the seed design's | p99 | CPU per order, × the seed design's | PostgreSQL CPU per order, × the floor's |\n")
+		fmt.Fprintf(w, "|---:|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
+	}
+
 	var parts []string
 	for _, r := range b.results {
-		d := design[r.level]
-		if r.vsDesign == 0 || d == nil {
+		d := design[levelRound{r.level, r.round}]
+		if r.phase != phaseREST || r.vsDesign == 0 {
+			continue
+		}
+		if d == nil { // the REST phase is not in a round: the latest seed design at its level
+			for _, x := range b.results {
+				if x.phase == phaseSeed && x.level == r.level {
+					d = x
+				}
+			}
+		}
+		if d == nil {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
 			fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
 	}
 	if len(parts) > 0 {
-		fmt.Fprintf(w, "OrderStream against the seed design written plainly (measured back to back at the same level, on the same PostgreSQL and broker): %s.\n\n", strings.Join(parts, "; "))
+		fmt.Fprintf(w, "Against the seed design at the same level (its latest run): %s.\n\n", strings.Join(parts, "; "))
 	}
+}
+
+// cpuPerOp is the CPU seconds per operation of a phase, of the process
+// kind proc, or of all processes for "": 0 when not measured.
+func cpuPerOp(r *phaseResult, proc string) float64 {
+	if r.cpu == nil || r.res.ok == 0 {
+		return 0
+	}
+	var sum float64
+	for name, v := range r.cpu.procs {
+		if proc == "" || name == proc {
+			sum += v
+		}
+	}
+	return sum / float64(r.res.ok)
+}
+
+// median is the median of vs (the mean of the middle two for an even
+// count); 0 for none.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// fmtMedian writes the median of vs in format, then, for more than one,
+// every value in order: "1.96× (1.61×, 2.13×, 1.96×)"; "–" for none.
+func fmtMedian(vs []float64, format string) string {
+	if len(vs) == 0 {
+		return "–"
+	}
+	out := fmt.Sprintf(format, median(vs))
+	if len(vs) > 1 {
+		each := make([]string, len(vs))
+		for i, v := range vs {
+			each[i] = fmt.Sprintf(format, v)
+		}
+		out = "**" + out + "** (" + strings.Join(each, ", ") + ")"
+	}
+	return out
 }
 
 // reportCPU writes the CPU table.
@@ -269,10 +395,7 @@ func (b *bench) reportCPU(w *strings.Builder) {
 		if r.cpu == nil {
 			continue
 		}
-		name := r.phase
-		if r.rows > 0 {
-			name += ", " + thousands(r.rows) + " rows"
-		}
+		name := b.phaseName(r)
 		var cells []string
 		var ours float64
 		for _, c := range cols {
