@@ -218,6 +218,22 @@ func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, 
 	return nil
 }
 
+// failedPhases is an error naming each phase in which every operation
+// failed: a broken baseline or set-up (a query the server's schema
+// refuses), not a measurement. nil when there is none.
+func (b *bench) failedPhases() error {
+	var failed []string
+	for _, r := range b.results {
+		if r.res.ok == 0 && r.res.errorCount() > 0 && !r.res.interrupted {
+			failed = append(failed, fmt.Sprintf("%s at %d (%s)", b.phaseName(r), r.level, fmtErrors(r.res.errors)))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("every operation failed in %s", strings.Join(failed, "; "))
+}
+
 // measureFloor measures the DB floor at level on a pool of its own.
 func (b *bench) measureFloor(ctx context.Context, level int) error {
 	pool, err := b.floorPool(ctx, level)
@@ -503,7 +519,7 @@ func (b *bench) lookups(ctx context.Context) error {
 		defer pg.stop()
 		b.st.procs = append(b.st.procs, watched{name: procPostGraphile, pid: pg.proc.Pid(), tree: true})
 		b.notes = append(b.notes, fmt.Sprintf("Lookup baseline: PostGraphile %s (npm, deploy/postgraphile), one Node.js %s process started by the bench with --dynamic-json --disable-query-log --disable-default-mutations, connected as the database owner (which row-level security does not bind: it does less than OrderStream's API), asked `%s`: the unique (external_id, user_id) index is not a constraint, so PostGraphile generates no orderByExternalIdAndUserId, and the condition filters on the same two columns over the same index.",
-			postGraphileVersion(b.cfg.postGraphileDir), nodeVersion(ctx), postGraphileLookupQuery))
+			postGraphileVersion(b.cfg.postGraphileDir), nodeVersion(ctx), pg.query))
 	}
 	// both measures the GraphQL lookup, PostGraphile's, then the pgx
 	// select on the first n seeded orders, as -phases asks.
@@ -516,7 +532,7 @@ func (b *bench) lookups(ctx context.Context) error {
 		}
 		if pg != nil {
 			pgClient := newHTTPClient(b.cfg.lookupLevel, 1)
-			b.measure(ctx, phasePostGraphile, b.cfg.lookupLevel, postGraphileLookup(pg.url, pgClient, n, users)).rows = rows
+			b.measure(ctx, phasePostGraphile, b.cfg.lookupLevel, postGraphileLookup(pg.url, pg.query, pgClient, n, users)).rows = rows
 			pgClient.CloseIdleConnections()
 			if err := ctx.Err(); err != nil {
 				return err

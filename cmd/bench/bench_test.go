@@ -632,3 +632,21 @@ func TestReportDesignSummaryRounds(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedPhases(t *testing.T) {
+	ok := &phaseResult{phase: phaseLookup, level: 16, res: loadResult{window: time.Second, ok: 10, errors: map[string]int{"TIMEOUT": 1}}}
+	broken := &phaseResult{phase: phasePostGraphile, level: 16, rows: 10_000, res: loadResult{window: time.Second, errors: map[string]int{"GRAPHQL_ERROR": 25}}}
+	interrupted := &phaseResult{phase: phaseFloor, level: 64, res: loadResult{window: time.Second, errors: map[string]int{"TRANSPORT": 3}, interrupted: true}}
+	b := &bench{cfg: config{rounds: 1}, st: &stack{}, results: []*phaseResult{ok, interrupted}}
+	if err := b.failedPhases(); err != nil {
+		t.Errorf("failedPhases without a failed phase: %v", err)
+	}
+	b.results = append(b.results, broken)
+	err := b.failedPhases()
+	if err == nil || !strings.Contains(err.Error(), "PostGraphile 4 allOrders(condition), 10,000 rows at 16 (25 (GRAPHQL_ERROR 25))") {
+		t.Errorf("failedPhases = %v", err)
+	}
+	if r := b.report(nil); !strings.Contains(r, "**FAILED: every operation failed in") {
+		t.Errorf("the report does not say the run failed:\n%s", r)
+	}
+}

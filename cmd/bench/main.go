@@ -364,6 +364,7 @@ func run(args []string) int {
 		runErr = errors.New("interrupted")
 	}
 
+	failed := b.failedPhases()
 	chartErr := b.chart()
 	report := b.report(runErr)
 	fmt.Print(report)
@@ -377,6 +378,12 @@ func run(args []string) int {
 	if chartErr != nil {
 		log.Error("write chart", "file", cfg.chart, "err", chartErr)
 		return 1
+	}
+	if failed != nil {
+		log.Error("benchmark failed", "err", failed)
+		if runErr == nil {
+			return 1
+		}
 	}
 	if runErr != nil {
 		log.Error("benchmark incomplete", "err", runErr)

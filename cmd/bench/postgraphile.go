@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -29,15 +30,59 @@ const (
 )
 
 // postGraphileLookupQuery asks PostGraphile for what lookupQuery asks
-// OrderStream. The unique index is not a constraint, so PostGraphile has no
+// OrderStream, with the GraphQL types PostGraphile gives the two columns
+// (the condition's externalId and userId: see conditionTypes). The unique
+// index is not a constraint, so PostGraphile has no
 // orderByExternalIdAndUserId; the condition argument makes the same
 // WHERE external_id = $1 AND user_id = $2 over the same index.
-const postGraphileLookupQuery = `query($e: String!, $u: UUID!) { allOrders(condition: {externalId: $e, userId: $u}, first: 1) { nodes { id externalId status eventId total items createdAt } } }`
+func postGraphileLookupQuery(externalIDType, userIDType string) string {
+	return `query($e: ` + externalIDType + `!, $u: ` + userIDType + `!) { allOrders(condition: {externalId: $e, userId: $u}, first: 1) { nodes { id externalId status eventId total items createdAt } } }`
+}
+
+// conditionTypesQuery reads the types of the fields of PostGraphile's
+// OrderCondition input. A column of a domain type gets a scalar of its own
+// (external_id, of domain order_external_id since migration 000010, is
+// OrderExternalId, not String), and a variable must be declared with it.
+const conditionTypesQuery = `{ __type(name: "OrderCondition") { inputFields { name type { name } } } }`
+
+// conditionTypes asks PostGraphile at url for the GraphQL types of the
+// externalId and userId fields of OrderCondition.
+func conditionTypes(ctx context.Context, client *http.Client, url string) (externalID, userID string, err error) {
+	var data struct {
+		Type *struct {
+			InputFields []struct {
+				Name string `json:"name"`
+				Type struct {
+					Name string `json:"name"`
+				} `json:"type"`
+			} `json:"inputFields"`
+		} `json:"__type"`
+	}
+	if code := postGraphQL(ctx, client, url, conditionTypesQuery, nil, &data); code != "" {
+		return "", "", fmt.Errorf("introspect PostGraphile's OrderCondition: %s", code)
+	}
+	if data.Type == nil {
+		return "", "", errors.New("PostGraphile has no OrderCondition input type")
+	}
+	for _, f := range data.Type.InputFields {
+		switch f.Name {
+		case "externalId":
+			externalID = f.Type.Name
+		case "userId":
+			userID = f.Type.Name
+		}
+	}
+	if externalID == "" || userID == "" {
+		return "", "", fmt.Errorf("PostGraphile's OrderCondition lacks a named type for externalId (%q) or userId (%q)", externalID, userID)
+	}
+	return externalID, userID, nil
+}
 
 // postGraphile is a running PostGraphile server.
 type postGraphile struct {
-	proc *devstack.Process
-	url  string // its GraphQL endpoint
+	proc  *devstack.Process
+	url   string // its GraphQL endpoint
+	query string // the lookup, with the types of its schema
 }
 
 // startPostGraphile starts PostGraphile from dir (deploy/postgraphile, with
@@ -73,6 +118,12 @@ func startPostGraphile(ctx context.Context, dir, dbURL string) (*postGraphile, e
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				ext, user, err := conditionTypes(wctx, client, pg.url)
+				if err != nil {
+					pg.stop()
+					return nil, err
+				}
+				pg.query = postGraphileLookupQuery(ext, user)
 				return pg, nil
 			}
 		}
@@ -95,7 +146,7 @@ func (pg *postGraphile) stop() {
 
 // postGraphileLookup is graphqlLookup against PostGraphile: a random seeded
 // order among the first n; success means the order was found.
-func postGraphileLookup(url string, client *http.Client, n int, users []string) opFunc {
+func postGraphileLookup(url, query string, client *http.Client, n int, users []string) opFunc {
 	return func(ctx context.Context, _ int, rng *rand.Rand) string {
 		ext, user := seedKey(rng.IntN(n), users)
 		var data struct {
@@ -105,7 +156,7 @@ func postGraphileLookup(url string, client *http.Client, n int, users []string) 
 				} `json:"nodes"`
 			} `json:"allOrders"`
 		}
-		if code := postGraphQL(ctx, client, url, postGraphileLookupQuery, map[string]any{"e": ext, "u": user}, &data); code != "" {
+		if code := postGraphQL(ctx, client, url, query, map[string]any{"e": ext, "u": user}, &data); code != "" {
 			return code
 		}
 		if len(data.AllOrders.Nodes) != 1 || data.AllOrders.Nodes[0].ExternalID != ext {

@@ -41,10 +41,45 @@ func TestPostGraphileLookupChecksTheAnswer(t *testing.T) {
 				io.WriteString(w, c.answer(req.Variables["e"]))
 			}))
 			defer srv.Close()
-			op := postGraphileLookup(srv.URL, srv.Client(), 10, users)
+			op := postGraphileLookup(srv.URL, postGraphileLookupQuery("OrderExternalId", "UUID"), srv.Client(), 10, users)
 			if got := op(t.Context(), 0, rand.New(rand.NewPCG(1, 2))); got != c.want {
 				t.Errorf("got %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestConditionTypes: the lookup is declared with the types PostGraphile's
+// schema gives the condition's fields, e.g. the scalar of a domain column.
+func TestConditionTypes(t *testing.T) {
+	for _, c := range []struct {
+		name, answer      string
+		wantExt, wantUser string
+		wantErr           bool
+	}{
+		{"domain", `{"data":{"__type":{"inputFields":[{"name":"id","type":{"name":"Int"}},{"name":"externalId","type":{"name":"OrderExternalId"}},{"name":"userId","type":{"name":"UUID"}}]}}}`, "OrderExternalId", "UUID", false},
+		{"text", `{"data":{"__type":{"inputFields":[{"name":"externalId","type":{"name":"String"}},{"name":"userId","type":{"name":"UUID"}}]}}}`, "String", "UUID", false},
+		{"no such type", `{"data":{"__type":null}}`, "", "", true},
+		{"a field missing", `{"data":{"__type":{"inputFields":[{"name":"externalId","type":{"name":"String"}}]}}}`, "", "", true},
+		{"an error", `{"errors":[{"message":"boom"}]}`, "", "", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				if !strings.Contains(string(b), `__type(name: \"OrderCondition\")`) {
+					t.Errorf("request %s", b)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, c.answer)
+			}))
+			defer srv.Close()
+			ext, user, err := conditionTypes(t.Context(), srv.Client(), srv.URL)
+			if (err != nil) != c.wantErr || ext != c.wantExt || user != c.wantUser {
+				t.Errorf("got %q, %q, %v; want %q, %q, error %v", ext, user, err, c.wantExt, c.wantUser, c.wantErr)
+			}
+		})
+	}
+	if q := postGraphileLookupQuery("OrderExternalId", "UUID"); !strings.HasPrefix(q, "query($e: OrderExternalId!, $u: UUID!) {") {
+		t.Errorf("query %q", q)
 	}
 }

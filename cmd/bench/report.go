@@ -23,6 +23,9 @@ func (b *bench) report(runErr error) string {
 	if runErr != nil {
 		p("**INCOMPLETE: %v.** The phases below ran; the others did not.\n\n", runErr)
 	}
+	if err := b.failedPhases(); err != nil {
+		p("**FAILED: %v.** A phase with no successful operation is a broken set-up or baseline, not a measurement.\n\n", err)
+	}
 	p("Run: %s, %s in all.  \n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), b.wall.Round(time.Second))
 	p("Command: `%s`\n\n", commandLine(b.cfg.args))
 	m := b.info
