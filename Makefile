@@ -90,8 +90,8 @@ schemathesis:
 ## infrastructure (or DATABASE_URL / KAFKA_BROKERS), loaded over HTTP, with the
 ## seed design, the database floor and PostGraphile measured in the same run; a
 ## markdown table on stdout each, and with BENCH_OUT=FILE.md also in FILE-kfake.md
-## and FILE-apache.md with their SVG charts beside them; the create phases run in
-## BENCH_ROUNDS rounds (each round's ratios and their median are reported)
+## and FILE-apache.md with their SVG charts beside them; the create and lookup
+## phases run in BENCH_ROUNDS rounds (each round's ratios and their median are reported)
 BENCH_FLAGS ?=
 BENCH_ROUNDS ?= 3
 BENCH_OUT ?=

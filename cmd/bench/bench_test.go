@@ -650,3 +650,36 @@ func TestFailedPhases(t *testing.T) {
 		t.Errorf("the report does not say the run failed:\n%s", r)
 	}
 }
+
+func TestLookupSummaryRounds(t *testing.T) {
+	ms := time.Millisecond
+	res := func(phase string, rows int64, round, ok int) *phaseResult {
+		return &phaseResult{phase: phase, level: 16, rows: rows, round: round,
+			res: loadResult{window: time.Second, ok: ok, lat: []time.Duration{ms, 2 * ms}}}
+	}
+	var results []*phaseResult
+	// Against PostGraphile: 2× then 3× on the small table, 2.5× then 1.5×
+	// on the big one; each against its own round's PostGraphile.
+	for _, x := range []struct {
+		rows                int64
+		round, ours, theirs int
+	}{{10_000, 1, 2000, 1000}, {10_000, 2, 3000, 1000}, {1_000_000, 1, 2500, 1000}, {1_000_000, 2, 1500, 1000}} {
+		results = append(results, res(phaseLookup, x.rows, x.round, x.ours), res(phasePostGraphile, x.rows, x.round, x.theirs),
+			res(phasePointSelect, x.rows, x.round, 10*x.ours))
+	}
+	b := &bench{cfg: config{rounds: 2, lookupLevel: 16}, results: results}
+	b.computeRatios()
+	var w strings.Builder
+	b.reportLookupSummary(&w)
+	got := w.String()
+	for _, want := range []string{
+		"16 in flight, in 2 rounds (the median, then each round): 10,000 rows **2.50×** (2.00×, 3.00×) (2,500 against 1,000 ops/s;",
+		"1,000,000 rows **2.00×** (2.50×, 1.50×) (2,000 against 1,000 ops/s;",
+		"big/small throughput 0.80×",
+		"against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): 0.10× on the small table, 0.10× on the big one",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+}

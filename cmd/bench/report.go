@@ -109,14 +109,20 @@ func (b *bench) phaseName(r *phaseResult) string {
 // rounds (REST, grown): the one measured closest in time to them.
 type levelRound struct{ level, round int }
 
+// rowsRound keys the lookup rounds: the rows of the table and the round.
+type rowsRound struct {
+	rows  int64
+	round int
+}
+
 // computeRatios sets each phase's ratio to its baseline measured in the
 // same run: a create phase's to the floor and the seed design of its own
 // round at its level.
 func (b *bench) computeRatios() {
 	floor := map[levelRound]*phaseResult{}
 	design := map[levelRound]*phaseResult{}
-	create := map[int]*phaseResult{}        // the latest at each level
-	pointSelect := map[int64]*phaseResult{} // by table rows
+	create := map[int]*phaseResult{} // the latest at each level
+	pointSelect := map[rowsRound]*phaseResult{}
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseFloor:
@@ -126,7 +132,7 @@ func (b *bench) computeRatios() {
 		case phaseGraphQLCreate:
 			create[r.level] = r
 		case phasePointSelect:
-			pointSelect[r.rows] = r
+			pointSelect[rowsRound{r.rows, r.round}] = r
 		}
 	}
 	for _, r := range b.results {
@@ -137,7 +143,7 @@ func (b *bench) computeRatios() {
 			base = floor[key]
 			r.baseline = "floor"
 		case phaseLookup:
-			base = pointSelect[r.rows]
+			base = pointSelect[rowsRound{r.rows, r.round}]
 			r.baseline = "pgx select"
 		case phaseGrown:
 			base = create[r.level]
@@ -170,43 +176,91 @@ func fmtDesignRatio(r *phaseResult) string {
 func (b *bench) reportSummary(w *strings.Builder) {
 	b.reportDesignSummary(w)
 	b.reportGrownSummary(w)
-	var lookups, selects []*phaseResult
-	postGraphile := map[int64]*phaseResult{} // by table rows
+	b.reportLookupSummary(w)
+}
+
+// reportLookupSummary compares the lookups with PostGraphile on each table
+// (every round and the median) and the small table with the big one.
+func (b *bench) reportLookupSummary(w *strings.Builder) {
+	var tables []int64
+	lookups := map[int64][]*phaseResult{}
+	selects := map[int64][]float64{} // ops/s
+	postGraphile := map[rowsRound]*phaseResult{}
 	for _, r := range b.results {
 		switch r.phase {
 		case phaseLookup:
-			lookups = append(lookups, r)
+			if !slices.Contains(tables, r.rows) {
+				tables = append(tables, r.rows)
+			}
+			lookups[r.rows] = append(lookups[r.rows], r)
 		case phasePointSelect:
-			selects = append(selects, r)
+			selects[r.rows] = append(selects[r.rows], r.res.opsPerSec())
 		case phasePostGraphile:
-			postGraphile[r.rows] = r
+			postGraphile[rowsRound{r.rows, r.round}] = r
 		}
 	}
+	rounds := ""
+	if b.cfg.rounds > 1 {
+		rounds = fmt.Sprintf(", in %d rounds (the median, then each round)", b.cfg.rounds)
+	}
 	var vsPG []string
-	for _, l := range lookups {
-		if p := postGraphile[l.rows]; p != nil && p.res.opsPerSec() > 0 {
-			vsPG = append(vsPG, fmt.Sprintf("%s rows %.2f× (%s against %s ops/s; p99 %s against %s)", thousands(l.rows),
-				l.res.opsPerSec()/p.res.opsPerSec(), fmtRate(l.res.opsPerSec()), fmtRate(p.res.opsPerSec()),
-				fmtDur(percentile(l.res.lat, 99)), fmtDur(percentile(p.res.lat, 99))))
+	for _, rows := range tables {
+		var ratios, ours, theirs, oursP99, theirsP99 []float64
+		for _, l := range lookups[rows] {
+			p := postGraphile[rowsRound{rows, l.round}]
+			if p == nil || p.res.opsPerSec() == 0 {
+				continue
+			}
+			ratios = append(ratios, l.res.opsPerSec()/p.res.opsPerSec())
+			ours, theirs = append(ours, l.res.opsPerSec()), append(theirs, p.res.opsPerSec())
+			oursP99 = append(oursP99, float64(percentile(l.res.lat, 99))/1e6)
+			theirsP99 = append(theirsP99, float64(percentile(p.res.lat, 99))/1e6)
+		}
+		if len(ratios) > 0 {
+			vsPG = append(vsPG, fmt.Sprintf("%s rows %s (%s against %s ops/s; p99 %.2f against %.2f ms)", thousands(rows),
+				fmtMedian(ratios, "%.2f×"), fmtRate(median(ours)), fmtRate(median(theirs)), median(oursP99), median(theirsP99)))
 		}
 	}
 	if len(vsPG) > 0 {
-		fmt.Fprintf(w, "OrderStream's orderByExternalId against PostGraphile on the same table, %d in flight: %s.\n\n", b.cfg.lookupLevel, strings.Join(vsPG, "; "))
+		fmt.Fprintf(w, "OrderStream's orderByExternalId against PostGraphile on the same table, %d in flight%s: %s.\n\n", b.cfg.lookupLevel, rounds, strings.Join(vsPG, "; "))
 	}
-	if len(lookups) == 2 && lookups[0].res.opsPerSec() > 0 {
-		s, l := lookups[0], lookups[1]
-		fmt.Fprintf(w, "Lookup cost vs table size (GraphQL, %d in flight): %s rows %s ops/s, p50 %s, p99 %s; %s rows %s ops/s, p50 %s, p99 %s: big/small throughput %.2f×",
-			b.cfg.lookupLevel,
-			thousands(s.rows), fmtRate(s.res.opsPerSec()), fmtDur(percentile(s.res.lat, 50)), fmtDur(percentile(s.res.lat, 99)),
-			thousands(l.rows), fmtRate(l.res.opsPerSec()), fmtDur(percentile(l.res.lat, 50)), fmtDur(percentile(l.res.lat, 99)),
-			l.res.opsPerSec()/s.res.opsPerSec())
-		if s.ratio > 0 && l.ratio > 0 {
-			fmt.Fprintf(w, "; against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): %.2f× on the small table, %.2f× on the big one", s.ratio, l.ratio)
+	if len(tables) == 2 {
+		s, l := lookups[tables[0]], lookups[tables[1]]
+		rate := func(rs []*phaseResult) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = r.res.opsPerSec()
+			}
+			return median(v)
 		}
-		if len(selects) == 2 && selects[0].res.opsPerSec() > 0 {
-			fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", selects[1].res.opsPerSec()/selects[0].res.opsPerSec())
+		pct := func(rs []*phaseResult, p float64) string {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = float64(percentile(r.res.lat, p))
+			}
+			return fmtDur(time.Duration(median(v)))
 		}
-		fmt.Fprintf(w, ".\n\n")
+		if rate(s) > 0 {
+			fmt.Fprintf(w, "Lookup cost vs table size (GraphQL, %d in flight%s): %s rows %s ops/s, p50 %s, p99 %s; %s rows %s ops/s, p50 %s, p99 %s: big/small throughput %.2f×",
+				b.cfg.lookupLevel, strings.ReplaceAll(rounds, " (the median, then each round)", ", medians"),
+				thousands(tables[0]), fmtRate(rate(s)), pct(s, 50), pct(s, 99),
+				thousands(tables[1]), fmtRate(rate(l)), pct(l, 50), pct(l, 99),
+				rate(l)/rate(s))
+			var sr, lr []float64
+			for _, r := range s {
+				sr = append(sr, r.ratio)
+			}
+			for _, r := range l {
+				lr = append(lr, r.ratio)
+			}
+			if median(sr) > 0 && median(lr) > 0 {
+				fmt.Fprintf(w, "; against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): %.2f× on the small table, %.2f× on the big one", median(sr), median(lr))
+			}
+			if median(selects[tables[0]]) > 0 && median(selects[tables[1]]) > 0 {
+				fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", median(selects[tables[1]])/median(selects[tables[0]]))
+			}
+			fmt.Fprintf(w, ".\n\n")
+		}
 	}
 }
 
