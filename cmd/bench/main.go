@@ -108,6 +108,7 @@ type config struct {
 	phases       phaseSet            // the phases to run
 	rls          bool                // the API and worker connect as their roles (not -no-rls)
 	kafkaKind    devstack.BrokerKind // the broker the bench starts: kfake or apache
+	apacheJIT    string              // apache: the JVM's JIT compilers, c1 or c1c2
 	chart        string              // SVG chart path; "" when none
 	args         []string            // as given, for the report
 	// postGraphileDir holds PostGraphile's package.json and node_modules.
@@ -140,6 +141,12 @@ const (
 )
 
 var allPhases = []string{selCreate, selSeed, selFloor, selREST, selLookup, selSelect, selPostGraphile, selGrown}
+
+// The JIT compilers of the Apache Kafka broker's JVM (-apache-jit).
+const (
+	jitC1C2 = "c1c2"
+	jitC1   = "c1"
+)
 
 // phaseSet is the phases a run does.
 type phaseSet map[string]bool
@@ -190,6 +197,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	if k := getenv(envKafkaKind); k != "" {
 		defaultKind = k
 	}
+	fs.StringVar(&c.apacheJIT, "apache-jit", jitC1C2, "with -kafka apache: the broker JVM's JIT compilers: "+jitC1C2+" (Kafka's default, as in production) or "+jitC1+" (-XX:TieredStopAtLevel=1, the tests' quick start)")
 	kafkaKind := fs.String("kafka", defaultKind, "the broker the bench starts (unless KAFKA_BROKERS is set): kfake (in a child process) or apache (one Apache Kafka KRaft node; make kafka installs it); default from "+envKafkaKind+", else kfake")
 	fs.StringVar(&c.chart, "chart", "", "write an SVG chart (throughput and p99 per level of createOrder, the seed design and the floor) to this file; default: beside -out (.svg instead of its extension), else in the system's temporary directory; \""+noChart+"\" writes none")
 	levels := fs.String("levels", "1,16,64,128", "concurrency levels (requests in flight) of the create phases, comma-separated")
@@ -237,6 +245,9 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 		c.kafkaKind = k
 	default:
 		return c, fmt.Errorf("-kafka (or %s) %q: want %s or %s", envKafkaKind, *kafkaKind, devstack.KindKfake, devstack.KindApache)
+	}
+	if c.apacheJIT != jitC1 && c.apacheJIT != jitC1C2 {
+		return c, fmt.Errorf("-apache-jit %q: want %s or %s", c.apacheJIT, jitC1C2, jitC1)
 	}
 	c.chart = chartPath(c.chart, c.out, time.Now())
 	var err error

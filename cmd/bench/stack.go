@@ -217,7 +217,7 @@ func (st *stack) startBroker(ctx context.Context, cfg config, opts *devstack.Sta
 	opts.Partitions = int32(cfg.partitions)
 	switch cfg.kafkaKind {
 	case devstack.KindApache:
-		b, err := devstack.StartBroker(ctx, devstack.BrokerOptions{Kind: devstack.KindApache, Nodes: 1,
+		b, err := devstack.StartBroker(ctx, devstack.BrokerOptions{Kind: devstack.KindApache, Nodes: 1, FullJIT: cfg.apacheJIT == jitC1C2,
 			Kafka: devstack.KafkaOptions{Partitions: opts.Partitions, Log: st.log}})
 		if err != nil {
 			return err
@@ -231,7 +231,7 @@ func (st *stack) startBroker(ctx context.Context, cfg config, opts *devstack.Sta
 			st.procs = append(st.procs, watched{name: procKafkaApache, pid: a.PID(a.NodeIDs()[0]), tree: true})
 		}
 		st.brokerName = "Apache Kafka " + version + " (1 node)"
-		st.notes = append(st.notes, fmt.Sprintf("Kafka: Apache Kafka %s, one KRaft node (broker and controller) in a JVM started by the bench (internal/devstack, C1 JIT only, heap %d MB, replication factor 1), %d partitions; its CPU column is the JVM's process tree", version, devstack.MaxHeapMB, cfg.partitions))
+		st.notes = append(st.notes, fmt.Sprintf("Kafka: Apache Kafka %s, one KRaft node (broker and controller) in a JVM started by the bench (internal/devstack, JIT compilers %s, heap %d MB, replication factor 1), %d partitions; its CPU column is the JVM's process tree", version, jitName(cfg.apacheJIT), devstack.MaxHeapMB, cfg.partitions))
 	default:
 		k, err := startKafkaChild(ctx, cfg.partitions)
 		if err != nil {
@@ -606,4 +606,12 @@ func checkDatabaseURL(dbURL string) error {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	return nil
+}
+
+// jitName describes an -apache-jit value in the set-up notes.
+func jitName(jit string) string {
+	if jit == jitC1 {
+		return "C1 only (-apache-jit c1)"
+	}
+	return "C1 and C2, Kafka's default (-apache-jit c1c2)"
 }
