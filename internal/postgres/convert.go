@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,6 +114,31 @@ func toEvent(o order.Order, r db.OrderEvent) order.Event {
 		ev.Items, ev.Reason = p.Items, p.Reason
 	}
 	return ev
+}
+
+// itemsPayloadPrefix is how PostgreSQL writes the start of a jsonb payload
+// that holds items alone, {"items": [...]}.
+var itemsPayloadPrefix = []byte(`{"items": `)
+
+// toPendingEvent is toEvent for an event read with its order's row
+// (orderItems, the row's items JSON, already decoded into o.Items): a
+// payload that holds exactly those items, as a create's does, takes o.Items
+// instead of decoding the same JSON again. Both are jsonb as PostgreSQL
+// writes them, so equal items are equal bytes; anything else is decoded.
+func toPendingEvent(o order.Order, orderItems []byte, r db.OrderEvent) order.Event {
+	p := r.Payload
+	if n := len(itemsPayloadPrefix); len(p) != n+len(orderItems)+1 || !bytes.HasPrefix(p, itemsPayloadPrefix) ||
+		p[len(p)-1] != '}' || !bytes.Equal(p[n:len(p)-1], orderItems) {
+		return toEvent(o, r)
+	}
+	return order.Event{
+		OrderID:    r.OrderID,
+		ExternalID: o.ExternalID,
+		UserID:     o.UserID,
+		EventID:    int(r.EventID),
+		Type:       order.EventType(r.Type),
+		Items:      o.Items,
+	}
 }
 
 func outcome(r db.OrderEvent) order.Outcome {

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres/db"
 )
 
 // QueuedCreates is how many creates wait in the combiner for a batch (tests).
@@ -50,4 +53,14 @@ func (s *Store) InsertBatch(ctx context.Context, ins []order.CreateInput) (int, 
 	}
 	rows, err := s.insertMany(ctx, batch)
 	return len(rows), err
+}
+
+// Pending reads the orders with ids and their unapplied events with the
+// worker's lock statement, converted as ProcessBatch converts them.
+func Pending(ctx context.Context, pool *pgxpool.Pool, ids []int64) ([]order.Pending, error) {
+	rows, err := db.New(pool).LockOrdersWithPendingEvents(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return toPending(rows)
 }

@@ -343,7 +343,7 @@ func toPending(rows []db.LockOrdersWithPendingEventsRow) ([]order.Pending, error
 		}
 		if r.PendingEventID.Valid {
 			pe := &pending[len(pending)-1]
-			pe.Events = append(pe.Events, toEvent(pe.Order, db.OrderEvent{OrderID: r.Order.ID, EventID: r.PendingEventID.Int32,
+			pe.Events = append(pe.Events, toPendingEvent(pe.Order, r.Order.Items, db.OrderEvent{OrderID: r.Order.ID, EventID: r.PendingEventID.Int32,
 				Type: r.PendingType.String, Payload: r.PendingPayload}))
 		}
 	}

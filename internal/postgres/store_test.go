@@ -520,6 +520,38 @@ func TestSaveItems(t *testing.T) {
 	}
 }
 
+// TestPendingEventItems: the worker decodes a create's items once. Its
+// payload holds the very items of the order's row, and PostgreSQL writes
+// both jsonb values alike, so the event takes the items decoded from the
+// row; an event with other items has them decoded from its payload.
+func TestPendingEventItems(t *testing.T) {
+	ctx := context.Background()
+	s, pool, _ := newStore(t)
+	user := uuid.NewString()
+	a, _, _ := create(t, s, "one", user, items("1.00", "2.50"))
+	b, _, _ := create(t, s, "two", user, items("3.00"))
+	if _, err := s.process(ctx, order.EventKey{OrderID: b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	changed := []order.Item{{Name: "new", Quantity: 7, Price: 150}}
+	appendEvent(t, s, b, order.Event{Type: order.EventUpdate, Items: changed})
+	pending, err := postgres.Pending(ctx, pool, []int64{a.ID, b.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 2 || len(pending[0].Events) != 1 || len(pending[1].Events) != 1 {
+		t.Fatalf("pending %+v; want orders %d and %d with one event each", pending, a.ID, b.ID)
+	}
+	created, updated := pending[0], pending[1]
+	if ev := created.Events[0]; !reflect.DeepEqual(ev.Items, a.Items) || &ev.Items[0] != &created.Order.Items[0] {
+		t.Errorf("create: items %+v (shared with the order's: %v); want %+v, the order's own, not decoded again",
+			ev.Items, len(ev.Items) > 0 && &ev.Items[0] == &created.Order.Items[0], a.Items)
+	}
+	if ev := updated.Events[0]; !reflect.DeepEqual(ev.Items, changed) || !reflect.DeepEqual(updated.Order.Items, b.Items) {
+		t.Errorf("update: event items %+v, order items %+v; want %+v and %+v", ev.Items, updated.Order.Items, changed, b.Items)
+	}
+}
+
 func TestListOrders(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)
