@@ -77,7 +77,6 @@ type bench struct {
 	design   *seedDesign // the seed design child, when the seed phase runs
 	designDB bool        // the seed design's database was created
 	results  []*phaseResult
-	round    int // stamped on the results of measure; 0 outside the rounds
 	notes    []string
 	rss      map[string][]int64 // peak RSS of each process of a kind
 	wall     time.Duration
@@ -142,11 +141,10 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 	}
-	b.round = 0
 
 	if ph.has(selREST) {
 		client := newHTTPClient(b.cfg.restLevel, apis)
-		b.measure(ctx, phaseREST, b.cfg.restLevel, restCreate(b.st.apiBases, client, b.gen))
+		b.measure(ctx, phaseREST, b.cfg.restLevel, 0, restCreate(b.st.apiBases, client, b.gen))
 		client.CloseIdleConnections()
 		if err := ctx.Err(); err != nil {
 			return err
@@ -154,12 +152,12 @@ func (b *bench) run(ctx context.Context) error {
 		if !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
 			// The REST phase's own baselines.
 			if ph.has(selSeed) {
-				if err := b.measureSeedDesign(ctx, b.cfg.restLevel); err != nil {
+				if err := b.measureSeedDesign(ctx, b.cfg.restLevel, 0); err != nil {
 					return err
 				}
 			}
 			if ph.has(selFloor) {
-				if err := b.measureFloor(ctx, b.cfg.restLevel); err != nil {
+				if err := b.measureFloor(ctx, b.cfg.restLevel, 0); err != nil {
 					return err
 				}
 			}
@@ -190,7 +188,6 @@ func (b *bench) run(ctx context.Context) error {
 // design, then the floor, each as far as ph selects it. profile fetches
 // the CPU profiles (-cpuprofile-*) during createOrder.
 func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, profile bool) error {
-	b.round = round
 	apis := len(b.st.apiBases)
 	if ph.has(selCreate) {
 		client := newHTTPClient(level, apis)
@@ -198,7 +195,7 @@ func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, 
 		if len(b.profiles) > 0 && profile {
 			profileDone = b.fetchProfiles(ctx)
 		}
-		b.measure(ctx, phaseGraphQLCreate, level, graphqlCreate(b.st.apiBases, client, b.gen))
+		b.measure(ctx, phaseGraphQLCreate, level, round, graphqlCreate(b.st.apiBases, client, b.gen))
 		client.CloseIdleConnections()
 		if profileDone != nil {
 			<-profileDone
@@ -208,12 +205,12 @@ func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, 
 		}
 	}
 	if ph.has(selSeed) {
-		if err := b.measureSeedDesign(ctx, level); err != nil {
+		if err := b.measureSeedDesign(ctx, level, round); err != nil {
 			return err
 		}
 	}
 	if ph.has(selFloor) {
-		return b.measureFloor(ctx, level)
+		return b.measureFloor(ctx, level, round)
 	}
 	return nil
 }
@@ -235,12 +232,12 @@ func (b *bench) failedPhases() error {
 }
 
 // measureFloor measures the DB floor at level on a pool of its own.
-func (b *bench) measureFloor(ctx context.Context, level int) error {
+func (b *bench) measureFloor(ctx context.Context, level, round int) error {
 	pool, err := b.floorPool(ctx, level)
 	if err != nil {
 		return err
 	}
-	b.measure(ctx, phaseFloor, level, floorCreate(pool, b.gen))
+	b.measure(ctx, phaseFloor, level, round, floorCreate(pool, b.gen))
 	pool.Close()
 	return ctx.Err()
 }
@@ -417,14 +414,15 @@ func withDatabase(dbURL, name string) (string, error) {
 	return u.String(), nil
 }
 
-// measure runs one load phase and records it.
-func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc) *phaseResult {
+// measure runs one load phase and records it; round is its round (1 to
+// -rounds), 0 for a phase outside the rounds.
+func (b *bench) measure(ctx context.Context, phase string, level, round int, op opFunc) *phaseResult {
 	var (
 		mu            sync.Mutex
 		before, after cpuSample
 		instr         map[string]int64 // -callgrind
 	)
-	b.log.Info("phase", "phase", phase, "level", level, "round", b.round, "warmup", b.cfg.warmup, "duration", b.cfg.duration)
+	b.log.Info("phase", "phase", phase, "level", level, "round", round, "warmup", b.cfg.warmup, "duration", b.cfg.duration)
 	res := runLoad(ctx, loadSpec{
 		level: level, warmup: b.cfg.warmup, duration: b.cfg.duration, maxOps: b.cfg.maxOps, grace: loadGrace,
 		onWindow: func(start bool) {
@@ -451,7 +449,7 @@ func (b *bench) measure(ctx context.Context, phase string, level int, op opFunc)
 		},
 		op: op,
 	})
-	pr := &phaseResult{phase: phase, level: level, round: b.round, res: res}
+	pr := &phaseResult{phase: phase, level: level, round: round, res: res}
 	mu.Lock()
 	if !before.at.IsZero() && !after.at.IsZero() && !res.interrupted {
 		d := after.sub(before)
@@ -524,31 +522,29 @@ func (b *bench) lookups(ctx context.Context) error {
 	// lookupRound measures the GraphQL lookup, PostGraphile's, then the pgx
 	// select on the first n seeded orders, as -phases asks; lookupRounds
 	// does it -rounds times over.
-	lookupRound := func(n int, rows int64) error {
+	lookupRound := func(n int, rows int64, round int) error {
 		if b.cfg.phases.has(selLookup) {
-			b.measure(ctx, phaseLookup, b.cfg.lookupLevel, graphqlLookup(b.st.apiBases, client, n, users)).rows = rows
+			b.measure(ctx, phaseLookup, b.cfg.lookupLevel, round, graphqlLookup(b.st.apiBases, client, n, users)).rows = rows
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		if pg != nil {
 			pgClient := newHTTPClient(b.cfg.lookupLevel, 1)
-			b.measure(ctx, phasePostGraphile, b.cfg.lookupLevel, postGraphileLookup(pg.url, pg.query, pgClient, n, users)).rows = rows
+			b.measure(ctx, phasePostGraphile, b.cfg.lookupLevel, round, postGraphileLookup(pg.url, pg.query, pgClient, n, users)).rows = rows
 			pgClient.CloseIdleConnections()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		if b.cfg.phases.has(selSelect) {
-			b.measure(ctx, phasePointSelect, b.cfg.lookupLevel, pgxLookup(pool, n, users)).rows = rows
+			b.measure(ctx, phasePointSelect, b.cfg.lookupLevel, round, pgxLookup(pool, n, users)).rows = rows
 		}
 		return ctx.Err()
 	}
 	lookupRounds := func(n int, rows int64) error {
-		defer func() { b.round = 0 }()
 		for round := 1; round <= b.cfg.rounds; round++ {
-			b.round = round
-			if err := lookupRound(n, rows); err != nil {
+			if err := lookupRound(n, rows, round); err != nil {
 				return err
 			}
 		}
@@ -602,7 +598,7 @@ func (b *bench) grown(ctx context.Context) error {
 		phaseGrown, thousands(rows), thousands(events), time.Since(start).Round(100*time.Millisecond), b.cfg.grownLevel))
 	client := newHTTPClient(b.cfg.grownLevel, len(b.st.apiBases))
 	defer client.CloseIdleConnections()
-	b.measure(ctx, phaseGrown, b.cfg.grownLevel, graphqlCreate(b.st.apiBases, client, b.gen)).rows = rows
+	b.measure(ctx, phaseGrown, b.cfg.grownLevel, 0, graphqlCreate(b.st.apiBases, client, b.gen)).rows = rows
 	return ctx.Err()
 }
 

@@ -85,7 +85,7 @@ type config struct {
 	apiPID      int
 	workerPID   int
 	levels      []int
-	rounds      int // create phases: rounds of createOrder, the seed design and the floor per level
+	rounds      int // rounds of the create phases at each level and of the lookup phases on each table
 	duration    time.Duration
 	warmup      time.Duration
 	rows        int
@@ -206,7 +206,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (c
 	fs.StringVar(&c.workerBin, "worker-bin", "bin/orderstream-worker", "worker binary to start")
 	fs.IntVar(&c.apiPID, "api-pid", 0, "with -api: PID of the API, to measure its CPU and RSS")
 	fs.IntVar(&c.workerPID, "worker-pid", 0, "with -api: PID of the worker, to measure its CPU and RSS")
-	fs.IntVar(&c.rounds, "rounds", 1, "rounds of the create phases: at each level, createOrder, the seed design and the floor run one after the other this many times, so that each round's ratios compare phases a few seconds apart on a machine whose load drifts; the report gives every round and the median")
+	fs.IntVar(&c.rounds, "rounds", 1, "rounds of the create and lookup phases: at each level, createOrder, the seed design and the floor run one after the other this many times, and on each table the lookups, PostGraphile's and the pgx select, so that each round's ratios compare phases a few seconds apart on a machine whose load drifts; the report gives every round and the median")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window of each phase")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
 	fs.IntVar(&c.rows, "rows", 1_000_000, "orders in the big lookup table")

@@ -248,9 +248,9 @@ func (b *bench) stopSeedDesign() {
 }
 
 // measureSeedDesign measures the seed design's POST /orders at level.
-func (b *bench) measureSeedDesign(ctx context.Context, level int) error {
+func (b *bench) measureSeedDesign(ctx context.Context, level, round int) error {
 	client := newHTTPClient(level, 1)
-	b.measure(ctx, phaseSeed, level, restCreate([]string{b.design.url}, client, b.gen))
+	b.measure(ctx, phaseSeed, level, round, restCreate([]string{b.design.url}, client, b.gen))
 	client.CloseIdleConnections()
 	return ctx.Err()
 }
