@@ -64,6 +64,9 @@ type phaseResult struct {
 	// vsDesign is the ratio of this phase's ops/s to the seed design's at
 	// the same level; 0: none.
 	vsDesign float64
+	// designRun and floorRun are the seed design's and the floor's results
+	// this create phase is compared with (computeRatios); nil: none.
+	designRun, floorRun *phaseResult
 }
 
 type bench struct {

@@ -172,7 +172,7 @@ type chartPoint struct {
 // one dot at their medians.
 func chartPoints(results []*phaseResult) ([][]chartPoint, []int) {
 	type key struct{ series, level int }
-	rates, p99s := map[key][]float64{}, map[key][]float64{}
+	rounds := map[key][]*phaseResult{}
 	var keys []key
 	var levels []int
 	for _, r := range results {
@@ -181,18 +181,17 @@ func chartPoints(results []*phaseResult) ([][]chartPoint, []int) {
 			continue
 		}
 		k := key{i, r.level}
-		if _, ok := rates[k]; !ok {
+		if _, ok := rounds[k]; !ok {
 			keys = append(keys, k)
 		}
-		rates[k] = append(rates[k], r.res.opsPerSec())
-		p99s[k] = append(p99s[k], float64(percentile(r.res.lat, 99))/1e6)
+		rounds[k] = append(rounds[k], r)
 		if !slices.Contains(levels, r.level) {
 			levels = append(levels, r.level)
 		}
 	}
 	series := make([][]chartPoint, len(chartSeries))
 	for _, k := range keys {
-		series[k.series] = append(series[k.series], chartPoint{k.level, median(rates[k]), median(p99s[k])})
+		series[k.series] = append(series[k.series], chartPoint{k.level, medianOf(rounds[k], rateOf), medianOf(rounds[k], p99Of) / 1e6})
 	}
 	for _, pts := range series {
 		slices.SortFunc(pts, func(a, b chartPoint) int { return a.level - b.level })

@@ -117,11 +117,12 @@ type rowsRound struct {
 
 // computeRatios sets each phase's ratio to its baseline measured in the
 // same run: a create phase's to the floor and the seed design of its own
-// round at its level.
+// round at its level (designRun, floorRun), a grown phase's to the median
+// of the createOrder rounds at its level.
 func (b *bench) computeRatios() {
 	floor := map[levelRound]*phaseResult{}
 	design := map[levelRound]*phaseResult{}
-	create := map[int][]float64{} // ops/s of each round at each level
+	creates := map[int][]*phaseResult{}
 	pointSelect := map[rowsRound]*phaseResult{}
 	for _, r := range b.results {
 		switch r.phase {
@@ -130,7 +131,7 @@ func (b *bench) computeRatios() {
 		case phaseSeed:
 			design[levelRound{r.level, r.round}], design[levelRound{r.level, 0}] = r, r
 		case phaseGraphQLCreate:
-			create[r.level] = append(create[r.level], r.res.opsPerSec())
+			creates[r.level] = append(creates[r.level], r)
 		case phasePointSelect:
 			pointSelect[rowsRound{r.rows, r.round}] = r
 		}
@@ -140,7 +141,8 @@ func (b *bench) computeRatios() {
 		var base *phaseResult
 		switch r.phase {
 		case phaseGraphQLCreate, phaseREST, phaseSeed:
-			base = floor[key]
+			r.floorRun = floor[key]
+			base = r.floorRun
 			r.baseline = "floor"
 		case phaseLookup:
 			base = pointSelect[rowsRound{r.rows, r.round}]
@@ -148,7 +150,7 @@ func (b *bench) computeRatios() {
 		case phaseGrown:
 			// The median of the rounds: one slow round of the small
 			// tables must not make the grown ones look fast.
-			if m := median(create[r.level]); m > 0 {
+			if m := medianOf(creates[r.level], rateOf); m > 0 {
 				r.ratio = r.res.opsPerSec() / m
 			}
 			r.baseline = "small tables"
@@ -159,6 +161,7 @@ func (b *bench) computeRatios() {
 			r.ratio = r.res.opsPerSec() / base.res.opsPerSec()
 		}
 		if d := design[key]; d != nil && d.res.opsPerSec() > 0 && (r.phase == phaseGraphQLCreate || r.phase == phaseREST) {
+			r.designRun = d
 			r.vsDesign = r.res.opsPerSec() / d.res.opsPerSec()
 		}
 	}
@@ -188,7 +191,7 @@ func (b *bench) reportSummary(w *strings.Builder) {
 func (b *bench) reportLookupSummary(w *strings.Builder) {
 	var tables []int64
 	lookups := map[int64][]*phaseResult{}
-	selects := map[int64][]float64{} // ops/s
+	selects := map[int64][]*phaseResult{}
 	postGraphile := map[rowsRound]*phaseResult{}
 	for _, r := range b.results {
 		switch r.phase {
@@ -198,84 +201,70 @@ func (b *bench) reportLookupSummary(w *strings.Builder) {
 			}
 			lookups[r.rows] = append(lookups[r.rows], r)
 		case phasePointSelect:
-			selects[r.rows] = append(selects[r.rows], r.res.opsPerSec())
+			selects[r.rows] = append(selects[r.rows], r)
 		case phasePostGraphile:
 			postGraphile[rowsRound{r.rows, r.round}] = r
 		}
 	}
-	rounds := ""
-	if b.cfg.rounds > 1 {
-		rounds = fmt.Sprintf(", in %d rounds (the median, then each round)", b.cfg.rounds)
-	}
 	var vsPG []string
 	for _, rows := range tables {
-		var ratios, ours, theirs, oursP99, theirsP99 []float64
+		var ratios []float64
+		var ours, theirs []*phaseResult
 		for _, l := range lookups[rows] {
 			p := postGraphile[rowsRound{rows, l.round}]
 			if p == nil || p.res.opsPerSec() == 0 {
 				continue
 			}
 			ratios = append(ratios, l.res.opsPerSec()/p.res.opsPerSec())
-			ours, theirs = append(ours, l.res.opsPerSec()), append(theirs, p.res.opsPerSec())
-			oursP99 = append(oursP99, float64(percentile(l.res.lat, 99))/1e6)
-			theirsP99 = append(theirsP99, float64(percentile(p.res.lat, 99))/1e6)
+			ours, theirs = append(ours, l), append(theirs, p)
 		}
 		if len(ratios) > 0 {
-			vsPG = append(vsPG, fmt.Sprintf("%s rows %s (%s against %s ops/s; p99 %.2f against %.2f ms)", thousands(rows),
-				fmtMedian(ratios, "%.2f×"), fmtRate(median(ours)), fmtRate(median(theirs)), median(oursP99), median(theirsP99)))
+			vsPG = append(vsPG, fmt.Sprintf("%s rows %s (%s against %s ops/s; p99 %s against %s)", thousands(rows),
+				fmtMedian(ratios, "%.2f×"), fmtRate(medianOf(ours, rateOf)), fmtRate(medianOf(theirs, rateOf)),
+				fmtDur(time.Duration(medianOf(ours, p99Of))), fmtDur(time.Duration(medianOf(theirs, p99Of)))))
 		}
 	}
 	if len(vsPG) > 0 {
+		rounds := ""
+		if b.cfg.rounds > 1 {
+			rounds = fmt.Sprintf(", in %d rounds (the median, then each round)", b.cfg.rounds)
+		}
 		fmt.Fprintf(w, "OrderStream's orderByExternalId against PostGraphile on the same table, %d in flight%s: %s.\n\n", b.cfg.lookupLevel, rounds, strings.Join(vsPG, "; "))
 	}
-	if len(tables) == 2 {
-		s, l := lookups[tables[0]], lookups[tables[1]]
-		rate := func(rs []*phaseResult) float64 {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = r.res.opsPerSec()
-			}
-			return median(v)
-		}
-		pct := func(rs []*phaseResult, p float64) string {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = float64(percentile(r.res.lat, p))
-			}
-			return fmtDur(time.Duration(median(v)))
-		}
-		if rate(s) > 0 {
-			fmt.Fprintf(w, "Lookup cost vs table size (GraphQL, %d in flight%s): %s rows %s ops/s, p50 %s, p99 %s; %s rows %s ops/s, p50 %s, p99 %s: big/small throughput %.2f×",
-				b.cfg.lookupLevel, strings.ReplaceAll(rounds, " (the median, then each round)", ", medians"),
-				thousands(tables[0]), fmtRate(rate(s)), pct(s, 50), pct(s, 99),
-				thousands(tables[1]), fmtRate(rate(l)), pct(l, 50), pct(l, 99),
-				rate(l)/rate(s))
-			var sr, lr []float64
-			for _, r := range s {
-				sr = append(sr, r.ratio)
-			}
-			for _, r := range l {
-				lr = append(lr, r.ratio)
-			}
-			if median(sr) > 0 && median(lr) > 0 {
-				fmt.Fprintf(w, "; against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): %.2f× on the small table, %.2f× on the big one", median(sr), median(lr))
-			}
-			if median(selects[tables[0]]) > 0 && median(selects[tables[1]]) > 0 {
-				fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", median(selects[tables[1]])/median(selects[tables[0]]))
-			}
-			fmt.Fprintf(w, ".\n\n")
-		}
+	if len(tables) != 2 {
+		return
 	}
+	s, l := lookups[tables[0]], lookups[tables[1]]
+	if medianOf(s, rateOf) == 0 {
+		return
+	}
+	medians := ""
+	if b.cfg.rounds > 1 {
+		medians = fmt.Sprintf(", medians of %d rounds", b.cfg.rounds)
+	}
+	p50Of := func(r *phaseResult) float64 { return float64(percentile(r.res.lat, 50)) }
+	fmt.Fprintf(w, "Lookup cost vs table size (GraphQL, %d in flight%s): %s rows %s ops/s, p50 %s, p99 %s; %s rows %s ops/s, p50 %s, p99 %s: big/small throughput %.2f×",
+		b.cfg.lookupLevel, medians,
+		thousands(tables[0]), fmtRate(medianOf(s, rateOf)), fmtDur(time.Duration(medianOf(s, p50Of))), fmtDur(time.Duration(medianOf(s, p99Of))),
+		thousands(tables[1]), fmtRate(medianOf(l, rateOf)), fmtDur(time.Duration(medianOf(l, p50Of))), fmtDur(time.Duration(medianOf(l, p99Of))),
+		medianOf(l, rateOf)/medianOf(s, rateOf))
+	ratioOf := func(r *phaseResult) float64 { return r.ratio }
+	if sr, lr := medianOf(s, ratioOf), medianOf(l, ratioOf); sr > 0 && lr > 0 {
+		fmt.Fprintf(w, "; against the pgx select on the same table, measured right after each (robust to a machine that got busier in between): %.2f× on the small table, %.2f× on the big one", sr, lr)
+	}
+	if ss, ls := medianOf(selects[tables[0]], rateOf), medianOf(selects[tables[1]], rateOf); ss > 0 && ls > 0 {
+		fmt.Fprintf(w, "; the pgx select alone: big/small %.2f×", ls/ss)
+	}
+	fmt.Fprintf(w, ".\n\n")
 }
 
 // reportGrownSummary compares createOrder on the grown tables with
 // createOrder at the same level on the small ones.
 func (b *bench) reportGrownSummary(w *strings.Builder) {
-	rates, p99s := map[int][]float64{}, map[int][]float64{}
+	creates := map[int][]*phaseResult{}
 	for _, r := range b.results {
 		if r.phase == phaseGraphQLCreate {
-			rates[r.level] = append(rates[r.level], r.res.opsPerSec())
-			p99s[r.level] = append(p99s[r.level], float64(percentile(r.res.lat, 99)))
+			creates[r.level] = append(creates[r.level], r)
 		}
 	}
 	for _, r := range b.results {
@@ -284,13 +273,13 @@ func (b *bench) reportGrownSummary(w *strings.Builder) {
 		}
 		fmt.Fprintf(w, "Writes vs table size: createOrder at %d in flight on %s orders: %s ops/s, p99 %s", r.level, thousands(r.rows),
 			fmtRate(r.res.opsPerSec()), fmtDur(percentile(r.res.lat, 99)))
-		if n := len(rates[r.level]); n > 0 && r.ratio > 0 {
+		if small := creates[r.level]; len(small) > 0 && r.ratio > 0 {
 			of := ""
-			if n > 1 {
-				of = fmt.Sprintf(" (the medians of %d rounds)", n)
+			if len(small) > 1 {
+				of = fmt.Sprintf(" (the medians of %d rounds)", len(small))
 			}
-			fmt.Fprintf(w, ", against %s ops/s, p99 %s on the small tables%s: %.2f× the throughput", fmtRate(median(rates[r.level])),
-				fmtDur(time.Duration(median(p99s[r.level]))), of, r.ratio)
+			fmt.Fprintf(w, ", against %s ops/s, p99 %s on the small tables%s: %.2f× the throughput", fmtRate(medianOf(small, rateOf)),
+				fmtDur(time.Duration(medianOf(small, p99Of))), of, r.ratio)
 		}
 		fmt.Fprintf(w, " (sequential scans: the CPU table's seq scans/op).\n\n")
 	}
@@ -302,17 +291,10 @@ func (b *bench) reportGrownSummary(w *strings.Builder) {
 // processes against the seed design's, PostgreSQL's against the floor's),
 // then a sentence for the REST phase.
 func (b *bench) reportDesignSummary(w *strings.Builder) {
-	design := map[levelRound]*phaseResult{}
-	floor := map[levelRound]*phaseResult{}
 	var levels []int
 	byLevel := map[int][]*phaseResult{}
 	for _, r := range b.results {
-		switch r.phase {
-		case phaseSeed:
-			design[levelRound{r.level, r.round}] = r
-		case phaseFloor:
-			floor[levelRound{r.level, r.round}] = r
-		case phaseGraphQLCreate:
+		if r.phase == phaseGraphQLCreate {
 			if !slices.Contains(levels, r.level) {
 				levels = append(levels, r.level)
 			}
@@ -323,8 +305,8 @@ func (b *bench) reportDesignSummary(w *strings.Builder) {
 	for _, level := range levels {
 		var thr, p50, p99, cpu, pg []float64
 		for _, r := range byLevel[level] {
-			d := design[levelRound{r.level, r.round}]
-			if r.vsDesign == 0 || d == nil {
+			d := r.designRun
+			if d == nil || r.vsDesign == 0 {
 				continue
 			}
 			thr = append(thr, r.vsDesign)
@@ -335,7 +317,7 @@ func (b *bench) reportDesignSummary(w *strings.Builder) {
 			if ours, seed := cpuPerOp(r, ""), cpuPerOp(d, ""); ours > 0 && seed > 0 {
 				cpu = append(cpu, ours/seed)
 			}
-			if f := floor[levelRound{r.level, r.round}]; f != nil {
+			if f := r.floorRun; f != nil {
 				if ours, fl := cpuPerOp(r, procPostgres), cpuPerOp(f, procPostgres); ours > 0 && fl > 0 {
 					pg = append(pg, ours/fl)
 				}
@@ -357,24 +339,14 @@ func (b *bench) reportDesignSummary(w *strings.Builder) {
 		fmt.Fprintf(w, "|---:|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
 	}
 
+	// The REST phase, outside the rounds, against the latest seed design at
+	// its level (computeRatios).
 	var parts []string
 	for _, r := range b.results {
-		d := design[levelRound{r.level, r.round}]
-		if r.phase != phaseREST || r.vsDesign == 0 {
-			continue
+		if d := r.designRun; r.phase == phaseREST && d != nil {
+			parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
+				fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
 		}
-		if d == nil { // the REST phase is not in a round: the latest seed design at its level
-			for _, x := range b.results {
-				if x.phase == phaseSeed && x.level == r.level {
-					d = x
-				}
-			}
-		}
-		if d == nil {
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
-			fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "Against the seed design at the same level (its latest run): %s.\n\n", strings.Join(parts, "; "))
@@ -410,6 +382,19 @@ func median(vs []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// medianOf is the median of f over rs; 0 for none.
+func medianOf(rs []*phaseResult, f func(*phaseResult) float64) float64 {
+	vs := make([]float64, len(rs))
+	for i, r := range rs {
+		vs[i] = f(r)
+	}
+	return median(vs)
+}
+
+// rateOf and p99Of are a result's throughput and p99 (ns), for medianOf.
+func rateOf(r *phaseResult) float64 { return r.res.opsPerSec() }
+func p99Of(r *phaseResult) float64  { return float64(percentile(r.res.lat, 99)) }
 
 // fmtMedian writes the median of vs in format, then, for more than one,
 // every value in order: "1.96× (1.61×, 2.13×, 1.96×)"; "–" for none.
