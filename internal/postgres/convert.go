@@ -102,13 +102,7 @@ func createPayload(itemsJSON []byte, n int) []byte {
 // event without items, which order.Apply rejects: the order is marked FAILED
 // instead of blocking its partition.
 func toEvent(o order.Order, r db.OrderEvent) order.Event {
-	ev := order.Event{
-		OrderID:    r.OrderID,
-		ExternalID: o.ExternalID,
-		UserID:     o.UserID,
-		EventID:    int(r.EventID),
-		Type:       order.EventType(r.Type),
-	}
+	ev := eventOf(o, r)
 	var p payload
 	if err := json.Unmarshal(r.Payload, &p); err == nil {
 		ev.Items, ev.Reason = p.Items, p.Reason
@@ -116,29 +110,30 @@ func toEvent(o order.Order, r db.OrderEvent) order.Event {
 	return ev
 }
 
-// itemsPayloadPrefix is how PostgreSQL writes the start of a jsonb payload
-// that holds items alone, {"items": [...]}.
-var itemsPayloadPrefix = []byte(`{"items": `)
-
-// toPendingEvent is toEvent for an event read with its order's row
-// (orderItems, the row's items JSON, already decoded into o.Items): a
-// payload that holds exactly those items, as a create's does, takes o.Items
-// instead of decoding the same JSON again. Both are jsonb as PostgreSQL
-// writes them, so equal items are equal bytes; anything else is decoded.
-func toPendingEvent(o order.Order, orderItems []byte, r db.OrderEvent) order.Event {
-	p := r.Payload
-	if n := len(itemsPayloadPrefix); len(p) != n+len(orderItems)+1 || !bytes.HasPrefix(p, itemsPayloadPrefix) ||
-		p[len(p)-1] != '}' || !bytes.Equal(p[n:len(p)-1], orderItems) {
-		return toEvent(o, r)
-	}
+// eventOf is the event r of order o, without what its payload holds.
+func eventOf(o order.Order, r db.OrderEvent) order.Event {
 	return order.Event{
 		OrderID:    r.OrderID,
 		ExternalID: o.ExternalID,
 		UserID:     o.UserID,
 		EventID:    int(r.EventID),
 		Type:       order.EventType(r.Type),
-		Items:      o.Items,
 	}
+}
+
+// toPendingEvent is toEvent for an event read with its order's row
+// (orderItems, the row's items JSON, already decoded into o.Items): a
+// payload that is {"items": orderItems}, as a create's is, takes o.Items
+// instead of decoding the same JSON again. Both are jsonb as PostgreSQL
+// writes them, so equal items are equal bytes; anything else is decoded.
+func toPendingEvent(o order.Order, orderItems []byte, r db.OrderEvent) order.Event {
+	items, ok := bytes.CutPrefix(r.Payload, []byte(`{"items": `))
+	if items, ok2 := bytes.CutSuffix(items, []byte("}")); ok && ok2 && bytes.Equal(items, orderItems) {
+		ev := eventOf(o, r)
+		ev.Items = o.Items
+		return ev
+	}
+	return toEvent(o, r)
 }
 
 func outcome(r db.OrderEvent) order.Outcome {
