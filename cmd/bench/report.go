@@ -460,7 +460,7 @@ func (b *bench) reportCPU(w *strings.Builder) {
 		}
 		perOp := "–"
 		if r.res.ok > 0 {
-			perOp = fmt.Sprintf("%.2f", ours/float64(r.res.ok)*1000)
+			perOp = fmt.Sprintf("%.2f", cpuPerOp(r, "")*1000)
 		}
 		busy, iowait := "n/a", "n/a"
 		if r.cpu.machine && r.cpu.wall > 0 {
