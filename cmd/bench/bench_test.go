@@ -154,7 +154,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(c.levels, []int{1, 16, 64, 128}) || c.duration != 10*time.Second || c.rows != 1_000_000 || c.maxLevel() != 128 || c.rounds != 1 {
+	if !slices.Equal(c.levels, []int{1, 16, 64, 128}) || c.duration != 10*time.Second || c.rows != 1_000_000 || c.maxLevel() != 128 || c.rounds != 1 || c.apacheJIT != jitC1C2 {
 		t.Errorf("defaults: %+v", c)
 	}
 	for _, args := range [][]string{
@@ -165,6 +165,7 @@ func TestParseConfig(t *testing.T) {
 		{"-rows", "0"},
 		{"-rounds", "0"},
 		{"-rounds", "21"},
+		{"-apache-jit", "c2"},
 		{"extra"},
 	} {
 		if _, err := parseConfig(args, io.Discard, noEnv); err == nil {

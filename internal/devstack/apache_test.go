@@ -1,6 +1,7 @@
 package devstack_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -672,4 +673,28 @@ func quorumLeaderByTool(t *testing.T, broker string) int32 {
 	}
 	id, _ := strconv.Atoi(string(m[1]))
 	return int32(id)
+}
+
+// TestStartBrokerJIT: StartBroker runs an Apache Kafka node's JVM with the
+// tests' quick start (C1 only) unless FullJIT asks for a production
+// broker's C1 and C2, as the benchmark does. Read from the running JVM's
+// command line, not from the options.
+func TestStartBrokerJIT(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		b, err := devstack.StartBroker(ctx, devstack.BrokerOptions{Kind: devstack.KindApache, FullJIT: full})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := b.(*devstack.ApacheKafka)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", a.PID(a.NodeIDs()[0])))
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c1Only := bytes.Contains(cmdline, []byte("-XX:TieredStopAtLevel=1")); c1Only == full {
+			t.Errorf("FullJIT %v: the JVM runs with -XX:TieredStopAtLevel=1: %v", full, c1Only)
+		}
+	}
 }
