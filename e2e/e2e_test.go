@@ -650,6 +650,8 @@ func TestMetrics(t *testing.T) {
 	// when the API may already have answered: poll briefly.
 	wants := []string{
 		`orderstream_worker_events_total{result="ok",service="worker"} 1`,
+		// The create's message carried its items: applied in one round trip.
+		`orderstream_worker_creates_from_messages_total{service="worker"} 1`,
 		`orderstream_worker_batch_size_count{service="worker"} 1`,
 		`orderstream_consumer_lag{partition=`,
 	}

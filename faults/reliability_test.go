@@ -296,8 +296,15 @@ func (s *stack) frozenWithLocks(w *proc) {
 // to the successor after the session timeout (6 s): new orders complete
 // within the session timeout plus 2 s. Then the zombie is resumed, long
 // after its session expired: it must not apply anything twice.
+//
+// The load is creates, which the worker applies in one round trip when
+// their messages carry the items (WORKER_CREATES_FROM_MESSAGES): that
+// transaction is sent whole, with its COMMIT, so a frozen worker holds no
+// lock. The case turns it off, so that every batch takes the general path,
+// whose transaction stays open between its two round trips, as it does for
+// updates, cancels, redeliveries and messages without items.
 func testFrozenWorkerHoldingLocks(t *testing.T) {
-	e := newEnv(t, stackOptions{}, 1)
+	e := newEnv(t, stackOptions{env: []string{"WORKER_CREATES_FROM_MESSAGES=false"}}, 1)
 	l := e.startLoad(max(loadDuration, 12*time.Second))
 	e.until(l, frac(loadDuration, 0.3))
 	e.s.frozenWithLocks(e.worker)

@@ -124,6 +124,42 @@ FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@statuses::text[]) AS status,
 WHERE o.id = u.id
 RETURNING o.*;
 
+-- name: ApplyCreates :many
+-- ApplyCreates applies, in one statement, the create of each order ids[i]
+-- that is exactly as the worker assumed when it planned it from the
+-- create's message: event 0 is a create and the only accepted event, none
+-- is applied, the order is not cancelled, and both the order's items and
+-- event 0's items equal items[i] (the items the message carried). Such an
+-- order gets its planned state (statuses[i], totals[i], failure_reasons[i],
+-- applied event 0) and event 0 its outcome (codes[i], reasons[i]); each
+-- change is announced (NOTIFY order_status, the order id alone). Any other
+-- order is left untouched for the worker's general path, which reads it
+-- first. It returns the orders it applied.
+WITH u AS (
+    SELECT unnest(@ids::bigint[]) AS id, unnest(@items::text[])::jsonb AS items,
+           unnest(@statuses::text[]) AS status, unnest(@totals::text[]) AS total,
+           unnest(@failure_reasons::text[]) AS failure_reason,
+           unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason
+), applied AS (
+    UPDATE orders o
+    SET status = u.status, applied_event_id = 0, total = u.total::numeric,
+        failure_reason = u.failure_reason, updated_at = now()
+    FROM u, order_events e
+    WHERE o.id = u.id AND o.applied_event_id = -1 AND o.event_id = 0 AND o.cancelled_at IS NULL
+      AND o.items = u.items
+      AND e.order_id = u.id AND e.event_id = 0 AND e.type = 'create' AND e.payload -> 'items' = u.items
+    RETURNING o.*, u.code, u.reason, pg_notify('order_status', o.id::text) IS NULL AS notified
+), outcomes AS (
+    UPDATE order_events e
+    SET applied_at = now(), outcome_code = a.code, outcome_reason = a.reason, apply_count = e.apply_count + 1
+    FROM applied a
+    WHERE e.order_id = a.id AND e.event_id = 0
+)
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total,
+       cancel_reason, failure_reason, cancelled_at, created_at, updated_at
+FROM applied
+ORDER BY id;
+
 -- name: ListOrders :many
 -- ListOrders returns up to lim of the user's orders, newest first, older
 -- than the (created_at, id) keyset cursor after and newer than the cursor

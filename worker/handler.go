@@ -21,7 +21,7 @@ import (
 // case (order.Processor), and marking an order FAILED when its events keep
 // failing.
 type applier interface {
-	Process(ctx context.Context, keys []order.EventKey) ([]order.Answer, error)
+	Process(ctx context.Context, keys []order.EventKey, hints [][]byte) ([]order.Answer, error)
 	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
@@ -56,6 +56,9 @@ type handler struct {
 	// transaction; a merged batch that fails is retried partition by
 	// partition below, with the failure handling of a single batch.
 	combiner *combiner
+	// createsFromMessages passes the items hints of creates' messages to
+	// the store (WORKER_CREATES_FROM_MESSAGES): see order.PlanCreates.
+	createsFromMessages bool
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
@@ -125,8 +128,9 @@ func (h *handler) maxBatch() int {
 }
 
 type item struct {
-	m   *sarama.ConsumerMessage
-	key order.EventKey
+	m     *sarama.ConsumerMessage
+	key   order.EventKey
+	items []byte // the create's items the message carries, if any (kafka.DecodeEvent)
 }
 
 // handle processes a batch. Messages that cannot be processed at all (not
@@ -139,7 +143,7 @@ type item struct {
 func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	items := make([]item, 0, len(batch))
 	for _, m := range batch {
-		key, err := kafka.DecodeEvent(m.Value)
+		key, hint, err := kafka.DecodeEvent(m.Value)
 		if err != nil {
 			if err := h.deadLetter(ctx, m, "undecodable", "undecodable event: "+err.Error()); err != nil {
 				return err
@@ -156,7 +160,7 @@ func (h *handler) handle(ctx context.Context, batch []*sarama.ConsumerMessage) e
 			}
 			continue
 		}
-		items = append(items, item{m: m, key: key})
+		items = append(items, item{m: m, key: key, items: hint})
 	}
 	if len(items) == 0 {
 		return nil
@@ -224,7 +228,8 @@ func (h *handler) detached(ctx context.Context) (context.Context, context.Cancel
 }
 
 // process applies a batch of events and answers them: PROCESSING and the
-// events in two round trips to the database, the ACKs in one produce. Once
+// events in one round trip to the database when the batch holds only creates
+// planned from their messages, two otherwise; the ACKs in one produce. Once
 // started it is not interrupted by the end of the session, so a shutdown
 // does not cut a transaction. An ACK that Kafka refuses for good, and a
 // message of an order or event that does not exist, are dead-lettered; an
@@ -243,11 +248,15 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 		span.End()
 	}()
 	keys := make([]order.EventKey, len(items))
+	hints := make([][]byte, len(items))
 	msgs := make([]*sarama.ConsumerMessage, len(items))
 	for i, it := range items {
 		keys[i], msgs[i] = it.key, it.m
+		if h.createsFromMessages {
+			hints[i] = it.items
+		}
 	}
-	answers, err := h.store.Process(ctx, keys)
+	answers, err := h.store.Process(ctx, keys, hints)
 	if err != nil {
 		return err
 	}
@@ -261,8 +270,11 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 			return order.Unavailable("Kafka", err)
 		}
 	}
-	var ok, nack, dup int
+	var ok, nack, dup, fromMessages int
 	for i, a := range answers {
+		if a.FromMessage {
+			fromMessages++
+		}
 		switch {
 		case errs[i] != nil:
 			// Applied, but the answer cannot be produced: the waiting request
@@ -288,7 +300,7 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 			nack++
 		}
 	}
-	h.metrics.Batch(len(acks), time.Since(start), ok, nack, dup)
+	h.metrics.Batch(len(acks), time.Since(start), ok, nack, dup, fromMessages)
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		for i, ack := range acks {
 			h.log.DebugContext(ctx, "event processed", "order_id", ack.OrderID, "event_id", ack.EventID, "ok", ack.Outcome.OK,

@@ -63,7 +63,7 @@ type splitStore struct {
 	failed  []int64
 }
 
-func (s *splitStore) Process(_ context.Context, keys []order.EventKey) ([]order.Answer, error) {
+func (s *splitStore) Process(_ context.Context, keys []order.EventKey, _ [][]byte) ([]order.Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []int64

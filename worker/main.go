@@ -162,7 +162,7 @@ func (m *Main) openKafka(startCtx context.Context) (*kafka.Replier, sarama.Consu
 func (m *Main) buildHandler(ctx context.Context, pool *pgxpool.Pool, replier *kafka.Replier) *handler {
 	cfg := m.Config
 	h := &handler{store: &order.Processor{Store: postgres.NewStore(pool)}, replier: replier, log: m.Log, dlqTopic: cfg.DLQTopic,
-		maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m.metrics}
+		maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m.metrics, createsFromMessages: cfg.CreatesFromMessages}
 	if cfg.MergeLoops > 0 {
 		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops)
 		// No merged batch may still use the pool or the replier once they close.

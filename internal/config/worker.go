@@ -9,9 +9,13 @@ type Worker struct {
 	// than an unavailable database or broker is tried before it is
 	// dead-lettered (MAX_ATTEMPTS).
 	MaxAttempts int
-	BatchSize   int    // WORKER_BATCH_SIZE: most messages applied in one transaction
-	MergeLoops  int    // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
-	HealthPort  string // HEALTH_PORT ("" = no health endpoint)
+	BatchSize   int // WORKER_BATCH_SIZE: most messages applied in one transaction
+	MergeLoops  int // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
+	// CreatesFromMessages lets the worker plan a create from the items its
+	// message carries and apply it in one round trip when the stored order
+	// matches (WORKER_CREATES_FROM_MESSAGES; off: every event is read first).
+	CreatesFromMessages bool
+	HealthPort          string // HEALTH_PORT ("" = no health endpoint)
 	// Pprof serves net/http/pprof on the health endpoint's /debug/pprof/ (PPROF).
 	Pprof bool
 }
@@ -23,6 +27,7 @@ func (c *Worker) bind(b *binder) {
 	b.integer(&c.MaxAttempts, "MAX_ATTEMPTS", DefaultMaxAttempts)
 	b.integer(&c.BatchSize, "WORKER_BATCH_SIZE", DefaultWorkerBatchSize)
 	b.integer(&c.MergeLoops, "WORKER_MERGE_LOOPS", 2)
+	b.boolean(&c.CreatesFromMessages, "WORKER_CREATES_FROM_MESSAGES", true)
 	b.str(&c.HealthPort, "HEALTH_PORT", "")
 	b.boolean(&c.Pprof, "PPROF", false)
 }

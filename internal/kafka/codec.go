@@ -21,18 +21,30 @@ const (
 	contentTypeJSON      = "application/json"
 )
 
-// wireEvent is the JSON of an event on the orders topic: only which event
-// it is. The worker reads what the event does from the database (the
-// outbox), so a message can never carry other items than those stored; the
-// routing and tracing travel in headers. Messages of earlier versions also
-// carried external_id, user_id, type, items and reason: they decode too
-// (the extra fields are ignored), so that workers can be upgraded while
-// old messages are still in the topic. Upgrade the workers before the API
-// instances: an old worker refuses a message without a type.
+// wireEvent is the JSON of an event on the orders topic: which event it is
+// and, for a create, the items it stored (a hint, below). The worker reads
+// what an event does from the database (the outbox), so a message can never
+// carry other items than those stored; the routing and tracing travel in
+// headers. Messages of earlier versions also carried external_id, user_id,
+// type and reason: they decode too (the extra fields are ignored), so that
+// workers can be upgraded while old messages are still in the topic.
+// Upgrade the workers before the API instances: an old worker refuses a
+// message without a type.
+//
+// Items, on event 0 only, lets the worker plan the create before it reads
+// the order, and apply it in one round trip to PostgreSQL
+// (order.PlanCreates); the store applies it only when the order's items and
+// its event 0's equal these, and otherwise reads the order as for any other
+// event. Left out when longer than MaxItemsHint.
 type wireEvent struct {
-	OrderID int64 `json:"order_id"`
-	EventID int   `json:"event_id"`
+	OrderID int64           `json:"order_id"`
+	EventID int             `json:"event_id"`
+	Items   json.RawMessage `json:"items,omitempty"`
 }
+
+// MaxItemsHint is the longest items JSON a create's message carries; a
+// longer create's message names the event only.
+const MaxItemsHint = 4096
 
 // wireOrder is the JSON of an order inside an ACK.
 type wireOrder struct {
@@ -65,25 +77,41 @@ type wireAck struct {
 	OrderOmitted bool       `json:"order_omitted,omitempty"`
 }
 
-// EncodeEvent returns the message value of ev: its order and event ids.
+// EncodeEvent returns the message value of ev: its order and event ids,
+// and a create's items (see wireEvent).
 func EncodeEvent(ev order.Event) ([]byte, error) {
-	return json.Marshal(wireEvent{OrderID: ev.OrderID, EventID: ev.EventID})
+	w := wireEvent{OrderID: ev.OrderID, EventID: ev.EventID}
+	if ev.EventID == 0 && ev.Type == order.EventCreate && ev.Items != nil {
+		items, err := json.Marshal(ev.Items)
+		if err != nil {
+			return nil, err
+		}
+		if len(items) <= MaxItemsHint {
+			w.Items = items
+		}
+	}
+	return json.Marshal(w)
 }
 
 // DecodeEvent parses a message value of the orders topic, of this version
-// or an earlier one, and returns the event it names.
-func DecodeEvent(b []byte) (order.EventKey, error) {
+// or an earlier one, and returns the event it names and, for event 0, the
+// items' JSON the message carries (nil: none).
+func DecodeEvent(b []byte) (order.EventKey, []byte, error) {
 	var w wireEvent
 	if err := json.Unmarshal(b, &w); err != nil {
-		return order.EventKey{}, fmt.Errorf("decode event: %w", err)
+		return order.EventKey{}, nil, fmt.Errorf("decode event: %w", err)
 	}
 	if w.OrderID <= 0 {
-		return order.EventKey{}, errors.New("decode event: order_id must be positive")
+		return order.EventKey{}, nil, errors.New("decode event: order_id must be positive")
 	}
 	if w.EventID < 0 {
-		return order.EventKey{}, errors.New("decode event: event_id must not be negative")
+		return order.EventKey{}, nil, errors.New("decode event: event_id must not be negative")
 	}
-	return order.EventKey{OrderID: w.OrderID, EventID: w.EventID}, nil
+	var items []byte
+	if w.EventID == 0 && len(w.Items) > 0 && w.Items[0] == '[' {
+		items = w.Items
+	}
+	return order.EventKey{OrderID: w.OrderID, EventID: w.EventID}, items, nil
 }
 
 // EncodeAck returns the message value of ack.

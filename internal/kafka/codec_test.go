@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -31,31 +32,60 @@ func TestEventRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("EncodeEvent: %v", err)
 			}
-			got, err := kafka.DecodeEvent(b)
+			got, hint, err := kafka.DecodeEvent(b)
 			if err != nil {
 				t.Fatalf("DecodeEvent(%s): %v", b, err)
 			}
 			if want := (order.EventKey{OrderID: tt.ev.OrderID, EventID: tt.ev.EventID}); got != want {
 				t.Errorf("round trip: got %+v; want %+v", got, want)
 			}
+			// A create's message carries its items (the worker's hint); no other event's does.
+			var items []order.Item
+			if hint != nil {
+				if err := json.Unmarshal(hint, &items); err != nil {
+					t.Fatalf("items hint %s: %v", hint, err)
+				}
+			}
+			if tt.ev.Type != order.EventCreate {
+				if hint != nil {
+					t.Errorf("%s event carries items %s; want none", tt.ev.Type, hint)
+				}
+			} else if !reflect.DeepEqual(items, tt.ev.Items) {
+				t.Errorf("create's items hint: got %+v; want %+v", items, tt.ev.Items)
+			}
 		})
 	}
 }
 
 // TestEncodeEventCarriesOnlyIDs: the items and reason stay in the database,
-// so a message is small whatever the order holds.
+// so a message is small whatever the order holds. Only a create's items
+// travel, as the worker's hint, and only up to MaxItemsHint bytes.
 func TestEncodeEventCarriesOnlyIDs(t *testing.T) {
 	items := make([]order.Item, order.MaxItems)
 	for i := range items {
 		items[i] = order.Item{Name: strings.Repeat("<", order.MaxNameLen), Quantity: 1, Price: 1}
 	}
-	b, err := kafka.EncodeEvent(order.Event{OrderID: 42, ExternalID: "o-1", UserID: codecUserID, EventID: 3, Type: order.EventUpdate,
-		Items: items, Reason: strings.Repeat("<", order.MaxReasonLen)})
-	if err != nil {
-		t.Fatal(err)
+	small := []order.Item{{Name: "pen", Quantity: 2, Price: 150}}
+	tests := []struct {
+		name string
+		ev   order.Event
+		want string
+	}{
+		{"update", order.Event{OrderID: 42, ExternalID: "o-1", UserID: codecUserID, EventID: 3, Type: order.EventUpdate,
+			Items: items, Reason: strings.Repeat("<", order.MaxReasonLen)}, `{"order_id":42,"event_id":3}`},
+		{"cancel", order.Event{OrderID: 42, EventID: 4, Type: order.EventCancel, Reason: "r"}, `{"order_id":42,"event_id":4}`},
+		{"create over the hint's limit", order.Event{OrderID: 43, EventID: 0, Type: order.EventCreate, Items: items}, `{"order_id":43,"event_id":0}`},
+		{"create", order.Event{OrderID: 44, ExternalID: "o-1", UserID: codecUserID, EventID: 0, Type: order.EventCreate, Items: small},
+			`{"order_id":44,"event_id":0,"items":[{"name":"pen","quantity":2,"price":1.50}]}`},
 	}
-	if got, want := string(b), `{"order_id":42,"event_id":3}`; got != want {
-		t.Errorf("EncodeEvent: got %s; want %s", got, want)
+	for _, tt := range tests {
+		b, err := kafka.EncodeEvent(tt.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(b); got != tt.want {
+			t.Errorf("EncodeEvent(%s): got %s; want %s", tt.name, got, tt.want)
+		}
 	}
 }
 
@@ -64,20 +94,23 @@ func TestEncodeEventCarriesOnlyIDs(t *testing.T) {
 // decode, for a rolling upgrade.
 func TestDecodeEventOfEarlierVersions(t *testing.T) {
 	tests := []struct {
-		in   string
-		want order.EventKey
+		in    string
+		want  order.EventKey
+		items string // the hint: a create's items only
 	}{
 		{`{"order_id":1,"external_id":"o-1","user_id":"` + codecUserID + `","event_id":0,"type":"create","items":[{"name":"a","quantity":2,"price":"0.1"}]}`,
-			order.EventKey{OrderID: 1, EventID: 0}},
+			order.EventKey{OrderID: 1, EventID: 0}, `[{"name":"a","quantity":2,"price":"0.1"}]`},
 		{`{"order_id":7,"external_id":"o-7","user_id":"` + codecUserID + `","event_id":3,"type":"cancel","reason":"r"}`,
-			order.EventKey{OrderID: 7, EventID: 3}},
+			order.EventKey{OrderID: 7, EventID: 3}, ``},
 		{`{"order_id":9,"event_id":1,"type":"update","items":[{"name":"b","quantity":1,"price":29.99}]}`,
-			order.EventKey{OrderID: 9, EventID: 1}},
+			order.EventKey{OrderID: 9, EventID: 1}, ``},
+		{`{"order_id":10,"event_id":0,"items":null}`, order.EventKey{OrderID: 10, EventID: 0}, ``},
+		{`{"order_id":11,"event_id":0,"items":{"a":1}}`, order.EventKey{OrderID: 11, EventID: 0}, ``},
 	}
 	for _, tt := range tests {
-		got, err := kafka.DecodeEvent([]byte(tt.in))
-		if err != nil || got != tt.want {
-			t.Errorf("DecodeEvent(%s): got %+v, %v; want %+v", tt.in, got, err, tt.want)
+		got, items, err := kafka.DecodeEvent([]byte(tt.in))
+		if err != nil || got != tt.want || string(items) != tt.items {
+			t.Errorf("DecodeEvent(%s): got %+v, %s, %v; want %+v, %s", tt.in, got, items, err, tt.want, tt.items)
 		}
 	}
 }
@@ -101,7 +134,7 @@ func TestDecodeEventRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if ev, err := kafka.DecodeEvent([]byte(tt.in)); err == nil {
+			if ev, _, err := kafka.DecodeEvent([]byte(tt.in)); err == nil {
 				t.Errorf("DecodeEvent(%s): got %+v, nil; want an error", tt.in, ev)
 			}
 		})
@@ -223,18 +256,21 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := kafka.DecodeEvent(b)
+		ev, hint, err := kafka.DecodeEvent(b)
 		if err != nil {
 			return
 		}
 		if ev.OrderID <= 0 || ev.EventID < 0 {
 			t.Fatalf("DecodeEvent(%q): got ids %d/%d; want a positive order id and a non-negative event id", b, ev.OrderID, ev.EventID)
 		}
+		if hint != nil && (ev.EventID != 0 || !json.Valid(hint) || hint[0] != '[') {
+			t.Fatalf("DecodeEvent(%q): items hint %q on event %d; want a JSON array on event 0 only", b, hint, ev.EventID)
+		}
 		enc, err := kafka.EncodeEvent(order.Event{OrderID: ev.OrderID, EventID: ev.EventID})
 		if err != nil {
 			t.Fatalf("EncodeEvent(%+v): %v", ev, err)
 		}
-		again, err := kafka.DecodeEvent(enc)
+		again, _, err := kafka.DecodeEvent(enc)
 		if err != nil {
 			t.Fatalf("DecodeEvent of re-encoded %s (from %q): %v", enc, b, err)
 		}

@@ -54,7 +54,7 @@ func echoWorker(t *testing.T, b *kafkatest.Broker, seen chan<- [2]int64) {
 		}
 		go func() {
 			for m := range pc.Messages() {
-				ev, err := kafka.DecodeEvent(m.Value)
+				ev, _, err := kafka.DecodeEvent(m.Value)
 				if err != nil {
 					continue
 				}
@@ -151,7 +151,7 @@ func replay(t *testing.T, b *kafkatest.Broker, rep *kafka.Replier, n int) {
 	for answered < n {
 		select {
 		case m := <-msgs:
-			ev, err := kafka.DecodeEvent(m.Value)
+			ev, _, err := kafka.DecodeEvent(m.Value)
 			if err != nil {
 				t.Fatal(err)
 			}

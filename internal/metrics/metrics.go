@@ -34,6 +34,7 @@ type Metrics struct {
 	batchSize      prometheus.Histogram
 	batchDuration  prometheus.Histogram
 	events         *prometheus.CounterVec
+	fromMessages   prometheus.Counter
 	deadLetters    *prometheus.CounterVec
 	unpublishable  prometheus.Counter
 	lag            *prometheus.GaugeVec
@@ -79,6 +80,8 @@ func New(service string) *Metrics {
 		Help: "Time to process one micro-batch: database work and ACKs.", ConstLabels: labels, Buckets: latencyBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_worker_events_total",
 		Help: "Event messages processed by the worker, by result (ok, nack, duplicate).", ConstLabels: labels}, []string{"result"})
+	m.fromMessages = prometheus.NewCounter(prometheus.CounterOpts{Name: "orderstream_worker_creates_from_messages_total",
+		Help: "Creates the worker planned from the items their message carries and applied in one round trip (the others took the general path).", ConstLabels: labels})
 	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderstream_worker_dead_letters_total",
 		Help:        "Messages sent to the dead-letter topic, by reason (undecodable, bad_headers, unknown_order, unknown_event, unanswerable, failing).",
 		ConstLabels: labels}, []string{"reason"})
@@ -90,7 +93,7 @@ func New(service string) *Metrics {
 		Help: "GraphQL subscriptions (orderUpdated) active now.", ConstLabels: labels})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.graphqlOps, m.graphqlLatency, m.ackWait,
 		m.ackWaiters, m.lateAcks, m.ackMismatches, m.unpublishable, m.produceErrors, m.consumeErrors, m.republished, m.batchSize, m.batchDuration,
-		m.events, m.deadLetters, m.lag, m.subscriptions} {
+		m.events, m.fromMessages, m.deadLetters, m.lag, m.subscriptions} {
 		f(c)
 	}
 	return m
@@ -205,11 +208,13 @@ func (m *Metrics) Republished(n int) {
 	}
 }
 
-// Batch records a worker micro-batch: its size, duration and results.
-func (m *Metrics) Batch(size int, d time.Duration, ok, nack, duplicate int) {
+// Batch records a worker micro-batch: its size, duration and results, and
+// how many of its creates were applied from their messages' plan.
+func (m *Metrics) Batch(size int, d time.Duration, ok, nack, duplicate, fromMessages int) {
 	if m == nil {
 		return
 	}
+	m.fromMessages.Add(float64(fromMessages))
 	m.batchSize.Observe(float64(size))
 	m.batchDuration.Observe(d.Seconds())
 	m.events.WithLabelValues("ok").Add(float64(ok))

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -65,6 +66,61 @@ type BatchStore interface {
 	MarkFailed(ctx context.Context, orderID int64, reason string) error
 }
 
+// Create is a create the worker planned from its message alone, before
+// reading the order: what applying event 0 gives when the order is as its
+// message says (see CreateStore).
+type Create struct {
+	// Items is the items' JSON the message carried: the store applies the
+	// create only when the order's items and event 0's equal it.
+	Items []byte
+	// Order is the order's planned state and Outcome event 0's.
+	Order   Order
+	Outcome Outcome
+}
+
+// CreateStore is a BatchStore that also applies creates planned from their
+// messages, in one round trip instead of ProcessBatch's read, plan and save.
+type CreateStore interface {
+	BatchStore
+	// ApplyCreates marks the orders of keys PROCESSING as ProcessBatch
+	// does, then applies, in one transaction that announces each change,
+	// each create whose order is exactly as planned: event 0 is a create
+	// and the only accepted event, none is applied, the order is not
+	// cancelled, and its items and event 0's equal Create.Items. It
+	// returns the orders it applied, as stored, in id order; it leaves the
+	// others untouched. Errors: EUNAVAILABLE when the database cannot be
+	// reached; on any error the creates may or may not be applied.
+	ApplyCreates(ctx context.Context, keys []EventKey, creates []Create) ([]Order, error)
+}
+
+// PlanCreates plans, from their messages alone, the creates among keys that
+// the store may apply in one round trip: event 0 of an order whose message
+// carries its items (hints[i], nil for none), applied as Apply applies it to
+// a new order, and only those that succeed. A create whose items are not
+// valid, and every other key, is left to the general path, which reads the
+// order first.
+func PlanCreates(keys []EventKey, hints [][]byte, now time.Time) []Create {
+	var creates []Create
+	seen := make(map[int64]bool)
+	for i, k := range keys {
+		if k.EventID != 0 || i >= len(hints) || hints[i] == nil || seen[k.OrderID] {
+			continue
+		}
+		seen[k.OrderID] = true
+		var items []Item
+		if err := json.Unmarshal(hints[i], &items); err != nil {
+			continue
+		}
+		o, out := Apply(Order{ID: k.OrderID, Status: StatusNew, AppliedEventID: -1, LastEventType: EventCreate},
+			Event{OrderID: k.OrderID, EventID: 0, Type: EventCreate, Items: items}, now)
+		if !out.OK {
+			continue
+		}
+		creates = append(creates, Create{Items: hints[i], Order: o, Outcome: out})
+	}
+	return creates
+}
+
 // Answer is what the worker does with one message once its batch is
 // committed: Ack goes to the request that waits for it, if any. When
 // DeadLetter is set, the message names an order or event that does not
@@ -72,6 +128,9 @@ type BatchStore interface {
 type Answer struct {
 	Ack        Ack
 	DeadLetter string
+	// FromMessage: the event is a create planned from its message's items
+	// and applied in one round trip (CreateStore).
+	FromMessage bool
 }
 
 // Processor is the worker's use case: for a batch of messages, it applies
@@ -87,12 +146,79 @@ type Processor struct {
 // each key, in order. A redelivered message (its event applied before) is
 // answered with the stored outcome and Duplicate set; the message of an
 // unknown order, or of an event that was never accepted, is a NACK to be
-// dead-lettered. Errors: those of the store, and nothing is applied then.
-func (p *Processor) Process(ctx context.Context, keys []EventKey) ([]Answer, error) {
+// dead-lettered. hints[i], when not nil, is the items' JSON the message of
+// keys[i] carried: with a CreateStore, the creates it plans from them
+// (PlanCreates) are applied in one round trip, and the rest of the batch,
+// if any, takes the general path. Errors: those of the store; the batch
+// may then be applied in part, and its messages are processed again.
+func (p *Processor) Process(ctx context.Context, keys []EventKey, hints [][]byte) ([]Answer, error) {
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
+	var (
+		answers []Answer
+		restAt  []int // the indexes of the keys left to the general path, when answers is set
+	)
+	rest := keys
+	if cs, ok := p.Store.(CreateStore); ok {
+		if creates := PlanCreates(keys, hints, now()); len(creates) > 0 {
+			applied, err := cs.ApplyCreates(ctx, keys, creates)
+			if ErrorCode(err) == EUNAVAILABLE {
+				return nil, err
+			}
+			if err == nil { // otherwise the general path reads what was applied
+				answers, restAt = answerCreates(keys, creates, applied)
+				rest = make([]EventKey, len(restAt))
+				for j, i := range restAt {
+					rest[j] = keys[i]
+				}
+			}
+		}
+	}
+	if len(rest) == 0 {
+		return answers, nil
+	}
+	general, err := p.process(ctx, rest, now)
+	if err != nil {
+		return nil, err
+	}
+	if answers == nil {
+		return general, nil
+	}
+	for j, i := range restAt {
+		answers[i] = general[j]
+	}
+	return answers, nil
+}
+
+// answerCreates answers the keys of the creates the store applied, and
+// returns the indexes of the other keys, which the general path answers
+// (their answers are left zero).
+func answerCreates(keys []EventKey, creates []Create, applied []Order) ([]Answer, []int) {
+	outcomes := make(map[int64]Outcome, len(creates))
+	for _, c := range creates {
+		outcomes[c.Order.ID] = c.Outcome
+	}
+	stored := make(map[int64]Order, len(applied))
+	for _, o := range applied {
+		stored[o.ID] = o
+	}
+	answers := make([]Answer, len(keys))
+	var rest []int
+	for i, k := range keys {
+		o, ok := stored[k.OrderID]
+		if !ok || k.EventID != 0 {
+			rest = append(rest, i)
+			continue
+		}
+		answers[i] = Answer{Ack: Ack{OrderID: k.OrderID, EventID: 0, Order: o, Outcome: outcomes[k.OrderID]}, FromMessage: true}
+	}
+	return answers, rest
+}
+
+// process is Process's general path: read the orders, plan, save.
+func (p *Processor) process(ctx context.Context, keys []EventKey, now func() time.Time) ([]Answer, error) {
 	var (
 		locked map[int64]Order
 		plan   Plan

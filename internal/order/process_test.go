@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -103,7 +104,7 @@ func TestProcessor(t *testing.T) {
 		Events: []order.Event{{OrderID: 4, EventID: 0, Type: order.EventCreate, Items: pens}},
 	}}}
 	p := &order.Processor{Store: store, Now: func() time.Time { return t1 }}
-	answers, err := p.Process(t.Context(), []order.EventKey{key(4, 0)})
+	answers, err := p.Process(t.Context(), []order.EventKey{key(4, 0)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,103 @@ func TestProcessor(t *testing.T) {
 		t.Errorf("got %+v; want order 4 DONE at the processor's clock", a)
 	}
 	store.err = order.Unavailable("the database", errors.New("down"))
-	if _, err := p.Process(t.Context(), []order.EventKey{key(4, 0)}); order.ErrorCode(err) != order.EUNAVAILABLE {
+	if _, err := p.Process(t.Context(), []order.EventKey{key(4, 0)}, nil); order.ErrorCode(err) != order.EUNAVAILABLE {
 		t.Errorf("store down: got %v; want UNAVAILABLE", err)
+	}
+}
+
+// TestPlanCreates: only event 0 with items planned from its message, once
+// per order, and only a create that succeeds, as Apply would give it on a
+// new order; everything else is left to the general path.
+func TestPlanCreates(t *testing.T) {
+	hint := func(it []order.Item) []byte {
+		b, err := json.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	keys := []order.EventKey{key(1, 0), key(2, 1), key(3, 0), key(1, 0), key(4, 0), key(5, 0), key(6, 0)}
+	hints := [][]byte{hint(pens), hint(books), nil, hint(books), []byte(`[{"name":`), hint([]order.Item{{Name: "", Quantity: 0, Price: 1}})}
+	creates := order.PlanCreates(keys, hints, t1) // key 6 has no hint at all (hints is shorter)
+	if len(creates) != 1 {
+		t.Fatalf("got %d creates %+v; want order 1's only", len(creates), creates)
+	}
+	c := creates[0]
+	want, out := order.Apply(order.Order{ID: 1, Status: order.StatusNew, AppliedEventID: -1, LastEventType: order.EventCreate},
+		order.Event{OrderID: 1, EventID: 0, Type: order.EventCreate, Items: pens}, t1)
+	if string(c.Items) != string(hints[0]) || c.Order.ID != 1 || c.Order.Status != order.StatusDone || c.Order.AppliedEventID != 0 ||
+		c.Order.Total != want.Total || !c.Order.UpdatedAt.Equal(t1) || c.Outcome != out || !out.OK {
+		t.Errorf("create: got %+v; want order 1 DONE at event 0 with total %s, planned from the first hint", c, want.Total)
+	}
+}
+
+// createStore is a CreateStore that applies the creates of the orders in
+// apply and fails with err; its general path is batchStore's.
+type createStore struct {
+	batchStore
+	apply map[int64]bool
+	err   error
+	keys  []order.EventKey // the general path's
+}
+
+func (s *createStore) ApplyCreates(_ context.Context, _ []order.EventKey, creates []order.Create) ([]order.Order, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	var out []order.Order
+	for _, c := range creates {
+		if s.apply[c.Order.ID] {
+			out = append(out, c.Order)
+		}
+	}
+	return out, nil
+}
+
+func (s *createStore) ProcessBatch(ctx context.Context, keys []order.EventKey, plan func([]order.Pending) (order.Plan, error)) (order.Saved, error) {
+	s.keys = keys
+	return s.batchStore.ProcessBatch(ctx, keys, plan)
+}
+
+// TestProcessCreatesFromMessages: the creates the store applies from their
+// messages are answered from the plan, the others by the general path, each
+// answer at its key's place; a failure of the one-round-trip path other than
+// an unavailable database leaves the whole batch to the general path.
+func TestProcessCreatesFromMessages(t *testing.T) {
+	hint, _ := json.Marshal(pens)
+	general := []order.Pending{
+		{Order: order.Order{ID: 2, UserID: validUserID, Status: order.StatusProcessing, AppliedEventID: -1},
+			Events: []order.Event{{OrderID: 2, EventID: 0, Type: order.EventCreate, Items: books}}},
+	}
+	keys := []order.EventKey{key(2, 0), key(1, 0), key(2, 0)}
+	hints := [][]byte{hint, hint, hint} // order 2's does not match what is stored: the store leaves it
+	store := &createStore{batchStore: batchStore{pending: general}, apply: map[int64]bool{1: true}}
+	p := &order.Processor{Store: store, Now: func() time.Time { return t1 }}
+	answers, err := p.Process(t.Context(), keys, hints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(store.keys) != 2 || store.keys[0] != key(2, 0) || store.keys[1] != key(2, 0) {
+		t.Errorf("general path got %+v; want order 2's two keys", store.keys)
+	}
+	for i, tc := range []struct {
+		id          int64
+		total       string
+		fromMessage bool
+	}{{2, "59.98", false}, {1, "4.50", true}, {2, "59.98", false}} {
+		a := answers[i]
+		if a.Ack.OrderID != tc.id || a.Ack.Order.ID != tc.id || !a.Ack.Outcome.OK || a.Ack.Order.Status != order.StatusDone ||
+			a.Ack.Order.Total.String() != tc.total || a.FromMessage != tc.fromMessage {
+			t.Errorf("answer %d: got %+v; want order %d DONE with total %s, from its message: %v", i, a, tc.id, tc.total, tc.fromMessage)
+		}
+	}
+
+	store.err, store.keys = errors.New("deadlock detected"), nil
+	if answers, err = p.Process(t.Context(), keys, hints); err != nil || len(store.keys) != 3 || answers[1].FromMessage {
+		t.Errorf("after a failed one-round-trip apply: got %+v, %v, general path %+v; want all three keys on the general path", answers, err, store.keys)
+	}
+	store.err = order.Unavailable("the database", errors.New("down"))
+	if _, err := p.Process(t.Context(), keys, hints); order.ErrorCode(err) != order.EUNAVAILABLE {
+		t.Errorf("database down: got %v; want UNAVAILABLE", err)
 	}
 }

@@ -57,7 +57,7 @@ func BenchmarkOrderDatabasePath(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				answers, err := proc.Process(ctx, []order.EventKey{{OrderID: o.ID, EventID: ev.EventID}})
+				answers, err := proc.Process(ctx, []order.EventKey{{OrderID: o.ID, EventID: ev.EventID}}, nil)
 				if err != nil || len(answers) != 1 || answers[0].Ack.Order.Status != order.StatusDone {
 					b.Fatalf("process order %d: %+v, %v", o.ID, answers, err)
 				}

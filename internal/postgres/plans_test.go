@@ -56,6 +56,10 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 				CancelReasons: texts, FailureReasons: texts, CancelledAts: texts})
 		}},
 		{"GetEvents", func(q *db.Queries) { q.GetEvents(ctx, db.GetEventsParams{OrderIds: ids, EventIds: evs}) }},
+		{"ApplyCreates", func(q *db.Queries) {
+			q.ApplyCreates(ctx, db.ApplyCreatesParams{Ids: ids, Items: []string{"[]", "[]"}, Statuses: []string{"DONE", "DONE"},
+				Totals: []string{"1", "1"}, FailureReasons: texts, Codes: texts, Reasons: texts})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var rec sqlRecorder

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -305,6 +306,45 @@ func (s *Store) ProcessBatch(ctx context.Context, keys []order.EventKey, plan fu
 		return order.Saved{}, mapErr(fmt.Sprintf("process events of %d orders", len(ids)), err)
 	}
 	return saved, nil
+}
+
+// ApplyCreates implements order.CreateStore in one round trip to
+// PostgreSQL: PROCESSING in a transaction of its own (as in ProcessBatch),
+// then the creates, their NOTIFY and the COMMIT (ApplyCreates, one
+// statement). An order that is not as planned is left to ProcessBatch.
+func (s *Store) ApplyCreates(ctx context.Context, keys []order.EventKey, creates []order.Create) ([]order.Order, error) {
+	creates = slices.SortedFunc(slices.Values(creates), func(a, b order.Create) int { return cmp.Compare(a.Order.ID, b.Order.ID) }) // locks in id order, as ProcessBatch does
+	var ap db.ApplyCreatesParams
+	items := make(map[int64][]order.Item, len(creates))
+	for _, c := range creates {
+		o := c.Order
+		ap.Ids, ap.Items = append(ap.Ids, o.ID), append(ap.Items, string(c.Items))
+		ap.Statuses, ap.Totals = append(ap.Statuses, string(o.Status)), append(ap.Totals, o.Total.String())
+		ap.FailureReasons = append(ap.FailureReasons, o.FailureReason)
+		ap.Codes, ap.Reasons = append(ap.Codes, c.Outcome.Code), append(ap.Reasons, c.Outcome.Reason)
+		items[o.ID] = o.Items
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr("apply creates", err)
+	}
+	p := &pipe{conn: conn}
+	defer p.release(ctx)
+	queueMarkProcessing(ctx, p, keys)
+	p.Exec(ctx, "BEGIN")
+	p.after = true
+	p.Exec(ctx, "COMMIT")
+	rows, err := db.New(p).ApplyCreates(ctx, ap)
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("apply creates of %d orders", len(creates)), err)
+	}
+	out := make([]order.Order, len(rows))
+	for i, r := range rows {
+		if out[i], err = insertedOrder(db.Order(r), items[r.ID]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // savedOrders converts the rows SaveApplied returns: the items are those

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	neturl "net/url"
@@ -30,12 +31,50 @@ type roleStore struct {
 	// apiURL and workerURL are the logins of the two roles.
 	apiURL, workerURL string
 	apiPool           *pgxpool.Pool // the API's (newStore only)
+	ownerPool         *pgxpool.Pool // the owner's, to read what the API's messages carry (newStore only)
 }
 
 // process runs keys through the worker's use case on the worker's store:
-// the path production takes (PROCESSING, then the apply transaction).
+// the path production takes (PROCESSING, then the apply transaction), with
+// the items hint a create's message carries (kafka.EncodeEvent: a create's
+// items as the API encodes them), so that creates take the one-round-trip
+// path as they do in production.
 func (s roleStore) process(ctx context.Context, keys ...order.EventKey) ([]order.Answer, error) {
-	return (&order.Processor{Store: s.worker}).Process(ctx, keys)
+	return (&order.Processor{Store: s.worker}).Process(ctx, keys, s.hints(ctx, keys))
+}
+
+// processGeneral is process without the messages' items hints: every key
+// takes the general path (read, plan, save), as messages of earlier
+// versions and those whose hint does not match do.
+func (s roleStore) processGeneral(ctx context.Context, keys ...order.EventKey) ([]order.Answer, error) {
+	return (&order.Processor{Store: s.worker}).Process(ctx, keys, nil)
+}
+
+// hints returns, for each key of event 0 of a stored create, the items' JSON
+// its message carries.
+func (s roleStore) hints(ctx context.Context, keys []order.EventKey) [][]byte {
+	if s.ownerPool == nil {
+		return nil
+	}
+	hints := make([][]byte, len(keys))
+	for i, k := range keys {
+		if k.EventID != 0 {
+			continue
+		}
+		var payload []byte
+		err := s.ownerPool.QueryRow(ctx, "SELECT payload->'items' FROM order_events WHERE order_id = $1 AND event_id = 0 AND type = 'create'", k.OrderID).Scan(&payload)
+		if err != nil {
+			continue // no such create: the message carries no items
+		}
+		var it []order.Item
+		if err := json.Unmarshal(payload, &it); err != nil {
+			panic(err)
+		}
+		if hints[i], err = json.Marshal(it); err != nil {
+			panic(err)
+		}
+	}
+	return hints
 }
 
 // processOne is process for one message; it returns its ACK.
@@ -80,9 +119,9 @@ func newStore(t *testing.T) (roleStore, *pgxpool.Pool, string) {
 		t.Cleanup(pool.Close)
 		return pool
 	}
-	apiPool := open(urls.API)
+	apiPool, ownerPool := open(urls.API), open(urls.Owner)
 	api, worker := postgres.NewStore(apiPool), postgres.NewStore(open(urls.Worker))
-	return roleStore{Store: api, worker: worker, apiURL: urls.API, workerURL: urls.Worker, apiPool: apiPool}, open(urls.Owner), urls.Owner
+	return roleStore{Store: api, worker: worker, apiURL: urls.API, workerURL: urls.Worker, apiPool: apiPool, ownerPool: ownerPool}, ownerPool, urls.Owner
 }
 
 func items(prices ...string) []order.Item {

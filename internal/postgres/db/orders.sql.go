@@ -49,6 +49,113 @@ func (q *Queries) AcceptEvent(ctx context.Context, arg AcceptEventParams) (Order
 	return i, err
 }
 
+const applyCreates = `-- name: ApplyCreates :many
+WITH u AS (
+    SELECT unnest($1::bigint[]) AS id, unnest($2::text[])::jsonb AS items,
+           unnest($3::text[]) AS status, unnest($4::text[]) AS total,
+           unnest($5::text[]) AS failure_reason,
+           unnest($6::text[]) AS code, unnest($7::text[]) AS reason
+), applied AS (
+    UPDATE orders o
+    SET status = u.status, applied_event_id = 0, total = u.total::numeric,
+        failure_reason = u.failure_reason, updated_at = now()
+    FROM u, order_events e
+    WHERE o.id = u.id AND o.applied_event_id = -1 AND o.event_id = 0 AND o.cancelled_at IS NULL
+      AND o.items = u.items
+      AND e.order_id = u.id AND e.event_id = 0 AND e.type = 'create' AND e.payload -> 'items' = u.items
+    RETURNING o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at, u.code, u.reason, pg_notify('order_status', o.id::text) IS NULL AS notified
+), outcomes AS (
+    UPDATE order_events e
+    SET applied_at = now(), outcome_code = a.code, outcome_reason = a.reason, apply_count = e.apply_count + 1
+    FROM applied a
+    WHERE e.order_id = a.id AND e.event_id = 0
+)
+SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total,
+       cancel_reason, failure_reason, cancelled_at, created_at, updated_at
+FROM applied
+ORDER BY id
+`
+
+type ApplyCreatesParams struct {
+	Ids            []int64
+	Items          []string
+	Statuses       []string
+	Totals         []string
+	FailureReasons []string
+	Codes          []string
+	Reasons        []string
+}
+
+type ApplyCreatesRow struct {
+	ID             int64
+	ExternalID     string
+	UserID         uuid.UUID
+	Status         string
+	EventID        int32
+	AppliedEventID int32
+	LastEventType  string
+	Items          []byte
+	Total          pgtype.Numeric
+	CancelReason   string
+	FailureReason  string
+	CancelledAt    *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// ApplyCreates applies, in one statement, the create of each order ids[i]
+// that is exactly as the worker assumed when it planned it from the
+// create's message: event 0 is a create and the only accepted event, none
+// is applied, the order is not cancelled, and both the order's items and
+// event 0's items equal items[i] (the items the message carried). Such an
+// order gets its planned state (statuses[i], totals[i], failure_reasons[i],
+// applied event 0) and event 0 its outcome (codes[i], reasons[i]); each
+// change is announced (NOTIFY order_status, the order id alone). Any other
+// order is left untouched for the worker's general path, which reads it
+// first. It returns the orders it applied.
+func (q *Queries) ApplyCreates(ctx context.Context, arg ApplyCreatesParams) ([]ApplyCreatesRow, error) {
+	rows, err := q.db.Query(ctx, applyCreates,
+		arg.Ids,
+		arg.Items,
+		arg.Statuses,
+		arg.Totals,
+		arg.FailureReasons,
+		arg.Codes,
+		arg.Reasons,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ApplyCreatesRow
+	for rows.Next() {
+		var i ApplyCreatesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getOrderByExternalID = `-- name: GetOrderByExternalID :one
 SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders
 WHERE external_id = $1 AND user_id = $2
