@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -78,19 +79,33 @@ type wireAck struct {
 }
 
 // EncodeEvent returns the message value of ev: its order and event ids,
-// and a create's items (see wireEvent).
+// and a create's items (see wireEvent), the JSON of wireEvent written
+// directly so that the items' JSON the store encoded for the insert
+// (Event.ItemsJSON) is copied, not encoded or compacted again.
 func EncodeEvent(ev order.Event) ([]byte, error) {
-	w := wireEvent{OrderID: ev.OrderID, EventID: ev.EventID}
+	var items []byte
 	if ev.EventID == 0 && ev.Type == order.EventCreate && ev.Items != nil {
-		items, err := json.Marshal(ev.Items)
-		if err != nil {
-			return nil, err
+		items = ev.ItemsJSON
+		if items == nil {
+			var err error
+			if items, err = json.Marshal(ev.Items); err != nil {
+				return nil, err
+			}
 		}
-		if len(items) <= MaxItemsHint {
-			w.Items = items
+		if len(items) > MaxItemsHint {
+			items = nil
 		}
 	}
-	return json.Marshal(w)
+	b := make([]byte, 0, 48+len(items))
+	b = append(b, `{"order_id":`...)
+	b = strconv.AppendInt(b, ev.OrderID, 10)
+	b = append(b, `,"event_id":`...)
+	b = strconv.AppendInt(b, int64(ev.EventID), 10)
+	if items != nil {
+		b = append(b, `,"items":`...)
+		b = append(b, items...)
+	}
+	return append(b, '}'), nil
 }
 
 // DecodeEvent parses a message value of the orders topic, of this version

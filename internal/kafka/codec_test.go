@@ -77,6 +77,9 @@ func TestEncodeEventCarriesOnlyIDs(t *testing.T) {
 		{"create over the hint's limit", order.Event{OrderID: 43, EventID: 0, Type: order.EventCreate, Items: items}, `{"order_id":43,"event_id":0}`},
 		{"create", order.Event{OrderID: 44, ExternalID: "o-1", UserID: codecUserID, EventID: 0, Type: order.EventCreate, Items: small},
 			`{"order_id":44,"event_id":0,"items":[{"name":"pen","quantity":2,"price":1.50}]}`},
+		// The store's encoding of the items, when it has one, is copied as it is.
+		{"create with the store's items JSON", order.Event{OrderID: 45, EventID: 0, Type: order.EventCreate, Items: small,
+			ItemsJSON: []byte(`[{"name":"pen","quantity":2,"price":"1.5"}]`)}, `{"order_id":45,"event_id":0,"items":[{"name":"pen","quantity":2,"price":"1.5"}]}`},
 	}
 	for _, tt := range tests {
 		b, err := kafka.EncodeEvent(tt.ev)

@@ -85,6 +85,10 @@ type Event struct {
 	Type       EventType
 	Items      []Item // create and update
 	Reason     string // cancel
+	// ItemsJSON is Items as JSON when the store has it at hand (a create
+	// it just inserted), so that the event's message need not encode the
+	// items again; nil otherwise.
+	ItemsJSON []byte
 }
 
 // Outcome is the result of applying one event.

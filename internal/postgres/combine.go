@@ -185,7 +185,7 @@ func (c *combiner) run(batch []*createReq) {
 		res := createRes{alone: true}
 		if row, ok := rows[r.key()]; ok {
 			o, err := insertedOrder(db.Order(row), r.in.Items)
-			ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: r.in.Items}
+			ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: r.in.Items, ItemsJSON: r.items}
 			res = createRes{o: o, ev: ev, created: err == nil, err: err}
 		}
 		r.done <- res

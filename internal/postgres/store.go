@@ -102,7 +102,7 @@ func (s *Store) createAlone(ctx context.Context, in order.CreateInput, uid uuid.
 		if o, err = insertedOrder(db.Order(inserted), in.Items); err != nil {
 			return order.Order{}, order.Event{}, false, err
 		}
-		ev = order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: in.Items}
+		ev = order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: in.Items, ItemsJSON: items}
 		return o, ev, true, nil
 	case !errors.Is(err, pgx.ErrNoRows):
 		return order.Order{}, order.Event{}, false, mapErr("insert order", err)
