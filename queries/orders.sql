@@ -134,7 +134,10 @@ RETURNING o.*;
 -- applied event 0) and event 0 its outcome (codes[i], reasons[i]); each
 -- change is announced (NOTIFY order_status, the order id alone). Any other
 -- order is left untouched for the worker's general path, which reads it
--- first. It returns the orders it applied.
+-- first. It returns the orders it applied. Event 0 is read by a subquery
+-- of each order, not joined: a generic plan made on a nearly empty table
+-- otherwise starts from order_events and reads every event 0 through the
+-- primary key's second column.
 WITH u AS (
     SELECT unnest(@ids::bigint[]) AS id, unnest(@items::text[])::jsonb AS items,
            unnest(@statuses::text[]) AS status, unnest(@totals::text[]) AS total,
@@ -144,16 +147,17 @@ WITH u AS (
     UPDATE orders o
     SET status = u.status, applied_event_id = 0, total = u.total::numeric,
         failure_reason = u.failure_reason, updated_at = now()
-    FROM u, order_events e
+    FROM u
     WHERE o.id = u.id AND o.applied_event_id = -1 AND o.event_id = 0 AND o.cancelled_at IS NULL
       AND o.items = u.items
-      AND e.order_id = u.id AND e.event_id = 0 AND e.type = 'create' AND e.payload -> 'items' = u.items
+      AND (SELECT e.payload -> 'items' FROM order_events e
+           WHERE e.order_id = o.id AND e.event_id = 0 AND e.type = 'create') = u.items
     RETURNING o.*, u.code, u.reason, pg_notify('order_status', o.id::text) IS NULL AS notified
 ), outcomes AS (
     UPDATE order_events e
     SET applied_at = now(), outcome_code = a.code, outcome_reason = a.reason, apply_count = e.apply_count + 1
     FROM applied a
-    WHERE e.order_id = a.id AND e.event_id = 0
+    WHERE e.order_id = a.id AND e.event_id = a.event_id
 )
 SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total,
        cancel_reason, failure_reason, cancelled_at, created_at, updated_at

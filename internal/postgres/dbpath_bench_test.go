@@ -20,7 +20,8 @@ import (
 // (Store.CreateOrder) and then the worker's batch (order.Processor.Process:
 // PROCESSING, lock, save, commit), with the worker's plans made per
 // execution (custom, as before WithKeyPlans) or once per connection
-// (WithKeyPlans). It reports the p50 of each part; the insert is the same
+// (WithKeyPlans), and, as production runs, the create planned from the
+// items its message carries and applied in one round trip (from-message). It reports the p50 of each part; the insert is the same
 // code in both and shows the load of the moment. docs/BENCHMARKS.md,
 // "Latency at 1 in flight":
 //
@@ -28,9 +29,10 @@ import (
 func BenchmarkOrderDatabasePath(b *testing.B) {
 	customPlans := func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan" }
 	for _, v := range []struct {
-		name string
-		opt  postgres.Option
-	}{{"custom-plans", customPlans}, {"key-plans", postgres.WithKeyPlans()}} {
+		name        string
+		opt         postgres.Option
+		fromMessage bool
+	}{{"custom-plans", customPlans, false}, {"key-plans", postgres.WithKeyPlans(), false}, {"key-plans-from-message", postgres.WithKeyPlans(), true}} {
 		b.Run(v.name, func(b *testing.B) {
 			ctx := context.Background()
 			urls := pgtest.NewDBs(b)
@@ -57,8 +59,12 @@ func BenchmarkOrderDatabasePath(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				answers, err := proc.Process(ctx, []order.EventKey{{OrderID: o.ID, EventID: ev.EventID}}, nil)
-				if err != nil || len(answers) != 1 || answers[0].Ack.Order.Status != order.StatusDone {
+				var hints [][]byte
+				if v.fromMessage {
+					hints = [][]byte{ev.ItemsJSON} // what kafka.EncodeEvent sends
+				}
+				answers, err := proc.Process(ctx, []order.EventKey{{OrderID: o.ID, EventID: ev.EventID}}, hints)
+				if err != nil || len(answers) != 1 || answers[0].Ack.Order.Status != order.StatusDone || answers[0].FromMessage != v.fromMessage {
 					b.Fatalf("process order %d: %+v, %v", o.ID, answers, err)
 				}
 				return t1.Sub(t0), time.Since(t1)

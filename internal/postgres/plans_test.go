@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -24,6 +25,14 @@ import (
 // dead-letter path, is left out: with custom plans as with generic ones,
 // PostgreSQL reads the order's pending events through the partial index
 // of unapplied events, which it estimates to hold next to none.)
+// leadingColumn is the first column of each key index the worker's
+// statements may use: an index condition must constrain it.
+var leadingColumn = map[string]string{
+	"orders_pkey":           "(id = ",
+	"orders_id_user_id_key": "(id = ",
+	"order_events_pkey":     "(order_id = ",
+}
+
 func TestWorkerPlansAreKeyLookups(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)
@@ -74,6 +83,10 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 					scans++
 					if n.IndexCond == "" {
 						t.Errorf("%s of %s without an index condition: a whole index read: %s", n.NodeType, n.IndexName, raw)
+					} else if lead, ok := leadingColumn[n.IndexName]; ok && !strings.Contains(n.IndexCond, lead) {
+						// On its second column alone (event_id = 0), a key
+						// index is read whole as well.
+						t.Errorf("%s of %s on %s, not on its leading column %s: %s", n.NodeType, n.IndexName, n.IndexCond, lead, raw)
 					}
 				}
 			})
