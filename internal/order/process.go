@@ -147,9 +147,11 @@ type Processor struct {
 // answered with the stored outcome and Duplicate set; the message of an
 // unknown order, or of an event that was never accepted, is a NACK to be
 // dead-lettered. hints[i], when not nil, is the items' JSON the message of
-// keys[i] carried: with a CreateStore, the creates it plans from them
-// (PlanCreates) are applied in one round trip, and the rest of the batch,
-// if any, takes the general path. Errors: those of the store; the batch
+// keys[i] carried: with a CreateStore, a batch of creates that can all be
+// planned from them (PlanCreates) is applied in one round trip, and the
+// creates whose stored order did not match take the general path after it.
+// A batch with anything else takes the general path whole, so that it
+// costs two round trips, not three. Errors: those of the store; the batch
 // may then be applied in part, and its messages are processed again.
 func (p *Processor) Process(ctx context.Context, keys []EventKey, hints [][]byte) ([]Answer, error) {
 	now := time.Now
@@ -162,7 +164,7 @@ func (p *Processor) Process(ctx context.Context, keys []EventKey, hints [][]byte
 	)
 	rest := keys
 	if cs, ok := p.Store.(CreateStore); ok {
-		if creates := PlanCreates(keys, hints, now()); len(creates) > 0 {
+		if creates := PlanCreates(keys, hints, now()); plansAll(keys, creates) {
 			applied, err := cs.ApplyCreates(ctx, keys, creates)
 			if ErrorCode(err) == EUNAVAILABLE {
 				return nil, err
@@ -190,6 +192,24 @@ func (p *Processor) Process(ctx context.Context, keys []EventKey, hints [][]byte
 		answers[i] = general[j]
 	}
 	return answers, nil
+}
+
+// plansAll reports whether creates plan every key: each is event 0 of an
+// order that creates holds.
+func plansAll(keys []EventKey, creates []Create) bool {
+	if len(creates) == 0 {
+		return false
+	}
+	planned := make(map[int64]bool, len(creates))
+	for _, c := range creates {
+		planned[c.Order.ID] = true
+	}
+	for _, k := range keys {
+		if k.EventID != 0 || !planned[k.OrderID] {
+			return false
+		}
+	}
+	return true
 }
 
 // answerCreates answers the keys of the creates the store applied, and

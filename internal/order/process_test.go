@@ -149,10 +149,12 @@ type createStore struct {
 	batchStore
 	apply map[int64]bool
 	err   error
+	calls int              // of ApplyCreates
 	keys  []order.EventKey // the general path's
 }
 
 func (s *createStore) ApplyCreates(_ context.Context, _ []order.EventKey, creates []order.Create) ([]order.Order, error) {
+	s.calls++
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -173,7 +175,8 @@ func (s *createStore) ProcessBatch(ctx context.Context, keys []order.EventKey, p
 // TestProcessCreatesFromMessages: the creates the store applies from their
 // messages are answered from the plan, the others by the general path, each
 // answer at its key's place; a failure of the one-round-trip path other than
-// an unavailable database leaves the whole batch to the general path.
+// an unavailable database leaves the whole batch to the general path, and
+// so does a batch with a key that cannot be planned from its message.
 func TestProcessCreatesFromMessages(t *testing.T) {
 	hint, _ := json.Marshal(pens)
 	general := []order.Pending{
@@ -210,5 +213,14 @@ func TestProcessCreatesFromMessages(t *testing.T) {
 	store.err = order.Unavailable("the database", errors.New("down"))
 	if _, err := p.Process(t.Context(), keys, hints); order.ErrorCode(err) != order.EUNAVAILABLE {
 		t.Errorf("database down: got %v; want UNAVAILABLE", err)
+	}
+
+	store.err, store.keys, store.calls = nil, nil, 0
+	mixed := []order.EventKey{key(1, 0), key(2, 0), key(2, 1)} // an update among the creates
+	if _, err := p.Process(t.Context(), mixed, [][]byte{hint, hint, nil}); err != nil || store.calls != 0 || len(store.keys) != 3 {
+		t.Errorf("a batch with an update: %v, %d one-round-trip calls, general path %+v; want the whole batch on the general path alone", err, store.calls, store.keys)
+	}
+	if _, err := p.Process(t.Context(), keys[:2], [][]byte{nil, hint}); err != nil || store.calls != 0 {
+		t.Errorf("a create without items in the batch: %v, %d one-round-trip calls; want none", err, store.calls)
 	}
 }
