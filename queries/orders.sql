@@ -130,32 +130,31 @@ RETURNING o.*;
 -- create's message: event 0 is a create and the only accepted event, none
 -- is applied, the order is not cancelled, and both the order's items and
 -- event 0's items equal items[i] (the items the message carried). Such an
--- order gets its planned state (statuses[i], totals[i], failure_reasons[i],
--- applied event 0) and event 0 its outcome (codes[i], reasons[i]); each
--- change is announced (NOTIFY order_status, the order id alone). Any other
--- order is left untouched for the worker's general path, which reads it
--- first. It returns the orders it applied. Event 0 is read by a subquery
--- of each order, not joined: a generic plan made on a nearly empty table
--- otherwise starts from order_events and reads every event 0 through the
--- primary key's second column.
+-- order gets its planned state (statuses[i], totals[i], applied event 0, no
+-- failure reason) and event 0 its outcome, a success: the worker plans only
+-- creates that succeed (order.PlanCreates). Each change is announced
+-- (NOTIFY order_status, the order id alone). Any other order is left
+-- untouched for the worker's general path, which reads it first. It returns
+-- the orders it applied. Event 0 is read by a subquery of each order, not
+-- joined: a generic plan made on a nearly empty table otherwise starts from
+-- order_events and reads every event 0 through the primary key's second
+-- column.
 WITH u AS (
     SELECT unnest(@ids::bigint[]) AS id, unnest(@items::text[])::jsonb AS items,
-           unnest(@statuses::text[]) AS status, unnest(@totals::text[]) AS total,
-           unnest(@failure_reasons::text[]) AS failure_reason,
-           unnest(@codes::text[]) AS code, unnest(@reasons::text[]) AS reason
+           unnest(@statuses::text[]) AS status, unnest(@totals::text[]) AS total
 ), applied AS (
     UPDATE orders o
     SET status = u.status, applied_event_id = 0, total = u.total::numeric,
-        failure_reason = u.failure_reason, updated_at = now()
+        failure_reason = '', updated_at = now()
     FROM u
     WHERE o.id = u.id AND o.applied_event_id = -1 AND o.event_id = 0 AND o.cancelled_at IS NULL
       AND o.items = u.items
       AND (SELECT e.payload -> 'items' FROM order_events e
            WHERE e.order_id = o.id AND e.event_id = 0 AND e.type = 'create') = u.items
-    RETURNING o.*, u.code, u.reason, pg_notify('order_status', o.id::text) IS NULL AS notified
+    RETURNING o.*, pg_notify('order_status', o.id::text) IS NULL AS notified
 ), outcomes AS (
     UPDATE order_events e
-    SET applied_at = now(), outcome_code = a.code, outcome_reason = a.reason, apply_count = e.apply_count + 1
+    SET applied_at = now(), outcome_code = '', outcome_reason = '', apply_count = e.apply_count + 1
     FROM applied a
     WHERE e.order_id = a.id AND e.event_id = a.event_id
 )

@@ -68,14 +68,14 @@ type BatchStore interface {
 
 // Create is a create the worker planned from its message alone, before
 // reading the order: what applying event 0 gives when the order is as its
-// message says (see CreateStore).
+// message says (see CreateStore). Its outcome is a success: PlanCreates
+// plans no other.
 type Create struct {
 	// Items is the items' JSON the message carried: the store applies the
 	// create only when the order's items and event 0's equal it.
 	Items []byte
-	// Order is the order's planned state and Outcome event 0's.
-	Order   Order
-	Outcome Outcome
+	// Order is the order's planned state.
+	Order Order
 }
 
 // CreateStore is a BatchStore that also applies creates planned from their
@@ -116,7 +116,7 @@ func PlanCreates(keys []EventKey, hints [][]byte, now time.Time) []Create {
 		if !out.OK {
 			continue
 		}
-		creates = append(creates, Create{Items: hints[i], Order: o, Outcome: out})
+		creates = append(creates, Create{Items: hints[i], Order: o})
 	}
 	return creates
 }
@@ -170,7 +170,7 @@ func (p *Processor) Process(ctx context.Context, keys []EventKey, hints [][]byte
 				return nil, err
 			}
 			if err == nil { // otherwise the general path reads what was applied
-				answers, restAt = answerCreates(keys, creates, applied)
+				answers, restAt = answerCreates(keys, applied)
 				rest = make([]EventKey, len(restAt))
 				for j, i := range restAt {
 					rest[j] = keys[i]
@@ -215,11 +215,7 @@ func plansAll(keys []EventKey, creates []Create) bool {
 // answerCreates answers the keys of the creates the store applied, and
 // returns the indexes of the other keys, which the general path answers
 // (their answers are left zero).
-func answerCreates(keys []EventKey, creates []Create, applied []Order) ([]Answer, []int) {
-	outcomes := make(map[int64]Outcome, len(creates))
-	for _, c := range creates {
-		outcomes[c.Order.ID] = c.Outcome
-	}
+func answerCreates(keys []EventKey, applied []Order) ([]Answer, []int) {
 	stored := make(map[int64]Order, len(applied))
 	for _, o := range applied {
 		stored[o.ID] = o
@@ -232,7 +228,7 @@ func answerCreates(keys []EventKey, creates []Create, applied []Order) ([]Answer
 			rest = append(rest, i)
 			continue
 		}
-		answers[i] = Answer{Ack: Ack{OrderID: k.OrderID, EventID: 0, Order: o, Outcome: outcomes[k.OrderID]}, FromMessage: true}
+		answers[i] = Answer{Ack: Ack{OrderID: k.OrderID, EventID: 0, Order: o, Outcome: Outcome{OK: true}}, FromMessage: true}
 	}
 	return answers, rest
 }

@@ -320,8 +320,6 @@ func (s *Store) ApplyCreates(ctx context.Context, keys []order.EventKey, creates
 		o := c.Order
 		ap.Ids, ap.Items = append(ap.Ids, o.ID), append(ap.Items, string(c.Items))
 		ap.Statuses, ap.Totals = append(ap.Statuses, string(o.Status)), append(ap.Totals, o.Total.String())
-		ap.FailureReasons = append(ap.FailureReasons, o.FailureReason)
-		ap.Codes, ap.Reasons = append(ap.Codes, c.Outcome.Code), append(ap.Reasons, c.Outcome.Reason)
 		items[o.ID] = o.Items
 	}
 	conn, err := s.pool.Acquire(ctx)

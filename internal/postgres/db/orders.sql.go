@@ -52,22 +52,20 @@ func (q *Queries) AcceptEvent(ctx context.Context, arg AcceptEventParams) (Order
 const applyCreates = `-- name: ApplyCreates :many
 WITH u AS (
     SELECT unnest($1::bigint[]) AS id, unnest($2::text[])::jsonb AS items,
-           unnest($3::text[]) AS status, unnest($4::text[]) AS total,
-           unnest($5::text[]) AS failure_reason,
-           unnest($6::text[]) AS code, unnest($7::text[]) AS reason
+           unnest($3::text[]) AS status, unnest($4::text[]) AS total
 ), applied AS (
     UPDATE orders o
     SET status = u.status, applied_event_id = 0, total = u.total::numeric,
-        failure_reason = u.failure_reason, updated_at = now()
+        failure_reason = '', updated_at = now()
     FROM u
     WHERE o.id = u.id AND o.applied_event_id = -1 AND o.event_id = 0 AND o.cancelled_at IS NULL
       AND o.items = u.items
       AND (SELECT e.payload -> 'items' FROM order_events e
            WHERE e.order_id = o.id AND e.event_id = 0 AND e.type = 'create') = u.items
-    RETURNING o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at, u.code, u.reason, pg_notify('order_status', o.id::text) IS NULL AS notified
+    RETURNING o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at, pg_notify('order_status', o.id::text) IS NULL AS notified
 ), outcomes AS (
     UPDATE order_events e
-    SET applied_at = now(), outcome_code = a.code, outcome_reason = a.reason, apply_count = e.apply_count + 1
+    SET applied_at = now(), outcome_code = '', outcome_reason = '', apply_count = e.apply_count + 1
     FROM applied a
     WHERE e.order_id = a.id AND e.event_id = a.event_id
 )
@@ -78,13 +76,10 @@ ORDER BY id
 `
 
 type ApplyCreatesParams struct {
-	Ids            []int64
-	Items          []string
-	Statuses       []string
-	Totals         []string
-	FailureReasons []string
-	Codes          []string
-	Reasons        []string
+	Ids      []int64
+	Items    []string
+	Statuses []string
+	Totals   []string
 }
 
 type ApplyCreatesRow struct {
@@ -109,23 +104,21 @@ type ApplyCreatesRow struct {
 // create's message: event 0 is a create and the only accepted event, none
 // is applied, the order is not cancelled, and both the order's items and
 // event 0's items equal items[i] (the items the message carried). Such an
-// order gets its planned state (statuses[i], totals[i], failure_reasons[i],
-// applied event 0) and event 0 its outcome (codes[i], reasons[i]); each
-// change is announced (NOTIFY order_status, the order id alone). Any other
-// order is left untouched for the worker's general path, which reads it
-// first. It returns the orders it applied. Event 0 is read by a subquery
-// of each order, not joined: a generic plan made on a nearly empty table
-// otherwise starts from order_events and reads every event 0 through the
-// primary key's second column.
+// order gets its planned state (statuses[i], totals[i], applied event 0, no
+// failure reason) and event 0 its outcome, a success: the worker plans only
+// creates that succeed (order.PlanCreates). Each change is announced
+// (NOTIFY order_status, the order id alone). Any other order is left
+// untouched for the worker's general path, which reads it first. It returns
+// the orders it applied. Event 0 is read by a subquery of each order, not
+// joined: a generic plan made on a nearly empty table otherwise starts from
+// order_events and reads every event 0 through the primary key's second
+// column.
 func (q *Queries) ApplyCreates(ctx context.Context, arg ApplyCreatesParams) ([]ApplyCreatesRow, error) {
 	rows, err := q.db.Query(ctx, applyCreates,
 		arg.Ids,
 		arg.Items,
 		arg.Statuses,
 		arg.Totals,
-		arg.FailureReasons,
-		arg.Codes,
-		arg.Reasons,
 	)
 	if err != nil {
 		return nil, err
