@@ -186,6 +186,44 @@ func TestRedeliveredEventChangesNothing(t *testing.T) {
 	}
 }
 
+// TestForgedCreateItems: a create's message carries its items only as a
+// plan for the worker, through the real broker and consumer group. A
+// message that names a stored create with other items (forged, or from a
+// buggy producer) applies the stored items, and a second one changes
+// nothing.
+func TestForgedCreateItems(t *testing.T) {
+	st := newStack(t)
+	req := st.requester(t, "forger", -1)
+	ctx := context.Background()
+	stored := items("7.00")
+	total, _ := order.Total(stored)
+	// Stored by the API's store but not dispatched: the order waits, NEW.
+	o, _, _, err := st.store.CreateOrder(ctx, order.CreateInput{ExternalID: "forged", UserID: uuid.NewString(), Items: stored}, total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: items("0.01", "0.01")}
+	for i, wantDup := range []bool{false, true} {
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		ack, err := req.Dispatch(dctx, forged)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ack.Outcome.OK || ack.Duplicate != wantDup || ack.Order.Status != order.StatusDone || ack.Order.Total != total || len(ack.Order.Items) != 1 {
+			t.Fatalf("forged message %d: got %+v; want OK (duplicate: %v), the order DONE with its stored items, total %s", i, ack, wantDup, total)
+		}
+	}
+	var dbTotal string
+	var applies int
+	if err := st.pool.QueryRow(ctx, "select o.total::text, e.apply_count from orders o join order_events e on e.order_id = o.id where o.id = $1", o.ID).Scan(&dbTotal, &applies); err != nil {
+		t.Fatal(err)
+	}
+	if dbTotal != total.String() || applies != 1 {
+		t.Errorf("stored: total %s, event 0 applied %d times; want %s, once", dbTotal, applies, total)
+	}
+}
+
 func TestNegativeAck(t *testing.T) {
 	st := newStack(t)
 	svc := st.service(t, "api-1")
