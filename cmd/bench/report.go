@@ -109,6 +109,23 @@ func (b *bench) phaseName(r *phaseResult) string {
 // rounds (REST, grown): the one measured closest in time to them.
 type levelRound struct{ level, round int }
 
+// roundsByLevel returns the results of phase by level (its rounds, in
+// order) and the levels in the order they were first measured.
+func (b *bench) roundsByLevel(phase string) (map[int][]*phaseResult, []int) {
+	byLevel := map[int][]*phaseResult{}
+	var levels []int
+	for _, r := range b.results {
+		if r.phase != phase {
+			continue
+		}
+		if _, ok := byLevel[r.level]; !ok {
+			levels = append(levels, r.level)
+		}
+		byLevel[r.level] = append(byLevel[r.level], r)
+	}
+	return byLevel, levels
+}
+
 // rowsRound keys the lookup rounds: the rows of the table and the round.
 type rowsRound struct {
 	rows  int64
@@ -122,7 +139,7 @@ type rowsRound struct {
 func (b *bench) computeRatios() {
 	floor := map[levelRound]*phaseResult{}
 	design := map[levelRound]*phaseResult{}
-	creates := map[int][]*phaseResult{}
+	creates, _ := b.roundsByLevel(phaseGraphQLCreate)
 	pointSelect := map[rowsRound]*phaseResult{}
 	for _, r := range b.results {
 		switch r.phase {
@@ -130,8 +147,6 @@ func (b *bench) computeRatios() {
 			floor[levelRound{r.level, r.round}], floor[levelRound{r.level, 0}] = r, r
 		case phaseSeed:
 			design[levelRound{r.level, r.round}], design[levelRound{r.level, 0}] = r, r
-		case phaseGraphQLCreate:
-			creates[r.level] = append(creates[r.level], r)
 		case phasePointSelect:
 			pointSelect[rowsRound{r.rows, r.round}] = r
 		}
@@ -261,12 +276,7 @@ func (b *bench) reportLookupSummary(w *strings.Builder) {
 // reportGrownSummary compares createOrder on the grown tables with
 // createOrder at the same level on the small ones.
 func (b *bench) reportGrownSummary(w *strings.Builder) {
-	creates := map[int][]*phaseResult{}
-	for _, r := range b.results {
-		if r.phase == phaseGraphQLCreate {
-			creates[r.level] = append(creates[r.level], r)
-		}
-	}
+	creates, _ := b.roundsByLevel(phaseGraphQLCreate)
 	for _, r := range b.results {
 		if r.phase != phaseGrown {
 			continue
@@ -291,16 +301,7 @@ func (b *bench) reportGrownSummary(w *strings.Builder) {
 // processes against the seed design's, PostgreSQL's against the floor's),
 // then a sentence for the REST phase.
 func (b *bench) reportDesignSummary(w *strings.Builder) {
-	var levels []int
-	byLevel := map[int][]*phaseResult{}
-	for _, r := range b.results {
-		if r.phase == phaseGraphQLCreate {
-			if !slices.Contains(levels, r.level) {
-				levels = append(levels, r.level)
-			}
-			byLevel[r.level] = append(byLevel[r.level], r)
-		}
-	}
+	byLevel, levels := b.roundsByLevel(phaseGraphQLCreate)
 	var rows []string
 	for _, level := range levels {
 		var thr, p50, p99, cpu, pg []float64
