@@ -235,6 +235,8 @@ func (m *Main) buildService(pool *pgxpool.Pool, req *kafka.Requester, authOn boo
 	store.RecoveryDelay = cfg.RecoveryDelay
 	store.BatchCreates(cfg.CreateBatchMax, cfg.CreateBatchInFlight)
 	m.metrics.WatchCreateBatches(store.CreateBatches)
+	store.BatchLookups(cfg.LookupBatchMax, cfg.LookupBatchInFlight)
+	m.metrics.WatchLookupBatches(store.LookupBatches)
 	svc := order.NewService(store, req, m.Log)
 	svc.AckTimeout = cfg.AckTimeout
 	svc.MaxMessageBytes = cfg.KafkaMaxMessageBytes

@@ -640,6 +640,7 @@ func TestMetrics(t *testing.T) {
 		`orderstream_ack_waiters{service="api"} 0`,
 		`orderstream_http_requests_total{route="/graphql",service="api",status="200"}`,
 		`orderstream_db_pool_max_conns`,
+		`orderstream_db_lookup_batches_total{service="api"}`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(api, want) {

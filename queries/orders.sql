@@ -42,6 +42,15 @@ SELECT * FROM o;
 SELECT * FROM orders
 WHERE external_id = @external_id AND user_id = @user_id;
 
+-- name: GetOrdersByExternalIDs :many
+-- GetOrdersByExternalIDs returns the orders of a batch of lookups, each key
+-- (external_ids[i], user_ids[i]) one index lookup (internal/postgres/lookups.go).
+-- The LIMIT keeps each key's subquery a lookup of its own (PostgreSQL does
+-- not flatten it into a join that could read the orders of the batch's
+-- users by the row-level security condition instead).
+SELECT o.* FROM (SELECT unnest(@external_ids::text[]) AS external_id, unnest(@user_ids::uuid[]) AS user_id) AS k
+CROSS JOIN LATERAL (SELECT * FROM orders WHERE orders.external_id = k.external_id AND orders.user_id = k.user_id LIMIT 1) AS o;
+
 -- name: LockOrderByExternalID :one
 -- LockOrderByExternalID returns the user's order and locks its row until the
 -- end of the transaction, so that events are numbered one at a time.

@@ -92,6 +92,13 @@ type API struct {
 	// (DB_CREATE_BATCH_IN_FLIGHT); internal/postgres/combine.go.
 	CreateBatchMax      int
 	CreateBatchInFlight int
+	// LookupBatchMax is the most lookups (orderByExternalId, GET
+	// /orders/by-external) the API answers with one statement
+	// (DB_LOOKUP_BATCH_MAX; 1: each alone), and LookupBatchInFlight how
+	// many such statements run at once (DB_LOOKUP_BATCH_IN_FLIGHT);
+	// internal/postgres/lookups.go.
+	LookupBatchMax      int
+	LookupBatchInFlight int
 	RecoveryEvery       time.Duration // RECOVERY_INTERVAL
 	RecoveryMax         time.Duration // RECOVERY_MAX_BACKOFF
 	// ShutdownTimeout bounds the wait for in-flight requests after SIGTERM
@@ -171,6 +178,8 @@ func (c *API) bind(b *binder) {
 	b.duration(&c.RecoveryDelay, "RECOVERY_DELAY", DefaultRecoveryDelay)
 	b.integer(&c.CreateBatchMax, "DB_CREATE_BATCH_MAX", DefaultCreateBatchMax)
 	b.integer(&c.CreateBatchInFlight, "DB_CREATE_BATCH_IN_FLIGHT", DefaultCreateBatchInFlight)
+	b.integer(&c.LookupBatchMax, "DB_LOOKUP_BATCH_MAX", DefaultLookupBatchMax)
+	b.integer(&c.LookupBatchInFlight, "DB_LOOKUP_BATCH_IN_FLIGHT", DefaultLookupBatchInFlight)
 	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", order.DefaultRecoveryInterval)
 	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", order.DefaultRecoveryMaxBackoff)
 	b.duration(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second, derived)

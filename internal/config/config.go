@@ -43,6 +43,10 @@ const (
 	// statement"): up to 64 creates per statement, 2 statements at a time.
 	DefaultCreateBatchMax      = 64
 	DefaultCreateBatchInFlight = 2
+	// Lookups in one statement (docs/SCALING.md): up to 64 lookups per
+	// statement, 2 statements at a time.
+	DefaultLookupBatchMax      = 64
+	DefaultLookupBatchInFlight = 2
 	// DefaultProduceTimeout: how long the API waits for Kafka to store an
 	// event before it answers UNAVAILABLE (the event is stored: the
 	// recovery loop sends it).

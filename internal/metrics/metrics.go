@@ -140,6 +140,21 @@ func (m *Metrics) WatchCreateBatches(batches func() (statements, creates int64))
 		func() float64 { _, n := batches(); return float64(n) }))
 }
 
+// WatchLookupBatches exports the API's lookups in one statement: the
+// statements that answered more than one lookup, and the lookups they held
+// (batches returns both, as postgres.Store.LookupBatches does).
+func (m *Metrics) WatchLookupBatches(batches func() (statements, lookups int64)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_lookup_batches_total",
+		Help: "Statements that answered the lookups of several requests at once."},
+		func() float64 { n, _ := batches(); return float64(n) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_batched_lookups_total",
+		Help: "Lookups answered by those statements; divided by orderstream_db_lookup_batches_total, the mean batch."},
+		func() float64 { _, n := batches(); return float64(n) }))
+}
+
 // Middleware counts and times HTTP requests by their route pattern.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	if m == nil {

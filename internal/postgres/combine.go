@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"context"
-	"sync"
+	"slices"
 	"sync/atomic"
 
 	"github.com/google/uuid"
@@ -18,12 +18,12 @@ import (
 // one commit, one WAL flush for all of them, where each create alone costs
 // PostgreSQL a statement and a commit of its own.
 //
-// It never waits for company. A create that finds fewer than maxRunning
-// batches in flight runs at once, on its own goroutine (alone, when nobody
-// else is waiting: the plain one-row statement, as without batching);
-// the others queue, and when a batch ends, the first create in the queue
-// takes everything queued behind it (up to max) as the next batch. So a
-// batch forms only while the database is busy with another one.
+// It never waits for company (gather.go). A create that finds fewer than
+// the batches in flight allowed runs at once, on its own goroutine (alone,
+// when nobody else is waiting: the plain one-row statement, as without
+// batching); the others queue, and when a batch ends, the first create in
+// the queue takes everything queued behind it (up to max) as the next
+// batch. So a batch forms only while the database is busy with another one.
 //
 // Row-level security still binds each row: the batch's transaction names
 // its users in orderstream.user_ids (migration 000006), and only creates
@@ -68,13 +68,8 @@ func (r *createReq) key() string { return r.in.ExternalID + "\x00" + r.uid.Strin
 
 // combiner gathers concurrent creates into batches; see above.
 type combiner struct {
-	store      *Store
-	max        int // creates per batch
-	maxRunning int // batches in flight
-
-	mu      sync.Mutex
-	pending []*createReq
-	running int
+	store *Store
+	g     gather[*createReq]
 
 	batches, batched atomic.Int64 // batches of more than one create, and their creates
 }
@@ -88,7 +83,10 @@ func (s *Store) BatchCreates(max, inFlight int) {
 		s.creates = nil
 		return
 	}
-	s.creates = &combiner{store: s, max: max, maxRunning: inFlight}
+	c := &combiner{store: s}
+	c.g = gather[*createReq]{max: max, maxRunning: inFlight, run: c.run,
+		handoff: func(batch []*createReq) { batch[0].done <- createRes{lead: batch} }}
+	s.creates = c
 }
 
 // CreateBatches returns how many batches of more than one create the store
@@ -102,70 +100,32 @@ func (s *Store) CreateBatches() (batches, creates int64) {
 
 // submit stores r in a batch, or runs it alone when the batch says so.
 func (c *combiner) submit(r *createReq) createRes {
-	c.mu.Lock()
-	c.pending = append(c.pending, r)
-	if c.running < c.maxRunning {
-		// Nothing else is queued then: a batch that ends with creates
-		// waiting hands its slot on to them instead of freeing it.
-		c.running++
-		batch := c.take()
-		c.mu.Unlock()
-		c.lead(batch)
-	} else {
-		c.mu.Unlock()
-	}
+	c.g.submit(r)
 	for {
 		res := <-r.done
 		if res.lead == nil {
 			return res
 		}
-		c.lead(res.lead)
+		c.g.lead(res.lead)
 	}
-}
-
-// take removes the next batch from the queue: the first create and those
-// behind it, up to max. Called with c.mu held.
-func (c *combiner) take() []*createReq {
-	batch := make([]*createReq, 0, min(len(c.pending), c.max))
-	seen := make(map[string]bool, cap(batch))
-	rest := c.pending[:0]
-	for _, q := range c.pending {
-		switch {
-		case len(batch) == c.max:
-			rest = append(rest, q)
-		case seen[q.key()]:
-			// The same order twice in one statement cannot be: the second
-			// runs alone, after the first (the unique index makes it wait
-			// for the batch's commit, and then it finds the order).
-			q.done <- createRes{alone: true}
-		default:
-			seen[q.key()] = true
-			batch = append(batch, q)
-		}
-	}
-	clear(c.pending[len(rest):])
-	c.pending = rest
-	return batch
-}
-
-// lead runs batch on the calling goroutine (that of its first create),
-// then hands the slot to the next batch, run by the goroutine of its first
-// create, or frees it.
-func (c *combiner) lead(batch []*createReq) {
-	c.run(batch)
-	c.mu.Lock()
-	if len(c.pending) == 0 {
-		c.running--
-		c.mu.Unlock()
-		return
-	}
-	next := c.take()
-	c.mu.Unlock()
-	next[0].done <- createRes{lead: next}
 }
 
 // run stores batch and answers each of its creates.
 func (c *combiner) run(batch []*createReq) {
+	// The same order twice in one statement cannot be: the second runs
+	// alone, after the batch (then it finds the order).
+	if len(batch) > 1 {
+		seen := make(map[string]bool, len(batch))
+		batch = slices.DeleteFunc(batch, func(r *createReq) bool {
+			k := r.key()
+			if seen[k] {
+				r.done <- createRes{alone: true}
+				return true
+			}
+			seen[k] = true
+			return false
+		})
+	}
 	if len(batch) == 1 {
 		r := batch[0]
 		o, ev, created, err := c.store.createAlone(r.ctx, r.in, r.uid, r.items, r.payload, r.total)

@@ -16,9 +16,24 @@ func (s *Store) QueuedCreates() int {
 	if s.creates == nil {
 		return 0
 	}
-	s.creates.mu.Lock()
-	defer s.creates.mu.Unlock()
-	return len(s.creates.pending)
+	return s.creates.g.queued()
+}
+
+// SetLookupUsersSQL is what a batch of lookups runs before its statement.
+var SetLookupUsersSQL = setLookupUsersSQL
+
+// QueuedLookups is how many lookups wait in the combiner for a batch (tests).
+func (s *Store) QueuedLookups() int {
+	if s.lookups == nil {
+		return 0
+	}
+	return s.lookups.g.queued()
+}
+
+func (g *gather[R]) queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
 }
 
 // CreatePayload is createPayload, for the tests of package postgres_test.

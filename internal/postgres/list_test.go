@@ -295,6 +295,12 @@ func literal(t *testing.T, a any) string {
 		return quote("{" + strings.Join(els, ",") + "}")
 	case uuid.UUID:
 		return "'" + v.String() + "'"
+	case []uuid.UUID:
+		var els []string
+		for _, u := range v {
+			els = append(els, u.String())
+		}
+		return quote("{" + strings.Join(els, ",") + "}")
 	case pgtype.Text:
 		if !v.Valid {
 			return "NULL"

@@ -28,6 +28,8 @@ type Store struct {
 	RecoveryDelay time.Duration
 	// creates gathers concurrent creates into one statement (BatchCreates).
 	creates *combiner
+	// lookups gathers concurrent lookups into one statement (BatchLookups).
+	lookups *lookupCombiner
 }
 
 var (
@@ -175,22 +177,6 @@ func (s *Store) AppendEvent(ctx context.Context, externalID, userID string, deci
 		return order.Order{}, nil, mapErr("append order event", err)
 	}
 	return o, ev, nil
-}
-
-// OrderByExternalID implements order.Store.
-func (s *Store) OrderByExternalID(ctx context.Context, externalID, userID string) (order.Order, error) {
-	uid, err := userUUID(userID)
-	if err != nil {
-		return order.Order{}, err
-	}
-	row, err := asUser(s.pool, rlsUser(ctx, uid.String())).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return order.Order{}, errNotFound(externalID)
-	}
-	if err != nil {
-		return order.Order{}, mapErr("get order", err)
-	}
-	return toOrder(row)
 }
 
 func errNotFound(externalID string) error {

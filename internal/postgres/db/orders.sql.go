@@ -219,6 +219,56 @@ func (q *Queries) GetOrderByID(ctx context.Context, arg GetOrderByIDParams) (Ord
 	return i, err
 }
 
+const getOrdersByExternalIDs = `-- name: GetOrdersByExternalIDs :many
+SELECT o.id, o.external_id, o.user_id, o.status, o.event_id, o.applied_event_id, o.last_event_type, o.items, o.total, o.cancel_reason, o.failure_reason, o.cancelled_at, o.created_at, o.updated_at FROM (SELECT unnest($1::text[]) AS external_id, unnest($2::uuid[]) AS user_id) AS k
+CROSS JOIN LATERAL (SELECT id, external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total, cancel_reason, failure_reason, cancelled_at, created_at, updated_at FROM orders WHERE orders.external_id = k.external_id AND orders.user_id = k.user_id LIMIT 1) AS o
+`
+
+type GetOrdersByExternalIDsParams struct {
+	ExternalIds []string
+	UserIds     []uuid.UUID
+}
+
+// GetOrdersByExternalIDs returns the orders of a batch of lookups, each key
+// (external_ids[i], user_ids[i]) one index lookup (internal/postgres/lookups.go).
+// The LIMIT keeps each key's subquery a lookup of its own (PostgreSQL does
+// not flatten it into a join that could read the orders of the batch's
+// users by the row-level security condition instead).
+func (q *Queries) GetOrdersByExternalIDs(ctx context.Context, arg GetOrdersByExternalIDsParams) ([]Order, error) {
+	rows, err := q.db.Query(ctx, getOrdersByExternalIDs, arg.ExternalIds, arg.UserIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Order
+	for rows.Next() {
+		var i Order
+		if err := rows.Scan(
+			&i.ID,
+			&i.ExternalID,
+			&i.UserID,
+			&i.Status,
+			&i.EventID,
+			&i.AppliedEventID,
+			&i.LastEventType,
+			&i.Items,
+			&i.Total,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CancelledAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertOrderWithEvent = `-- name: InsertOrderWithEvent :one
 WITH o AS (
     INSERT INTO orders (external_id, user_id, status, event_id, applied_event_id, last_event_type, items, total)

@@ -1,0 +1,192 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres/db"
+)
+
+// Lookups in one statement (docs/SCALING.md, "Lookups in one statement").
+// Concurrent OrderByExternalID calls are gathered (gather.go, as creates
+// are in combine.go) into one statement, GetOrdersByExternalIDs: one round
+// trip, one statement and one implicit transaction for all of them, where
+// each lookup alone costs PostgreSQL two statements (the row-level security
+// setting and the select) and a transaction of its own, and the API a
+// write and a read on its connection. A lookup that finds the database
+// idle runs alone, with the one-row statement, as without batching.
+//
+// Row-level security binds the batch as it binds a batch of creates: the
+// statement's transaction names the batch's users in orderstream.user_ids,
+// and only lookups whose user is their request's own principal (rlsUser)
+// join a batch, so the statement can return only rows of users that one
+// of its requests authenticated as (or, without authentication, asked
+// for). Each request is then answered only with the row of its own key,
+// (external id, user id): another user's order stays indistinguishable
+// from a missing one. Any other lookup runs alone, bound to its principal.
+// A batch that fails answers each of its lookups by running it alone.
+
+// setLookupUsersSQL binds a batch of lookups to its users, as setUsersSQL
+// binds a batch of creates, and plans the batch statement as the worker's
+// are planned (KeyPlanSettings, WithKeyPlans), local to its transaction:
+// a generic plan, made once per connection, of one index lookup per key.
+// The API's connections otherwise cache a generic plan that PostgreSQL may
+// make on a small or never analyzed table, a hash join over a sequential
+// scan of orders, and keep as the table grows
+// (TestLookupBatchPlanIsKeyLookups).
+var setLookupUsersSQL = func() string {
+	sql := setUsersSQL
+	for _, name := range slices.Sorted(maps.Keys(KeyPlanSettings)) {
+		sql += ", set_config('" + name + "', '" + KeyPlanSettings[name] + "', true)"
+	}
+	return sql
+}()
+
+// lookupTimeout bounds a batch of lookups: it runs for every request in
+// it, so it does not end with the client of its first one.
+const lookupTimeout = 10 * time.Second
+
+// lookupReq is one OrderByExternalID waiting in the lookup combiner.
+type lookupReq struct {
+	ctx        context.Context
+	externalID string
+	uid        uuid.UUID
+	// done receives the answer, or a batch to run (lead) that begins with
+	// this lookup. Buffered: a lookup gets one message at a time.
+	done chan lookupRes
+}
+
+type lookupRes struct {
+	o   order.Order
+	err error
+	// alone: the batch failed; run the lookup alone.
+	alone bool
+	lead  []*lookupReq
+}
+
+func lookupKey(externalID string, uid uuid.UUID) string { return externalID + "\x00" + string(uid[:]) }
+
+// lookupCombiner gathers concurrent lookups into batches; see above.
+type lookupCombiner struct {
+	store *Store
+	g     gather[*lookupReq]
+
+	batches, batched atomic.Int64 // batches of more than one lookup, and their lookups
+}
+
+// BatchLookups makes OrderByExternalID gather concurrent lookups into one
+// statement of up to max keys, with up to inFlight such statements running
+// at a time. max ≤ 1 or inFlight < 1 turns it off (every lookup alone, the
+// default of NewStore). Call it before the store is used.
+func (s *Store) BatchLookups(max, inFlight int) {
+	if max <= 1 || inFlight < 1 {
+		s.lookups = nil
+		return
+	}
+	c := &lookupCombiner{store: s}
+	c.g = gather[*lookupReq]{max: max, maxRunning: inFlight, run: c.run,
+		handoff: func(batch []*lookupReq) { batch[0].done <- lookupRes{lead: batch} }}
+	s.lookups = c
+}
+
+// LookupBatches returns how many batches of more than one lookup the store
+// has run, and how many lookups they held.
+func (s *Store) LookupBatches() (batches, lookups int64) {
+	if s.lookups == nil {
+		return 0, 0
+	}
+	return s.lookups.batches.Load(), s.lookups.batched.Load()
+}
+
+// submit answers r from a batch, or tells it to run alone.
+func (c *lookupCombiner) submit(r *lookupReq) lookupRes {
+	c.g.submit(r)
+	for {
+		res := <-r.done
+		if res.lead == nil {
+			return res
+		}
+		c.g.lead(res.lead)
+	}
+}
+
+// run looks up the keys of batch in one statement and answers each lookup.
+func (c *lookupCombiner) run(batch []*lookupReq) {
+	if len(batch) == 1 {
+		r := batch[0]
+		o, err := c.store.lookupAlone(r.ctx, r.externalID, r.uid)
+		r.done <- lookupRes{o: o, err: err}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), lookupTimeout)
+	defer cancel()
+	p := db.GetOrdersByExternalIDsParams{ExternalIds: make([]string, len(batch)), UserIds: make([]uuid.UUID, len(batch))}
+	users := make([]uuid.UUID, 0, len(batch))
+	seen := make(map[uuid.UUID]bool, len(batch))
+	for i, r := range batch {
+		p.ExternalIds[i], p.UserIds[i] = r.externalID, r.uid
+		if !seen[r.uid] {
+			seen[r.uid] = true
+			users = append(users, r.uid)
+		}
+	}
+	rows, err := db.New(userConn{b: c.store.pool, set: setLookupUsersSQL, arg: users}).GetOrdersByExternalIDs(ctx, p)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- lookupRes{alone: true}
+		}
+		return
+	}
+	c.batches.Add(1)
+	c.batched.Add(int64(len(batch)))
+	byKey := make(map[string]db.Order, len(rows))
+	for _, row := range rows {
+		byKey[lookupKey(row.ExternalID, row.UserID)] = row
+	}
+	for _, r := range batch {
+		res := lookupRes{err: errNotFound(r.externalID)}
+		if row, ok := byKey[lookupKey(r.externalID, r.uid)]; ok {
+			res.o, res.err = toOrder(row)
+		}
+		r.done <- res
+	}
+}
+
+// OrderByExternalID implements order.Store. With BatchLookups, concurrent
+// lookups share one statement (above).
+func (s *Store) OrderByExternalID(ctx context.Context, externalID, userID string) (order.Order, error) {
+	uid, err := userUUID(userID)
+	if err != nil {
+		return order.Order{}, err
+	}
+	// Only a lookup whose user is its principal's own may share a statement
+	// bound to several users; any other runs alone, bound to its principal.
+	if s.lookups != nil && rlsUser(ctx, uid.String()) == uid.String() {
+		r := &lookupReq{ctx: ctx, externalID: externalID, uid: uid, done: make(chan lookupRes, 1)}
+		if res := s.lookups.submit(r); !res.alone {
+			return res.o, res.err
+		}
+	}
+	return s.lookupAlone(ctx, externalID, uid)
+}
+
+// lookupAlone reads the order with the one-row statement, bound to the
+// request's principal.
+func (s *Store) lookupAlone(ctx context.Context, externalID string, uid uuid.UUID) (order.Order, error) {
+	row, err := asUser(s.pool, rlsUser(ctx, uid.String())).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return order.Order{}, errNotFound(externalID)
+	}
+	if err != nil {
+		return order.Order{}, mapErr("get order", err)
+	}
+	return toOrder(row)
+}

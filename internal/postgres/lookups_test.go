@@ -1,0 +1,179 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderstream/orderstream/internal/order"
+	"github.com/orderstream/orderstream/internal/postgres"
+	"github.com/orderstream/orderstream/internal/postgres/db"
+)
+
+// lookupCall is one OrderByExternalID of a test and what it returned.
+type lookupCall struct {
+	ctx              context.Context
+	externalID, user string
+	o                order.Order
+	err              error
+}
+
+// queuedLookups runs calls concurrently on a store that batches lookups,
+// one batch at a time, while a transaction of the owner holds an exclusive
+// lock on orders: the first lookup waits for it, alone, and every other
+// call that may join a batch queues behind it. Once all are queued, the
+// owner's transaction rolls back, and the queue goes as one batch.
+func queuedLookups(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*lookupCall) {
+	t.Helper()
+	ctx := context.Background()
+	blocker, err := owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx) //nolint:errcheck
+	if _, err := blocker.Exec(ctx, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.ctx == nil {
+			c.ctx = ctx
+		}
+	}
+	var wg sync.WaitGroup
+	run := func(c *lookupCall) {
+		defer wg.Done()
+		c.o, c.err = s.OrderByExternalID(c.ctx, c.externalID, c.user)
+	}
+	wg.Add(1)
+	go run(calls[0])
+	waitFor(t, "the first lookup to wait for the lock", func() bool {
+		return count(t, owner, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0
+	})
+	queued := 0
+	for _, c := range calls[1:] {
+		if p, ok := order.PrincipalFrom(c.ctx); !ok || p.Admin || p.UserID == c.user {
+			queued++
+		}
+		wg.Add(1)
+		go run(c)
+	}
+	waitFor(t, "the other lookups to queue", func() bool { return s.QueuedLookups() == queued })
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}
+
+// TestLookupBatch: lookups that meet in one statement are each answered
+// with the order of their own key, (external id, user), and nothing else:
+// the same external id of two users gives each user their own order; an
+// external id that only another user of the same batch has is not found,
+// exactly like a missing one; a request whose principal is not the user it
+// asks for does not join the batch (it runs alone, bound to its principal,
+// and finds nothing).
+func TestLookupBatch(t *testing.T) {
+	s, owner, _ := newStore(t)
+	s.BatchLookups(64, 1)
+	alice, bob, carol := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	orders := map[string]order.Order{}
+	for _, k := range []struct{ ext, user string }{{"shared", alice}, {"shared", bob}, {"only-alice", alice}, {"a-2", alice}} {
+		orders[k.ext+"/"+k.user], _, _ = create(t, s, k.ext, k.user, items("2.50"))
+	}
+	bobCtx := order.WithPrincipal(context.Background(), order.Principal{UserID: bob})
+	calls := []*lookupCall{
+		{externalID: "a-2", user: alice},
+		{externalID: "shared", user: alice},
+		{externalID: "shared", user: bob},
+		{externalID: "shared", user: alice}, // twice in one batch
+		{externalID: "only-alice", user: alice},
+		{externalID: "only-alice", user: carol},        // alice is in the batch; carol has no such order
+		{externalID: "only-alice", user: bob},          // nor bob
+		{externalID: "missing", user: bob},             // nobody's
+		{ctx: bobCtx, externalID: "a-2", user: alice},  // bob's principal asking for alice's order: alone, bound to bob
+		{ctx: bobCtx, externalID: "shared", user: bob}, // bob's own: joins
+	}
+	for i := range 20 { // and a batch of many users
+		u := uuid.NewString()
+		ext := fmt.Sprintf("many-%d", i)
+		orders[ext+"/"+u], _, _ = create(t, s, ext, u, items("1.00"))
+		calls = append(calls, &lookupCall{externalID: ext, user: u})
+	}
+	queuedLookups(t, s, owner, calls)
+	for i, c := range calls {
+		want, exists := orders[c.externalID+"/"+c.user]
+		if _, ok := order.PrincipalFrom(c.ctx); ok && c.user != bob {
+			exists = false // bound to bob, alice's order is not there
+		}
+		switch {
+		case !exists:
+			if order.ErrorCode(c.err) != order.ENOTFOUND {
+				t.Errorf("lookup %d (%s of %s): %+v, %v; want ENOTFOUND", i, c.externalID, c.user, c.o, c.err)
+			}
+		case c.err != nil || c.o.ID != want.ID || c.o.UserID != c.user || c.o.ExternalID != c.externalID || !order.SameItems(c.o.Items, want.Items):
+			t.Errorf("lookup %d (%s of %s): %+v, %v; want order %d", i, c.externalID, c.user, c.o, c.err, want.ID)
+		}
+	}
+	if batches, lookups := s.LookupBatches(); batches != 1 || lookups != int64(len(calls)-2) {
+		t.Errorf("LookupBatches() = %d, %d; want 1 batch of the %d queued lookups", batches, lookups, len(calls)-2)
+	}
+}
+
+// TestLookupBatchPlanIsKeyLookups: the batch statement is planned as one
+// index lookup per key even as a generic plan made on a never analyzed
+// table of three orders (the API's connections cache their statements),
+// where a hash join over a sequential scan of orders would be kept as the
+// table grows.
+func TestLookupBatchPlanIsKeyLookups(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	user := uuid.New()
+	for i := range 3 {
+		create(t, s, fmt.Sprintf("p-%d", i), user.String(), items("1.00"))
+	}
+	pool, err := postgres.Open(ctx, s.apiURL, 1, func(c *pgxpool.Config) {
+		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // PREPARE and EXECUTE by hand
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// The settings the batch's transaction sets (SetLookupUsersSQL), here
+	// for the session: they must hold when the statement is planned.
+	for name, value := range postgres.KeyPlanSettings {
+		if !strings.Contains(postgres.SetLookupUsersSQL, fmt.Sprintf("set_config('%s', '%s', true)", name, value)) {
+			t.Errorf("the batch's transaction does not set %s = %s: %s", name, value, postgres.SetLookupUsersSQL)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf("SET %s = %s", name, value)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rec sqlRecorder
+	_, _ = db.New(&rec).GetOrdersByExternalIDs(ctx, db.GetOrdersByExternalIDsParams{ExternalIds: []string{"p-0", "p-1"}, UserIds: []uuid.UUID{user, user}})
+	plan, raw := explainPrepared(t, conn, rec)
+	scans := 0
+	plan.walk(func(n planNode) {
+		switch {
+		case n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Seq Scan":
+			t.Errorf("%s in the plan: %s", n.NodeType, raw)
+		case n.IndexName != "":
+			scans++
+			if n.IndexName != "orders_external_id_user_id_key" || n.IndexCond == "" {
+				t.Errorf("%s of %s, index cond %q; want the (external_id, user_id) key: %s", n.NodeType, n.IndexName, n.IndexCond, raw)
+			}
+		}
+	})
+	if scans == 0 {
+		t.Errorf("no index scan in the plan: %s", raw)
+	}
+}
