@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"slices"
-	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -46,9 +45,6 @@ type createReq struct {
 	items   []byte
 	payload []byte
 	total   order.Decimal
-	// done receives the result, or a batch to run (lead) that begins with
-	// this create. Buffered: a create gets one message at a time.
-	done chan createRes
 }
 
 type createRes struct {
@@ -60,66 +56,38 @@ type createRes struct {
 	// batch, it is a second create of the same order in one batch, or its
 	// order already existed).
 	alone bool
-	// lead: run this batch, which begins with this create.
-	lead []*createReq
 }
 
 func (r *createReq) key() string { return r.in.ExternalID + "\x00" + r.uid.String() }
 
-// combiner gathers concurrent creates into batches; see above.
-type combiner struct {
-	store *Store
-	g     gather[*createReq]
-
-	batches, batched atomic.Int64 // batches of more than one create, and their creates
-}
+// createJob is a create in the queue of the combiner.
+type createJob = job[*createReq, createRes]
 
 // BatchCreates makes CreateOrder gather concurrent creates into one
 // statement of up to max orders, with up to inFlight such statements
 // running at a time. max ≤ 1 or inFlight < 1 turns it off (every create
 // alone, the default of NewStore). Call it before the store is used.
 func (s *Store) BatchCreates(max, inFlight int) {
-	if max <= 1 || inFlight < 1 {
-		s.creates = nil
-		return
+	s.creates = nil
+	if max > 1 && inFlight >= 1 {
+		s.creates = &gather[*createReq, createRes]{max: max, maxRunning: inFlight, run: s.runCreates}
 	}
-	c := &combiner{store: s}
-	c.g = gather[*createReq]{max: max, maxRunning: inFlight, run: c.run,
-		handoff: func(batch []*createReq) { batch[0].done <- createRes{lead: batch} }}
-	s.creates = c
 }
 
 // CreateBatches returns how many batches of more than one create the store
 // has committed, and how many creates they held.
-func (s *Store) CreateBatches() (batches, creates int64) {
-	if s.creates == nil {
-		return 0, 0
-	}
-	return s.creates.batches.Load(), s.creates.batched.Load()
-}
+func (s *Store) CreateBatches() (batches, creates int64) { return s.creates.stats() }
 
-// submit stores r in a batch, or runs it alone when the batch says so.
-func (c *combiner) submit(r *createReq) createRes {
-	c.g.submit(r)
-	for {
-		res := <-r.done
-		if res.lead == nil {
-			return res
-		}
-		c.g.lead(res.lead)
-	}
-}
-
-// run stores batch and answers each of its creates.
-func (c *combiner) run(batch []*createReq) {
+// runCreates stores batch and answers each of its creates.
+func (s *Store) runCreates(batch []*createJob) {
 	// The same order twice in one statement cannot be: the second runs
 	// alone, after the batch (then it finds the order).
 	if len(batch) > 1 {
 		seen := make(map[string]bool, len(batch))
-		batch = slices.DeleteFunc(batch, func(r *createReq) bool {
-			k := r.key()
+		batch = slices.DeleteFunc(batch, func(j *createJob) bool {
+			k := j.req.key()
 			if seen[k] {
-				r.done <- createRes{alone: true}
+				j.answer(createRes{alone: true})
 				return true
 			}
 			seen[k] = true
@@ -127,28 +95,27 @@ func (c *combiner) run(batch []*createReq) {
 		})
 	}
 	if len(batch) == 1 {
-		r := batch[0]
-		o, ev, created, err := c.store.createAlone(r.ctx, r.in, r.uid, r.items, r.payload, r.total)
-		r.done <- createRes{o: o, ev: ev, created: created, err: err}
+		r := batch[0].req
+		o, ev, created, err := s.createAlone(r.ctx, r.in, r.uid, r.items, r.payload, r.total)
+		batch[0].answer(createRes{o: o, ev: ev, created: created, err: err})
 		return
 	}
-	rows, err := c.store.insertMany(batch[0].ctx, batch)
+	rows, err := s.insertMany(batch[0].req.ctx, batch)
 	if err != nil {
-		for _, r := range batch {
-			r.done <- createRes{alone: true}
+		for _, j := range batch {
+			j.answer(createRes{alone: true})
 		}
 		return
 	}
-	c.batches.Add(1)
-	c.batched.Add(int64(len(batch)))
-	for _, r := range batch {
-		res := createRes{alone: true}
+	s.creates.counted(len(batch))
+	for _, j := range batch {
+		r, res := j.req, createRes{alone: true}
 		if row, ok := rows[r.key()]; ok {
 			o, err := insertedOrder(db.Order(row), r.in.Items)
 			ev := order.Event{OrderID: o.ID, ExternalID: o.ExternalID, UserID: o.UserID, EventID: 0, Type: order.EventCreate, Items: r.in.Items, ItemsJSON: r.items}
 			res = createRes{o: o, ev: ev, created: err == nil, err: err}
 		}
-		r.done <- res
+		j.answer(res)
 	}
 }
 
@@ -156,7 +123,7 @@ func (c *combiner) run(batch []*createReq) {
 // statement under the batch's users, and returns the inserted rows by key.
 // It runs on the context of the batch's first create, which, like every
 // write of order.Service, does not end with its client.
-func (s *Store) insertMany(ctx context.Context, batch []*createReq) (map[string]db.InsertOrdersWithEventsRow, error) {
+func (s *Store) insertMany(ctx context.Context, batch []*createJob) (map[string]db.InsertOrdersWithEventsRow, error) {
 	p := db.InsertOrdersWithEventsParams{
 		ExternalIds: make([]string, len(batch)), UserIds: make([]uuid.UUID, len(batch)),
 		Items: make([]string, len(batch)), Totals: make([]string, len(batch)), Payloads: make([]string, len(batch)),
@@ -164,7 +131,8 @@ func (s *Store) insertMany(ctx context.Context, batch []*createReq) (map[string]
 	}
 	users := make([]uuid.UUID, 0, len(batch))
 	seen := make(map[uuid.UUID]bool, len(batch))
-	for i, r := range batch {
+	for i, j := range batch {
+		r := j.req
 		p.ExternalIds[i], p.UserIds[i] = r.in.ExternalID, r.uid
 		p.Items[i], p.Totals[i], p.Payloads[i] = string(r.items), r.total.String(), string(r.payload)
 		if !seen[r.uid] {

@@ -12,29 +12,13 @@ import (
 )
 
 // QueuedCreates is how many creates wait in the combiner for a batch (tests).
-func (s *Store) QueuedCreates() int {
-	if s.creates == nil {
-		return 0
-	}
-	return s.creates.g.queued()
-}
+func (s *Store) QueuedCreates() int { return s.creates.queued() }
 
 // SetLookupUsersSQL is what a batch of lookups runs before its statement.
 var SetLookupUsersSQL = setLookupUsersSQL
 
 // QueuedLookups is how many lookups wait in the combiner for a batch (tests).
-func (s *Store) QueuedLookups() int {
-	if s.lookups == nil {
-		return 0
-	}
-	return s.lookups.g.queued()
-}
-
-func (g *gather[R]) queued() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.pending)
-}
+func (s *Store) QueuedLookups() int { return s.lookups.queued() }
 
 // CreatePayload is createPayload, for the tests of package postgres_test.
 func CreatePayload(items []order.Item) ([]byte, error) {
@@ -54,7 +38,7 @@ func MarshalPayload(items []order.Item) ([]byte, error) { return json.Marshal(pa
 // returns how many orders it inserted (benchmarks: the combiner decides
 // by itself whether creates meet).
 func (s *Store) InsertBatch(ctx context.Context, ins []order.CreateInput) (int, error) {
-	batch := make([]*createReq, len(ins))
+	batch := make([]*createJob, len(ins))
 	for i, in := range ins {
 		total, ok := order.Total(in.Items)
 		if !ok {
@@ -64,7 +48,7 @@ func (s *Store) InsertBatch(ctx context.Context, ins []order.CreateInput) (int, 
 		if err != nil {
 			return 0, err
 		}
-		batch[i] = r
+		batch[i] = &createJob{req: r}
 	}
 	rows, err := s.insertMany(ctx, batch)
 	return len(rows), err

@@ -1,36 +1,58 @@
 package postgres
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // gather is the queue behind the API's two combiners: creates gathered
 // into one statement (combine.go) and lookups gathered into one statement
-// (lookups.go). It never waits for company. A request that finds fewer
-// than maxRunning batches in flight runs at once, on its own goroutine, as
-// a batch of one; the others queue, and when a batch ends, the queue
-// behind it (up to max requests) becomes the next batch, run by the
-// goroutine of its first request (handoff). So a batch forms only while
-// the database is busy with another one, and no request waits longer than
-// the batch ahead of it.
-type gather[R any] struct {
+// (lookups.go). A request is R, its answer A. It never waits for company.
+// A request that finds fewer than maxRunning batches in flight runs at
+// once, on its own goroutine, as a batch of one; the others queue, and
+// when a batch ends, the queue behind it (up to max requests) becomes the
+// next batch, run by the goroutine of its first request. So a batch forms
+// only while the database is busy with another one, no request waits
+// longer than the batch ahead of it, and no goroutine hands work to
+// another at low load.
+type gather[R, A any] struct {
 	max        int // requests per batch
 	maxRunning int // batches in flight
-	// run runs batch and answers each of its requests.
-	run func(batch []R)
-	// handoff asks the goroutine of batch[0], which waits for its answer,
-	// to run batch with lead instead.
-	handoff func(batch []R)
+	// run runs batch and answers each of its jobs (job.answer).
+	run func(batch []*job[R, A])
 
 	mu      sync.Mutex
-	pending []R
+	pending []*job[R, A]
 	running int
+
+	// batches and batched count the batches of more than one request that
+	// run reported done (counted), and their requests.
+	batches, batched atomic.Int64
 }
 
-// submit queues r, and runs the batch that begins with it on the calling
-// goroutine when a slot is free. The caller then waits for r's answer, or
-// for a batch handed to it (handoff), which it runs with lead.
-func (g *gather[R]) submit(r R) {
+// job is one request in the queue.
+type job[R, A any] struct {
+	req R
+	// done receives the answer, or a batch to run that begins with this
+	// job. Buffered: a job gets one message at a time.
+	done chan jobMsg[R, A]
+}
+
+type jobMsg[R, A any] struct {
+	answer A
+	lead   []*job[R, A]
+}
+
+// answer gives j its answer.
+func (j *job[R, A]) answer(a A) { j.done <- jobMsg[R, A]{answer: a} }
+
+// do queues req and returns its answer. When a slot is free, the batch
+// that begins with req runs on the calling goroutine; a batch handed to
+// it while it waits runs there too.
+func (g *gather[R, A]) do(req R) A {
+	j := &job[R, A]{req: req, done: make(chan jobMsg[R, A], 1)}
 	g.mu.Lock()
-	g.pending = append(g.pending, r)
+	g.pending = append(g.pending, j)
 	if g.running < g.maxRunning {
 		// Nothing else is queued then: a batch that ends with requests
 		// waiting hands its slot on to them instead of freeing it.
@@ -38,16 +60,23 @@ func (g *gather[R]) submit(r R) {
 		batch := g.take()
 		g.mu.Unlock()
 		g.lead(batch)
-		return
+	} else {
+		g.mu.Unlock()
 	}
-	g.mu.Unlock()
+	for {
+		m := <-j.done
+		if m.lead == nil {
+			return m.answer
+		}
+		g.lead(m.lead)
+	}
 }
 
-// take removes the next batch from the queue: the first request and those
+// take removes the next batch from the queue: the first job and those
 // behind it, up to max. Called with g.mu held.
-func (g *gather[R]) take() []R {
+func (g *gather[R, A]) take() []*job[R, A] {
 	n := min(len(g.pending), g.max)
-	batch := append(make([]R, 0, n), g.pending[:n]...)
+	batch := append(make([]*job[R, A], 0, n), g.pending[:n]...)
 	rest := copy(g.pending, g.pending[n:])
 	clear(g.pending[rest:])
 	g.pending = g.pending[:rest]
@@ -55,8 +84,8 @@ func (g *gather[R]) take() []R {
 }
 
 // lead runs batch on the calling goroutine, then hands the slot to the
-// next batch, or frees it.
-func (g *gather[R]) lead(batch []R) {
+// next batch, run by the goroutine of its first job, or frees it.
+func (g *gather[R, A]) lead(batch []*job[R, A]) {
 	g.run(batch)
 	g.mu.Lock()
 	if len(g.pending) == 0 {
@@ -66,5 +95,30 @@ func (g *gather[R]) lead(batch []R) {
 	}
 	next := g.take()
 	g.mu.Unlock()
-	g.handoff(next)
+	next[0].done <- jobMsg[R, A]{lead: next}
+}
+
+// counted records a batch of n requests that run stored or answered.
+func (g *gather[R, A]) counted(n int) {
+	g.batches.Add(1)
+	g.batched.Add(int64(n))
+}
+
+// stats returns how many batches of more than one request were counted,
+// and how many requests they held; zeros for no gather (batching off).
+func (g *gather[R, A]) stats() (batches, requests int64) {
+	if g == nil {
+		return 0, 0
+	}
+	return g.batches.Load(), g.batched.Load()
+}
+
+// queued is how many jobs wait for a batch (tests).
+func (g *gather[R, A]) queued() int {
+	if g == nil {
+		return 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
 }

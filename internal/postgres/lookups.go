@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,9 +58,6 @@ type lookupReq struct {
 	ctx        context.Context
 	externalID string
 	uid        uuid.UUID
-	// done receives the answer, or a batch to run (lead) that begins with
-	// this lookup. Buffered: a lookup gets one message at a time.
-	done chan lookupRes
 }
 
 type lookupRes struct {
@@ -69,94 +65,68 @@ type lookupRes struct {
 	err error
 	// alone: the batch failed; run the lookup alone.
 	alone bool
-	lead  []*lookupReq
 }
 
 func lookupKey(externalID string, uid uuid.UUID) string { return externalID + "\x00" + string(uid[:]) }
 
-// lookupCombiner gathers concurrent lookups into batches; see above.
-type lookupCombiner struct {
-	store *Store
-	g     gather[*lookupReq]
-
-	batches, batched atomic.Int64 // batches of more than one lookup, and their lookups
-}
+// lookupJob is a lookup in the queue of the combiner.
+type lookupJob = job[*lookupReq, lookupRes]
 
 // BatchLookups makes OrderByExternalID gather concurrent lookups into one
 // statement of up to max keys, with up to inFlight such statements running
 // at a time. max ≤ 1 or inFlight < 1 turns it off (every lookup alone, the
 // default of NewStore). Call it before the store is used.
 func (s *Store) BatchLookups(max, inFlight int) {
-	if max <= 1 || inFlight < 1 {
-		s.lookups = nil
-		return
+	s.lookups = nil
+	if max > 1 && inFlight >= 1 {
+		s.lookups = &gather[*lookupReq, lookupRes]{max: max, maxRunning: inFlight, run: s.runLookups}
 	}
-	c := &lookupCombiner{store: s}
-	c.g = gather[*lookupReq]{max: max, maxRunning: inFlight, run: c.run,
-		handoff: func(batch []*lookupReq) { batch[0].done <- lookupRes{lead: batch} }}
-	s.lookups = c
 }
 
 // LookupBatches returns how many batches of more than one lookup the store
 // has run, and how many lookups they held.
-func (s *Store) LookupBatches() (batches, lookups int64) {
-	if s.lookups == nil {
-		return 0, 0
-	}
-	return s.lookups.batches.Load(), s.lookups.batched.Load()
-}
+func (s *Store) LookupBatches() (batches, lookups int64) { return s.lookups.stats() }
 
-// submit answers r from a batch, or tells it to run alone.
-func (c *lookupCombiner) submit(r *lookupReq) lookupRes {
-	c.g.submit(r)
-	for {
-		res := <-r.done
-		if res.lead == nil {
-			return res
-		}
-		c.g.lead(res.lead)
-	}
-}
-
-// run looks up the keys of batch in one statement and answers each lookup.
-func (c *lookupCombiner) run(batch []*lookupReq) {
+// runLookups looks up the keys of batch in one statement and answers each
+// lookup.
+func (s *Store) runLookups(batch []*lookupJob) {
 	if len(batch) == 1 {
-		r := batch[0]
-		o, err := c.store.lookupAlone(r.ctx, r.externalID, r.uid)
-		r.done <- lookupRes{o: o, err: err}
+		r := batch[0].req
+		o, err := s.lookupAlone(r.ctx, r.externalID, r.uid)
+		batch[0].answer(lookupRes{o: o, err: err})
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), lookupTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].req.ctx), lookupTimeout)
 	defer cancel()
 	p := db.GetOrdersByExternalIDsParams{ExternalIds: make([]string, len(batch)), UserIds: make([]uuid.UUID, len(batch))}
 	users := make([]uuid.UUID, 0, len(batch))
 	seen := make(map[uuid.UUID]bool, len(batch))
-	for i, r := range batch {
+	for i, j := range batch {
+		r := j.req
 		p.ExternalIds[i], p.UserIds[i] = r.externalID, r.uid
 		if !seen[r.uid] {
 			seen[r.uid] = true
 			users = append(users, r.uid)
 		}
 	}
-	rows, err := db.New(userConn{b: c.store.pool, set: setLookupUsersSQL, arg: users}).GetOrdersByExternalIDs(ctx, p)
+	rows, err := db.New(userConn{b: s.pool, set: setLookupUsersSQL, arg: users}).GetOrdersByExternalIDs(ctx, p)
 	if err != nil {
-		for _, r := range batch {
-			r.done <- lookupRes{alone: true}
+		for _, j := range batch {
+			j.answer(lookupRes{alone: true})
 		}
 		return
 	}
-	c.batches.Add(1)
-	c.batched.Add(int64(len(batch)))
+	s.lookups.counted(len(batch))
 	byKey := make(map[string]db.Order, len(rows))
 	for _, row := range rows {
 		byKey[lookupKey(row.ExternalID, row.UserID)] = row
 	}
-	for _, r := range batch {
-		res := lookupRes{err: errNotFound(r.externalID)}
+	for _, j := range batch {
+		r, res := j.req, lookupRes{err: errNotFound(j.req.externalID)}
 		if row, ok := byKey[lookupKey(r.externalID, r.uid)]; ok {
 			res.o, res.err = toOrder(row)
 		}
-		r.done <- res
+		j.answer(res)
 	}
 }
 
@@ -170,8 +140,7 @@ func (s *Store) OrderByExternalID(ctx context.Context, externalID, userID string
 	// Only a lookup whose user is its principal's own may share a statement
 	// bound to several users; any other runs alone, bound to its principal.
 	if s.lookups != nil && rlsUser(ctx, uid.String()) == uid.String() {
-		r := &lookupReq{ctx: ctx, externalID: externalID, uid: uid, done: make(chan lookupRes, 1)}
-		if res := s.lookups.submit(r); !res.alone {
+		if res := s.lookups.do(&lookupReq{ctx: ctx, externalID: externalID, uid: uid}); !res.alone {
 			return res.o, res.err
 		}
 	}

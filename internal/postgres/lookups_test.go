@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/order"
@@ -136,18 +135,7 @@ func TestLookupBatchPlanIsKeyLookups(t *testing.T) {
 	for i := range 3 {
 		create(t, s, fmt.Sprintf("p-%d", i), user.String(), items("1.00"))
 	}
-	pool, err := postgres.Open(ctx, s.apiURL, 1, func(c *pgxpool.Config) {
-		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // PREPARE and EXECUTE by hand
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := explainConn(t, s.apiURL)
 	// The settings the batch's transaction sets (SetLookupUsersSQL), here
 	// for the session: they must hold when the statement is planned.
 	for name, value := range postgres.KeyPlanSettings {

@@ -40,18 +40,7 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 	for i := range 3 {
 		create(t, s, fmt.Sprintf("p-%d", i), user, items("1.00"))
 	}
-	pool, err := postgres.Open(ctx, s.workerURL, 1, postgres.WithKeyPlans(), func(c *pgxpool.Config) {
-		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol // PREPARE and EXECUTE by hand
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := explainConn(t, s.workerURL, postgres.WithKeyPlans())
 	ids, evs, texts := []int64{1, 2}, []int32{0, 0}, []string{"", ""}
 	for _, tc := range []struct {
 		name string
@@ -95,4 +84,22 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explainConn opens a connection to url with opts in the simple protocol,
+// for explainPrepared (PREPARE and EXECUTE by hand), closed with the test.
+func explainConn(t *testing.T, url string, opts ...postgres.Option) *pgxpool.Conn {
+	t.Helper()
+	opts = append(opts, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol })
+	pool, err := postgres.Open(t.Context(), url, 1, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	conn, err := pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	return conn
 }

@@ -27,9 +27,9 @@ type Store struct {
 	// due for the recovery loop to publish again.
 	RecoveryDelay time.Duration
 	// creates gathers concurrent creates into one statement (BatchCreates).
-	creates *combiner
+	creates *gather[*createReq, createRes]
 	// lookups gathers concurrent lookups into one statement (BatchLookups).
-	lookups *lookupCombiner
+	lookups *gather[*lookupReq, lookupRes]
 }
 
 var (
@@ -68,8 +68,7 @@ func (s *Store) CreateOrder(ctx context.Context, in order.CreateInput, total ord
 	// Only a create whose user is its principal's own may share a statement
 	// bound to several users; any other runs alone, bound to its principal.
 	if s.creates != nil && rlsUser(ctx, r.uid.String()) == r.uid.String() {
-		r.done = make(chan createRes, 1)
-		if res := s.creates.submit(r); !res.alone {
+		if res := s.creates.do(r); !res.alone {
 			return res.o, res.ev, res.created, res.err
 		}
 	}
