@@ -27,7 +27,8 @@ type lookupCall struct {
 // one batch at a time, while a transaction of the owner holds an exclusive
 // lock on orders: the first lookup waits for it, alone, and every other
 // call that may join a batch queues behind it. Once all are queued, the
-// owner's transaction rolls back, and the queue goes as one batch.
+// owner's transaction rolls back, and the queue goes as one batch, led by
+// calls[1].
 func queuedLookups(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*lookupCall) {
 	t.Helper()
 	ctx := context.Background()
@@ -54,15 +55,15 @@ func queuedLookups(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*look
 	waitFor(t, "the first lookup to wait for the lock", func() bool {
 		return count(t, owner, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0
 	})
-	queued := 0
+	queued := 0 // one at a time: the queue holds them in the order of calls
 	for _, c := range calls[1:] {
-		if p, ok := order.PrincipalFrom(c.ctx); !ok || p.Admin || p.UserID == c.user {
-			queued++
-		}
 		wg.Add(1)
 		go run(c)
+		if p, ok := order.PrincipalFrom(c.ctx); !ok || p.Admin || p.UserID == c.user {
+			queued++
+			waitFor(t, "the lookup to queue", func() bool { return s.QueuedLookups() == queued })
+		}
 	}
-	waitFor(t, "the other lookups to queue", func() bool { return s.QueuedLookups() == queued })
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +164,38 @@ func TestLookupBatchPlanIsKeyLookups(t *testing.T) {
 	})
 	if scans == 0 {
 		t.Errorf("no index scan in the plan: %s", raw)
+	}
+}
+
+// TestLookupBatchLeaderGone: the batch runs on the goroutine of its first
+// lookup, but not on its context: a client that went away while its lookup
+// waited in the queue does not fail the other lookups of its batch.
+func TestLookupBatchLeaderGone(t *testing.T) {
+	s, owner, _ := newStore(t)
+	s.BatchLookups(64, 1)
+	var calls []*lookupCall
+	gone, cancel := context.WithCancel(context.Background())
+	want := map[string]order.Order{}
+	for i := range 6 {
+		u, ext := uuid.NewString(), fmt.Sprintf("g-%d", i)
+		want[ext], _, _ = create(t, s, ext, u, items("3.00"))
+		c := &lookupCall{externalID: ext, user: u}
+		if i == 1 {
+			c.ctx = gone // the first in the queue: it leads the batch
+		}
+		calls = append(calls, c)
+	}
+	cancel()
+	queuedLookups(t, s, owner, calls)
+	for i, c := range calls {
+		if i == 1 {
+			continue // its own answer may be the order or its context's error
+		}
+		if c.err != nil || c.o.ID != want[c.externalID].ID {
+			t.Errorf("lookup %d (%s): %+v, %v; want order %d", i, c.externalID, c.o, c.err, want[c.externalID].ID)
+		}
+	}
+	if batches, lookups := s.LookupBatches(); batches != 1 || lookups != int64(len(calls)-1) {
+		t.Errorf("LookupBatches() = %d, %d; want the batch of %d lookups answered by its statement", batches, lookups, len(calls)-1)
 	}
 }
