@@ -129,29 +129,27 @@ func (m *Metrics) WatchPool(pool *pgxpool.Pool) {
 // statements that stored more than one create, and the creates they held
 // (batches returns both, as postgres.Store.CreateBatches does).
 func (m *Metrics) WatchCreateBatches(batches func() (statements, creates int64)) {
-	if m == nil {
-		return
-	}
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_create_batches_total",
-		Help: "Statements that stored the creates of several requests at once (group commit)."},
-		func() float64 { n, _ := batches(); return float64(n) }))
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_batched_creates_total",
-		Help: "Creates stored by those statements; divided by orderstream_db_create_batches_total, the mean batch."},
-		func() float64 { _, n := batches(); return float64(n) }))
+	m.watchBatches("orderstream_db_create_batches_total", "Statements that stored the creates of several requests at once (group commit).",
+		"orderstream_db_batched_creates_total", "Creates stored by those statements; divided by orderstream_db_create_batches_total, the mean batch.", batches)
 }
 
 // WatchLookupBatches exports the API's lookups in one statement: the
 // statements that answered more than one lookup, and the lookups they held
 // (batches returns both, as postgres.Store.LookupBatches does).
 func (m *Metrics) WatchLookupBatches(batches func() (statements, lookups int64)) {
+	m.watchBatches("orderstream_db_lookup_batches_total", "Statements that answered the lookups of several requests at once.",
+		"orderstream_db_batched_lookups_total", "Lookups answered by those statements; divided by orderstream_db_lookup_batches_total, the mean batch.", batches)
+}
+
+// watchBatches exports the two counters of a combiner: its statements of
+// several requests, and the requests they held.
+func (m *Metrics) watchBatches(statements, statementsHelp, requests, requestsHelp string, batches func() (int64, int64)) {
 	if m == nil {
 		return
 	}
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_lookup_batches_total",
-		Help: "Statements that answered the lookups of several requests at once."},
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: statements, Help: statementsHelp},
 		func() float64 { n, _ := batches(); return float64(n) }))
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderstream_db_batched_lookups_total",
-		Help: "Lookups answered by those statements; divided by orderstream_db_lookup_batches_total, the mean batch."},
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: requests, Help: requestsHelp},
 		func() float64 { _, n := batches(); return float64(n) }))
 }
 

@@ -67,12 +67,7 @@ type createJob = job[*createReq, createRes]
 // statement of up to max orders, with up to inFlight such statements
 // running at a time. max ≤ 1 or inFlight < 1 turns it off (every create
 // alone, the default of NewStore). Call it before the store is used.
-func (s *Store) BatchCreates(max, inFlight int) {
-	s.creates = nil
-	if max > 1 && inFlight >= 1 {
-		s.creates = &gather[*createReq, createRes]{max: max, maxRunning: inFlight, run: s.runCreates}
-	}
-}
+func (s *Store) BatchCreates(max, inFlight int) { s.creates = newGather(max, inFlight, s.runCreates) }
 
 // CreateBatches returns how many batches of more than one create the store
 // has committed, and how many creates they held.

@@ -30,6 +30,16 @@ type gather[R, A any] struct {
 	batches, batched atomic.Int64
 }
 
+// newGather returns a gather of up to max requests per batch and inFlight
+// batches at a time, or nil (no batching: each request alone) when max ≤ 1
+// or inFlight < 1.
+func newGather[R, A any](max, inFlight int, run func(batch []*job[R, A])) *gather[R, A] {
+	if max <= 1 || inFlight < 1 {
+		return nil
+	}
+	return &gather[R, A]{max: max, maxRunning: inFlight, run: run}
+}
+
 // job is one request in the queue.
 type job[R, A any] struct {
 	req R

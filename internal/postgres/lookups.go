@@ -76,12 +76,7 @@ type lookupJob = job[*lookupReq, lookupRes]
 // statement of up to max keys, with up to inFlight such statements running
 // at a time. max ≤ 1 or inFlight < 1 turns it off (every lookup alone, the
 // default of NewStore). Call it before the store is used.
-func (s *Store) BatchLookups(max, inFlight int) {
-	s.lookups = nil
-	if max > 1 && inFlight >= 1 {
-		s.lookups = &gather[*lookupReq, lookupRes]{max: max, maxRunning: inFlight, run: s.runLookups}
-	}
-}
+func (s *Store) BatchLookups(max, inFlight int) { s.lookups = newGather(max, inFlight, s.runLookups) }
 
 // LookupBatches returns how many batches of more than one lookup the store
 // has run, and how many lookups they held.
@@ -92,7 +87,7 @@ func (s *Store) LookupBatches() (batches, lookups int64) { return s.lookups.stat
 func (s *Store) runLookups(batch []*lookupJob) {
 	if len(batch) == 1 {
 		r := batch[0].req
-		o, err := s.lookupAlone(r.ctx, r.externalID, r.uid)
+		o, err := s.lookupAlone(r.ctx, r.externalID, r.uid, r.uid.String()) // it joined: its own user
 		batch[0].answer(lookupRes{o: o, err: err})
 		return
 	}
@@ -139,18 +134,20 @@ func (s *Store) OrderByExternalID(ctx context.Context, externalID, userID string
 	}
 	// Only a lookup whose user is its principal's own may share a statement
 	// bound to several users; any other runs alone, bound to its principal.
-	if s.lookups != nil && rlsUser(ctx, uid.String()) == uid.String() {
+	own := uid.String()
+	user := rlsUser(ctx, own)
+	if s.lookups != nil && user == own {
 		if res := s.lookups.do(&lookupReq{ctx: ctx, externalID: externalID, uid: uid}); !res.alone {
 			return res.o, res.err
 		}
 	}
-	return s.lookupAlone(ctx, externalID, uid)
+	return s.lookupAlone(ctx, externalID, uid, user)
 }
 
-// lookupAlone reads the order with the one-row statement, bound to the
-// request's principal.
-func (s *Store) lookupAlone(ctx context.Context, externalID string, uid uuid.UUID) (order.Order, error) {
-	row, err := asUser(s.pool, rlsUser(ctx, uid.String())).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
+// lookupAlone reads the order with the one-row statement, bound to
+// rlsUser, the request's row-level security user.
+func (s *Store) lookupAlone(ctx context.Context, externalID string, uid uuid.UUID, rlsUser string) (order.Order, error) {
+	row, err := asUser(s.pool, rlsUser).GetOrderByExternalID(ctx, db.GetOrderByExternalIDParams{ExternalID: externalID, UserID: uid})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return order.Order{}, errNotFound(externalID)
 	}
