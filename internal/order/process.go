@@ -212,9 +212,10 @@ func plansAll(keys []EventKey, creates []Create) bool {
 	return true
 }
 
-// answerCreates answers the keys of the creates the store applied, and
-// returns the indexes of the other keys, which the general path answers
-// (their answers are left zero).
+// answerCreates answers the keys of the creates the store applied (every
+// key is event 0 of a planned create: plansAll), and returns the indexes
+// of the other keys, which the general path answers (their answers are
+// left zero).
 func answerCreates(keys []EventKey, applied []Order) ([]Answer, []int) {
 	stored := make(map[int64]Order, len(applied))
 	for _, o := range applied {
@@ -224,7 +225,7 @@ func answerCreates(keys []EventKey, applied []Order) ([]Answer, []int) {
 	var rest []int
 	for i, k := range keys {
 		o, ok := stored[k.OrderID]
-		if !ok || k.EventID != 0 {
+		if !ok {
 			rest = append(rest, i)
 			continue
 		}

@@ -62,26 +62,7 @@ func TestWorkerPlansAreKeyLookups(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var rec sqlRecorder
 			tc.run(db.New(&rec))
-			plan, raw := explainPrepared(t, conn, rec)
-			scans := 0
-			plan.walk(func(n planNode) {
-				switch {
-				case n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Seq Scan":
-					t.Errorf("%s in the plan: %s", n.NodeType, raw)
-				case n.IndexName != "":
-					scans++
-					if n.IndexCond == "" {
-						t.Errorf("%s of %s without an index condition: a whole index read: %s", n.NodeType, n.IndexName, raw)
-					} else if lead, ok := leadingColumn[n.IndexName]; ok && !strings.Contains(n.IndexCond, lead) {
-						// On its second column alone (event_id = 0), a key
-						// index is read whole as well.
-						t.Errorf("%s of %s on %s, not on its leading column %s: %s", n.NodeType, n.IndexName, n.IndexCond, lead, raw)
-					}
-				}
-			})
-			if scans == 0 {
-				t.Errorf("no index scan in the plan: %s", raw)
-			}
+			wantKeyLookups(t, conn, rec, leadingColumn)
 		})
 	}
 }
@@ -102,4 +83,34 @@ func explainConn(t *testing.T, url string, opts ...postgres.Option) *pgxpool.Con
 	}
 	t.Cleanup(conn.Release)
 	return conn
+}
+
+// wantKeyLookups EXPLAINs the statement rec recorded (explainPrepared) and
+// fails t unless its plan reads by key only: no sequential scan, hash or
+// merge join, at least one index scan, and each index scan with an index
+// condition on its index's leading column (leading: index name → the
+// condition's start) where leading names the index. On its second column
+// alone (event_id = 0), a key index is read whole as well. It returns the
+// plan and its JSON, for further checks.
+func wantKeyLookups(t *testing.T, conn *pgxpool.Conn, rec sqlRecorder, leading map[string]string) (planNode, []byte) {
+	t.Helper()
+	plan, raw := explainPrepared(t, conn, rec)
+	scans := 0
+	plan.walk(func(n planNode) {
+		switch {
+		case n.NodeType == "Hash Join" || n.NodeType == "Merge Join" || n.NodeType == "Seq Scan":
+			t.Errorf("%s in the plan: %s", n.NodeType, raw)
+		case n.IndexName != "":
+			scans++
+			if n.IndexCond == "" {
+				t.Errorf("%s of %s without an index condition: a whole index read: %s", n.NodeType, n.IndexName, raw)
+			} else if lead, ok := leading[n.IndexName]; ok && !strings.Contains(n.IndexCond, lead) {
+				t.Errorf("%s of %s on %s, not on its leading column %s: %s", n.NodeType, n.IndexName, n.IndexCond, lead, raw)
+			}
+		}
+	})
+	if scans == 0 {
+		t.Errorf("no index scan in the plan: %s", raw)
+	}
+	return plan, raw
 }
