@@ -28,9 +28,41 @@ type createCall struct {
 // queuedCreates runs calls concurrently on a store that batches creates,
 // one batch at a time, while a transaction of the owner holds the first
 // call's order key: the first create waits on the unique index, alone, and
-// every other call queues behind it. Once all are queued, the owner's
-// transaction rolls back, and the queue goes as one batch (up to max).
+// every other call queues behind it (queueBehindLock).
 func queuedCreates(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*createCall) {
+	t.Helper()
+	run := make([]func(), len(calls))
+	joins := make([]bool, len(calls))
+	for i, c := range calls {
+		if c.ctx == nil {
+			c.ctx = context.Background()
+		}
+		run[i] = func() {
+			total, _ := order.Total(c.in.Items)
+			c.o, c.ev, c.created, c.err = s.CreateOrder(c.ctx, c.in, total)
+		}
+		joins[i] = joinsBatch(c.ctx, c.in.UserID)
+	}
+	first := calls[0].in
+	queueBehindLock(t, owner, `INSERT INTO orders (external_id, user_id, status, last_event_type, items, total)
+		VALUES ($1, $2, 'NEW', 'create', '[]', 0)`, []any{first.ExternalID, first.UserID}, run, joins, s.QueuedCreates)
+}
+
+// joinsBatch reports whether a call for user on ctx may join a batch: no
+// principal, an admin, or the user's own.
+func joinsBatch(ctx context.Context, user string) bool {
+	p, ok := order.PrincipalFrom(ctx)
+	return !ok || p.Admin || p.UserID == user
+}
+
+// queueBehindLock runs calls (each one call of a store that batches, one
+// batch at a time) while a transaction of the owner that ran block (with
+// args) holds a lock: the first call waits for it, alone, and every other
+// call that joins a batch (joins[i]) queues behind it, one at a time, so
+// that the queue holds them in the order of calls (queued: its length).
+// Once all are queued, the owner's transaction rolls back, and the queue
+// goes as one batch, led by the second call.
+func queueBehindLock(t *testing.T, owner *pgxpool.Pool, block string, args []any, calls []func(), joins []bool, queued func() int) {
 	t.Helper()
 	ctx := context.Background()
 	blocker, err := owner.Begin(ctx)
@@ -38,36 +70,28 @@ func queuedCreates(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*crea
 		t.Fatal(err)
 	}
 	defer blocker.Rollback(ctx) //nolint:errcheck
-	first := calls[0].in
-	if _, err := blocker.Exec(ctx, `INSERT INTO orders (external_id, user_id, status, last_event_type, items, total)
-		VALUES ($1, $2, 'NEW', 'create', '[]', 0)`, first.ExternalID, first.UserID); err != nil {
+	if _, err := blocker.Exec(ctx, block, args...); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range calls {
-		if c.ctx == nil {
-			c.ctx = ctx
-		}
-	}
 	var wg sync.WaitGroup
-	run := func(c *createCall) {
+	run := func(call func()) {
 		defer wg.Done()
-		total, _ := order.Total(c.in.Items)
-		c.o, c.ev, c.created, c.err = s.CreateOrder(c.ctx, c.in, total)
+		call()
 	}
 	wg.Add(1)
 	go run(calls[0])
-	waitFor(t, "the first create to wait for the owner's row", func() bool {
+	waitFor(t, "the first call to wait for the owner's lock", func() bool {
 		return count(t, owner, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0
 	})
-	queued := 0 // the calls that may join a batch: no principal, an admin, or the user's own
-	for _, c := range calls[1:] {
-		if p, ok := order.PrincipalFrom(c.ctx); !ok || p.Admin || p.UserID == c.in.UserID {
-			queued++
-		}
+	n := 0
+	for i, call := range calls[1:] {
 		wg.Add(1)
-		go run(c)
+		go run(call)
+		if joins[i+1] {
+			n++
+			waitFor(t, "the call to queue", func() bool { return queued() == n })
+		}
 	}
-	waitFor(t, "the other creates to queue", func() bool { return s.QueuedCreates() == queued })
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

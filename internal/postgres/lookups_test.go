@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -26,48 +25,20 @@ type lookupCall struct {
 // queuedLookups runs calls concurrently on a store that batches lookups,
 // one batch at a time, while a transaction of the owner holds an exclusive
 // lock on orders: the first lookup waits for it, alone, and every other
-// call that may join a batch queues behind it. Once all are queued, the
-// owner's transaction rolls back, and the queue goes as one batch, led by
-// calls[1].
+// call that may join a batch queues behind it (queueBehindLock), the batch
+// led by calls[1].
 func queuedLookups(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*lookupCall) {
 	t.Helper()
-	ctx := context.Background()
-	blocker, err := owner.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Rollback(ctx) //nolint:errcheck
-	if _, err := blocker.Exec(ctx, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range calls {
+	run := make([]func(), len(calls))
+	joins := make([]bool, len(calls))
+	for i, c := range calls {
 		if c.ctx == nil {
-			c.ctx = ctx
+			c.ctx = context.Background()
 		}
+		run[i] = func() { c.o, c.err = s.OrderByExternalID(c.ctx, c.externalID, c.user) }
+		joins[i] = joinsBatch(c.ctx, c.user)
 	}
-	var wg sync.WaitGroup
-	run := func(c *lookupCall) {
-		defer wg.Done()
-		c.o, c.err = s.OrderByExternalID(c.ctx, c.externalID, c.user)
-	}
-	wg.Add(1)
-	go run(calls[0])
-	waitFor(t, "the first lookup to wait for the lock", func() bool {
-		return count(t, owner, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0
-	})
-	queued := 0 // one at a time: the queue holds them in the order of calls
-	for _, c := range calls[1:] {
-		wg.Add(1)
-		go run(c)
-		if p, ok := order.PrincipalFrom(c.ctx); !ok || p.Admin || p.UserID == c.user {
-			queued++
-			waitFor(t, "the lookup to queue", func() bool { return s.QueuedLookups() == queued })
-		}
-	}
-	if err := blocker.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	queueBehindLock(t, owner, "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE", nil, run, joins, s.QueuedLookups)
 }
 
 // TestLookupBatch: lookups that meet in one statement are each answered
