@@ -248,11 +248,14 @@ func (h *handler) process(ctx context.Context, items []item) (err error) {
 		span.End()
 	}()
 	keys := make([]order.EventKey, len(items))
-	hints := make([][]byte, len(items))
 	msgs := make([]*sarama.ConsumerMessage, len(items))
+	var hints [][]byte // nil: every event is read first (order.Processor.Process)
+	if h.createsFromMessages {
+		hints = make([][]byte, len(items))
+	}
 	for i, it := range items {
 		keys[i], msgs[i] = it.key, it.m
-		if h.createsFromMessages {
+		if hints != nil {
 			hints[i] = it.items
 		}
 	}
