@@ -49,8 +49,8 @@ const (
 type phaseResult struct {
 	phase string
 	level int
-	// round is the round of a create or lookup phase (1 to -rounds); 0 for
-	// the phases outside the rounds (REST, grown).
+	// round is the round of a create, REST or lookup phase (1 to
+	// -rounds); 0 for the phase outside the rounds (grown).
 	round int
 	rows  int64 // lookups: rows in the orders table
 	res   loadResult
@@ -130,7 +130,6 @@ func (b *bench) run(ctx context.Context) error {
 	if ph.has(selCreate) {
 		b.probeProfiles(ctx)
 	}
-	apis := len(b.st.apiBases)
 
 	// Creates: OrderStream, the seed design and the floor at each level,
 	// one after the other, so that all see the same state of a noisy
@@ -145,24 +144,15 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
-	if ph.has(selREST) {
-		client := newHTTPClient(b.cfg.restLevel, apis)
-		b.measure(ctx, phaseREST, b.cfg.restLevel, 0, restCreate(b.st.apiBases, client, b.gen))
-		client.CloseIdleConnections()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
-			// The REST phase's own baselines.
-			if ph.has(selSeed) {
-				if err := b.measureSeedDesign(ctx, b.cfg.restLevel, 0); err != nil {
-					return err
-				}
-			}
-			if ph.has(selFloor) {
-				if err := b.measureFloor(ctx, b.cfg.restLevel, 0); err != nil {
-					return err
-				}
+	// REST POST /orders at its level, in the same rounds: after createOrder
+	// in each round of that level, or, at a level of its own, in rounds of
+	// its own with the seed design and the floor after it.
+	if ph.has(selREST) && !slices.Contains(b.cfg.levels, b.cfg.restLevel) {
+		restOnly := maps.Clone(ph)
+		delete(restOnly, selCreate)
+		for round := 1; round <= b.cfg.rounds; round++ {
+			if err := b.createRound(ctx, restOnly, b.cfg.restLevel, round, false); err != nil {
+				return err
 			}
 		}
 	}
@@ -187,8 +177,9 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
-// createRound measures one round at level: createOrder, then the seed
-// design, then the floor, each as far as ph selects it. profile fetches
+// createRound measures one round at level: createOrder, REST POST /orders
+// (at -rest-level), then the seed design, then the floor, each as far as
+// ph selects it. profile fetches
 // the CPU profiles (-cpuprofile-*) during createOrder.
 func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, profile bool) error {
 	apis := len(b.st.apiBases)
@@ -203,6 +194,14 @@ func (b *bench) createRound(ctx context.Context, ph phaseSet, level, round int, 
 		if profileDone != nil {
 			<-profileDone
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if ph.has(selREST) && level == b.cfg.restLevel {
+		client := newHTTPClient(level, apis)
+		b.measure(ctx, phaseREST, level, round, restCreate(b.st.apiBases, client, b.gen))
+		client.CloseIdleConnections()
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -531,10 +531,10 @@ func TestRoundRatios(t *testing.T) {
 		return &phaseResult{phase: phase, level: level, round: round, res: loadResult{window: time.Second, ok: ok}}
 	}
 	// Two rounds at 64: each create is compared with the seed design and
-	// the floor of its own round; REST (outside the rounds) with the latest.
+	// the floor of its own round, and so is REST at its level.
 	gql1, seed1, floor1 := res(phaseGraphQLCreate, 64, 1, 300), res(phaseSeed, 64, 1, 100), res(phaseFloor, 64, 1, 600)
 	gql2, seed2, floor2 := res(phaseGraphQLCreate, 64, 2, 300), res(phaseSeed, 64, 2, 200), res(phaseFloor, 64, 2, 1200)
-	rest := res(phaseREST, 64, 0, 100)
+	rest := res(phaseREST, 64, 2, 100)
 	grown := res(phaseGrown, 64, 0, 600)
 	b := &bench{cfg: config{rounds: 2}, results: []*phaseResult{gql1, seed1, floor1, gql2, seed2, floor2, rest, grown}}
 	b.computeRatios()
@@ -546,8 +546,8 @@ func TestRoundRatios(t *testing.T) {
 		{"round 2 vs its seed design", gql2.vsDesign, 1.5},
 		{"round 1 vs its floor", gql1.ratio, 0.5},
 		{"round 2 vs its floor", gql2.ratio, 0.25},
-		{"REST vs the latest seed design", rest.vsDesign, 0.5},
-		{"REST vs the latest floor", rest.ratio, 100.0 / 1200},
+		{"REST vs its round's seed design", rest.vsDesign, 0.5},
+		{"REST vs its round's floor", rest.ratio, 100.0 / 1200},
 		{"grown vs the median of the creates", grown.ratio, 2},
 	} {
 		if math.Abs(tt.got-tt.want) > 1e-9 {
@@ -557,7 +557,7 @@ func TestRoundRatios(t *testing.T) {
 	if got := b.phaseName(gql2); got != "GraphQL createOrder (round 2)" {
 		t.Errorf("phaseName(round 2) = %q", got)
 	}
-	if got := b.phaseName(rest); got != phaseREST {
+	if got := b.phaseName(rest); got != phaseREST+" (round 2)" {
 		t.Errorf("phaseName(REST) = %q", got)
 	}
 	b.cfg.rounds = 1

@@ -24,7 +24,8 @@
 //     each its own commit, then the ACK), on its own database, table and
 //     topics on the same PostgreSQL and broker: the baseline of the
 //     *vs seed design* column;
-//   - POST /orders (REST) at -rest-level;
+//   - POST /orders (REST) at -rest-level, in each round of that level
+//     right after createOrder;
 //   - orderByExternalId over GraphQL at -lookup-level on a table of 10,000
 //     orders, then on -rows orders, each followed by the same point select
 //     with pgx;

@@ -106,7 +106,7 @@ func (b *bench) phaseName(r *phaseResult) string {
 
 // levelRound keys the results of the create rounds. Round 0 stands for
 // the latest result at the level, the baseline of the phases outside the
-// rounds (REST, grown): the one measured closest in time to them.
+// rounds (grown): the one measured closest in time to it.
 type levelRound struct{ level, round int }
 
 // roundsByLevel returns the results of phase by level (its rounds, in
@@ -340,17 +340,26 @@ func (b *bench) reportDesignSummary(w *strings.Builder) {
 		fmt.Fprintf(w, "|---:|---|---|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
 	}
 
-	// The REST phase, outside the rounds, against the latest seed design at
-	// its level (computeRatios).
-	var parts []string
-	for _, r := range b.results {
-		if d := r.designRun; r.phase == phaseREST && d != nil {
-			parts = append(parts, fmt.Sprintf("%s at %d: %.2f× its throughput, p99 %s vs %s", r.phase, r.level, r.vsDesign,
-				fmtDur(percentile(r.res.lat, 99)), fmtDur(percentile(d.res.lat, 99))))
+	// REST POST /orders, in the rounds of its level, against the seed
+	// design of each round (computeRatios).
+	rest, restLevels := b.roundsByLevel(phaseREST)
+	for _, level := range restLevels {
+		var ratios, p99s, designP99s []float64
+		for _, r := range rest[level] {
+			if d := r.designRun; d != nil {
+				ratios = append(ratios, r.vsDesign)
+				p99s, designP99s = append(p99s, p99Of(r)), append(designP99s, p99Of(d))
+			}
 		}
-	}
-	if len(parts) > 0 {
-		fmt.Fprintf(w, "Against the seed design at the same level (its latest run): %s.\n\n", strings.Join(parts, "; "))
+		if len(ratios) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "REST POST /orders at %d in flight against the seed design of the same round: %s its throughput, p99 %s against %s (medians",
+			level, fmtMedian(ratios, "%.2f×"), fmtDur(time.Duration(median(p99s))), fmtDur(time.Duration(median(designP99s))))
+		if len(ratios) > 1 {
+			fmt.Fprintf(w, " of %d rounds", len(ratios))
+		}
+		fmt.Fprintf(w, ").\n\n")
 	}
 }
 
