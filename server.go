@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -46,12 +47,13 @@ func main() {
 	defer stop()
 	cfg, err := config.LoadAPI(config.OSEnv)
 	log := config.NewLogger("api", cfg.LogLevel)
-	slog.SetDefault(log)                 // the log package's lines (gqlgen's among them) are JSON too
-	config.RuntimeDefaults(config.OSEnv) // GOGC 400 unless set
+	slog.SetDefault(log)                                            // the log package's lines (gqlgen's among them) are JSON too
+	rt := config.RuntimeDefaults(config.OSEnv, memlimit.FromCgroup) // GOGC 400 and a memory limit from the container unless set
 	if err != nil {
 		log.Error("start", "err", err)
 		os.Exit(2)
 	}
+	log.Info("go runtime", "gogc", rt.GOGC, "memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.MemoryLimitFrom)
 	m := NewMain(cfg, log)
 	if err := m.Run(ctx); err != nil {
 		m.Close()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderstream/orderstream/internal/backoff"
@@ -39,11 +40,12 @@ func main() {
 	cfg, err := config.LoadWorker(config.OSEnv)
 	log := config.NewLogger("worker", cfg.LogLevel)
 	slog.SetDefault(log)
-	config.RuntimeDefaults(config.OSEnv) // GOGC 400 unless set
+	rt := config.RuntimeDefaults(config.OSEnv, memlimit.FromCgroup) // GOGC 400 and a memory limit from the container unless set
 	if err != nil {
 		log.Error("start", "err", err)
 		os.Exit(2)
 	}
+	log.Info("go runtime", "gogc", rt.GOGC, "memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.MemoryLimitFrom)
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("exit", "err", err)
 		os.Exit(1)
