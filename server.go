@@ -235,10 +235,11 @@ func (m *Main) buildService(pool *pgxpool.Pool, req *kafka.Requester, authOn boo
 	cfg := m.Config
 	store := postgres.NewStore(pool)
 	store.RecoveryDelay = cfg.RecoveryDelay
-	store.BatchCreates(cfg.CreateBatchMax, cfg.CreateBatchInFlight)
+	store.BatchCreates(cfg.CreateBatchMax, cfg.CreateBatchInFlight, cfg.BatchStallAfter)
 	m.metrics.WatchCreateBatches(store.CreateBatches)
-	store.BatchLookups(cfg.LookupBatchMax, cfg.LookupBatchInFlight)
+	store.BatchLookups(cfg.LookupBatchMax, cfg.LookupBatchInFlight, cfg.BatchStallAfter)
 	m.metrics.WatchLookupBatches(store.LookupBatches)
+	m.metrics.WatchBatchStalls(store.BatchStalls)
 	svc := order.NewService(store, req, m.Log)
 	svc.AckTimeout = cfg.AckTimeout
 	svc.MaxMessageBytes = cfg.KafkaMaxMessageBytes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errCombinerStopped means the combiner did not take the batch: the session
@@ -23,8 +24,13 @@ var errCombinerStopped = errors.New("combiner stopped")
 //
 // Like the per-partition batch, a merged batch never waits for more
 // messages: a loop takes the first batch handed in and whatever others are
-// already waiting, up to max events. Several loops run, so that one batch
-// can be formed while another commits.
+// already waiting, up to max events. Up to lanes loops take and process
+// batches at a time (WORKER_MERGE_LOOPS): one makes the biggest batches,
+// and so the least work per event for the database, but lets one slow
+// batch (a lock wait, a slow produce) hold every partition. So a batch
+// that has been processed for stallAfter counts as stalled, and each
+// stalled batch lets one more loop take the batches waiting meanwhile (up
+// to maxStalled more), as the API's gather does (internal/postgres).
 //
 // A batch once taken by a loop is finished, whatever happens to the session
 // or the worker meanwhile: its partition's goroutine waits for it, so that
@@ -32,23 +38,39 @@ var errCombinerStopped = errors.New("combiner stopped")
 // only when no merged batch is still writing to the database or producing
 // ACKs, as without the combiner.
 type combiner struct {
-	process func(items []item) error
-	max     int
+	process    func(items []item) error
+	max        int
+	lanes      int // loops taking or processing a batch at a time, none stalled
+	stallAfter time.Duration
 	// reqs is unbuffered: a send succeeds only when a loop takes the batch.
 	reqs    chan combineReq
 	loops   sync.WaitGroup
 	waiting atomic.Int32 // batches being handed in (for tests)
+	stalls  atomic.Int64 // batches that were processed for stallAfter
+
+	mu      sync.Mutex
+	active  int           // loops taking or processing a batch
+	stalled int           // batches processed for stallAfter, not ended
+	changed chan struct{} // closed (and replaced) when active or stalled falls or rises
 }
+
+// maxStalled is how many stalled batches let another loop run beside them.
+const maxStalled = 3
 
 type combineReq struct {
 	items []item
 	done  chan error
 }
 
-// newCombiner starts loops goroutines that run process on merged batches
-// of up to max items until ctx ends.
-func newCombiner(ctx context.Context, process func(items []item) error, max, loops int) *combiner {
-	c := &combiner{process: process, max: max, reqs: make(chan combineReq)}
+// newCombiner starts the loops that run process on merged batches of up
+// to max items, lanes at a time and one more beside each batch processed
+// for stallAfter (0: never), until ctx ends.
+func newCombiner(ctx context.Context, process func(items []item) error, max, lanes int, stallAfter time.Duration) *combiner {
+	c := &combiner{process: process, max: max, lanes: lanes, stallAfter: stallAfter, reqs: make(chan combineReq), changed: make(chan struct{})}
+	loops := lanes
+	if stallAfter > 0 {
+		loops += maxStalled
+	}
 	for range loops {
 		c.loops.Add(1)
 		go func() { defer c.loops.Done(); c.loop(ctx) }()
@@ -80,9 +102,77 @@ func (c *combiner) submit(ctx context.Context, items []item) error {
 	}
 }
 
+// enter waits until fewer loops are active than the limit allows, and
+// counts this one; false when ctx ended first.
+func (c *combiner) enter(ctx context.Context) bool {
+	for {
+		c.mu.Lock()
+		if c.active < c.lanes+min(c.stalled, maxStalled) {
+			c.active++
+			c.mu.Unlock()
+			return true
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// leave ends an active loop's turn. Called with c.mu held.
+func (c *combiner) leaveLocked() {
+	c.active--
+	c.signalLocked()
+}
+
+func (c *combiner) signalLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// runBatch processes items, counting the batch stalled while it runs past
+// stallAfter.
+func (c *combiner) runBatch(items []item) error {
+	if c.stallAfter <= 0 {
+		return c.process(items)
+	}
+	var ended, stalled bool // guarded by c.mu
+	t := time.AfterFunc(c.stallAfter, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !ended {
+			stalled = true
+			c.stalled++
+			c.stalls.Add(1)
+			c.signalLocked()
+		}
+	})
+	err := c.process(items)
+	t.Stop()
+	c.mu.Lock()
+	ended = true
+	if stalled {
+		c.stalled--
+	}
+	c.mu.Unlock()
+	return err
+}
+
 func (c *combiner) loop(ctx context.Context) {
 	var next *combineReq // taken from the channel but too big for the last batch
 	for {
+		// A batch once taken is finished: with one in hand, wait for a
+		// turn whatever ctx says (the active loops' batches end).
+		turnCtx := ctx
+		if next != nil {
+			turnCtx = context.WithoutCancel(ctx)
+		}
+		if !c.enter(turnCtx) {
+			return
+		}
 		var first combineReq
 		if next != nil {
 			first, next = *next, nil
@@ -90,6 +180,9 @@ func (c *combiner) loop(ctx context.Context) {
 			select {
 			case first = <-c.reqs:
 			case <-ctx.Done():
+				c.mu.Lock()
+				c.leaveLocked()
+				c.mu.Unlock()
 				return
 			}
 		}
@@ -116,7 +209,10 @@ func (c *combiner) loop(ctx context.Context) {
 				items = append(items, r.items...)
 			}
 		}
-		err := c.process(items)
+		err := c.runBatch(items)
+		c.mu.Lock()
+		c.leaveLocked()
+		c.mu.Unlock()
 		for _, r := range reqs {
 			r.done <- err
 		}

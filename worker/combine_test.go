@@ -82,7 +82,7 @@ func TestCombinerMergesWaitingBatches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
-	c := newCombiner(ctx, r.process, 256, 1)
+	c := newCombiner(ctx, r.process, 256, 1, 0)
 	errs := submitWhileBusy(t, c, r, batchOf(3, 1), batchOf(2, 2))
 	for i, err := range errs {
 		if err != nil {
@@ -113,7 +113,7 @@ func TestCombinerBoundsTheBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
-	c := newCombiner(ctx, r.process, 4, 1)
+	c := newCombiner(ctx, r.process, 4, 1, 0)
 	submitWhileBusy(t, c, r, batchOf(3, 1), batchOf(3, 2))
 	if len(r.batches) != 3 {
 		t.Fatalf("got %d batches; want 3 (max 4 items: the two waiting batches of 3 are not merged)", len(r.batches))
@@ -125,7 +125,7 @@ func TestCombinerReturnsTheErrorToEveryone(t *testing.T) {
 	defer cancel()
 	boom := errors.New("boom")
 	r := &recorder{started: make(chan struct{}), gate: make(chan struct{}), err: boom}
-	c := newCombiner(ctx, r.process, 256, 1)
+	c := newCombiner(ctx, r.process, 256, 1, 0)
 	for i, err := range submitWhileBusy(t, c, r, batchOf(1, 1), batchOf(1, 2)) {
 		if !errors.Is(err, boom) {
 			t.Errorf("submit %d: got %v; want boom", i, err)
@@ -136,7 +136,7 @@ func TestCombinerReturnsTheErrorToEveryone(t *testing.T) {
 func TestCombinerStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &recorder{}
-	c := newCombiner(ctx, r.process, 256, 2)
+	c := newCombiner(ctx, r.process, 256, 2, 0)
 	if err := c.submit(context.Background(), batchOf(1, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestCombinerFinishesTakenBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
-	c := newCombiner(ctx, r.process, 256, 1)
+	c := newCombiner(ctx, r.process, 256, 1, 0)
 	session, end := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() { got <- c.submit(session, batchOf(1, 0)) }()
@@ -166,5 +166,59 @@ func TestCombinerFinishesTakenBatch(t *testing.T) {
 	close(r.gate)
 	if err := <-got; err != nil {
 		t.Errorf("submit: got %v; want nil (the batch was taken and processed)", err)
+	}
+}
+
+// TestCombinerStalledBatchLetsAnotherRun: with one loop at a time, a batch
+// that is processed for longer than stallAfter lets another loop take the
+// batches that wait behind it; without a stall limit they wait.
+func TestCombinerStalledBatchLetsAnotherRun(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stall time.Duration
+	}{{"stall after 20ms", 20 * time.Millisecond}, {"no stall limit", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
+			c := newCombiner(ctx, r.process, 256, 1, tt.stall)
+			first := make(chan error, 1)
+			go func() { first <- c.submit(context.Background(), batchOf(1, 0)) }()
+			<-r.started
+			second := make(chan error, 1)
+			go func() { second <- c.submit(context.Background(), batchOf(2, 1)) }()
+			select {
+			case err := <-second:
+				if tt.stall == 0 {
+					t.Fatalf("the second batch ran (%v) while the first was processed, without a stall limit", err)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(500 * time.Millisecond):
+				if tt.stall > 0 {
+					t.Fatal("the second batch still waits 500ms after the first stalled")
+				}
+			}
+			close(r.gate)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			if tt.stall == 0 {
+				if err := <-second; err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The stall is over: one loop at a time again.
+			c.mu.Lock()
+			active, stalled := c.active, c.stalled
+			c.mu.Unlock()
+			if stalled != 0 || active > 1 {
+				t.Errorf("after the stalled batch: %d active, %d stalled; want at most 1 and 0", active, stalled)
+			}
+			if got, want := c.stalls.Load(), int64(0); tt.stall > 0 && got < 1 || tt.stall == 0 && got != want {
+				t.Errorf("stalls counted: %d", got)
+			}
+		})
 	}
 }

@@ -130,7 +130,7 @@ func TestSplitFailingBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The combiner is on, as in production: the split must not go back to it.
-	h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, 256, 1)
+	h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, 256, 1, 0)
 	var batch []*sarama.ConsumerMessage
 	for id := int64(1); id <= 3; id++ {
 		v, err := kafka.EncodeEvent(order.Event{OrderID: id, EventID: 0, Type: order.EventCreate})

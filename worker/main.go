@@ -166,7 +166,8 @@ func (m *Main) buildHandler(ctx context.Context, pool *pgxpool.Pool, replier *ka
 	h := &handler{store: &order.Processor{Store: postgres.NewStore(pool)}, replier: replier, log: m.Log, dlqTopic: cfg.DLQTopic,
 		maxAttempts: cfg.MaxAttempts, batchSize: cfg.BatchSize, metrics: m.metrics, createsFromMessages: cfg.CreatesFromMessages}
 	if cfg.MergeLoops > 0 {
-		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops)
+		h.combiner = newCombiner(ctx, func(items []item) error { return h.process(ctx, items) }, h.maxBatch(), cfg.MergeLoops, cfg.MergeStall)
+		m.metrics.WatchMergeStalls(h.combiner.stalls.Load)
 		// No merged batch may still use the pool or the replier once they close.
 		m.onClose(func() error { h.combiner.wait(); return nil })
 	}

@@ -99,8 +99,12 @@ type API struct {
 	// internal/postgres/lookups.go.
 	LookupBatchMax      int
 	LookupBatchInFlight int
-	RecoveryEvery       time.Duration // RECOVERY_INTERVAL
-	RecoveryMax         time.Duration // RECOVERY_MAX_BACKOFF
+	// BatchStallAfter is how long a statement of gathered creates or
+	// lookups may run before another may start beside it, whatever the
+	// in-flight limit (DB_BATCH_STALL; 0: never); internal/postgres/gather.go.
+	BatchStallAfter time.Duration
+	RecoveryEvery   time.Duration // RECOVERY_INTERVAL
+	RecoveryMax     time.Duration // RECOVERY_MAX_BACKOFF
 	// ShutdownTimeout bounds the wait for in-flight requests after SIGTERM
 	// (SHUTDOWN_TIMEOUT; default AckTimeout + 5 s).
 	ShutdownTimeout time.Duration
@@ -180,6 +184,7 @@ func (c *API) bind(b *binder) {
 	b.integer(&c.CreateBatchInFlight, "DB_CREATE_BATCH_IN_FLIGHT", DefaultCreateBatchInFlight)
 	b.integer(&c.LookupBatchMax, "DB_LOOKUP_BATCH_MAX", DefaultLookupBatchMax)
 	b.integer(&c.LookupBatchInFlight, "DB_LOOKUP_BATCH_IN_FLIGHT", DefaultLookupBatchInFlight)
+	b.duration(&c.BatchStallAfter, "DB_BATCH_STALL", DefaultBatchStallAfter, zeroOK)
 	b.duration(&c.RecoveryEvery, "RECOVERY_INTERVAL", order.DefaultRecoveryInterval)
 	b.duration(&c.RecoveryMax, "RECOVERY_MAX_BACKOFF", order.DefaultRecoveryMaxBackoff)
 	b.duration(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", c.AckTimeout+5*time.Second, derived)

@@ -40,13 +40,17 @@ const (
 	DefaultRecoveryDelay = order.DefaultRecoveryDelay
 	DefaultDrainDelay    = 5 * time.Second
 	// The API's group commit of creates (docs/SCALING.md, "Creates in one
-	// statement"): up to 64 creates per statement, 2 statements at a time.
+	// statement"): up to 64 creates per statement, 1 statement at a time
+	// (and another beside it once it has run for DefaultBatchStallAfter).
 	DefaultCreateBatchMax      = 64
-	DefaultCreateBatchInFlight = 2
+	DefaultCreateBatchInFlight = 1
 	// Lookups in one statement (docs/SCALING.md): up to 64 lookups per
 	// statement, 2 statements at a time.
 	DefaultLookupBatchMax      = 64
 	DefaultLookupBatchInFlight = 2
+	// DefaultBatchStallAfter: a statement of gathered creates or lookups
+	// that has run this long lets another start beside it.
+	DefaultBatchStallAfter = 10 * time.Millisecond
 	// DefaultProduceTimeout: how long the API waits for Kafka to store an
 	// event before it answers UNAVAILABLE (the event is stored: the
 	// recovery loop sends it).

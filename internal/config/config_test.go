@@ -13,11 +13,13 @@ func TestDefaults(t *testing.T) {
 	if a.Port != "8080" || a.DatabaseURL != DefaultDatabaseURL || a.DBMaxConns != 32 || a.AckTimeout != 30*time.Second ||
 		a.ShutdownTimeout != 35*time.Second || a.DrainDelay != 5*time.Second || a.RecoveryDelay != 5*time.Second ||
 		a.GraphQL.MaxDepth != 10 || a.GraphQL.TokenLimit != 15000 || !a.GraphQL.Introspection || !a.GraphiQL ||
-		a.ReplyPartition != -1 || !reflect.DeepEqual(a.Brokers, []string{"127.0.0.1:9092"}) || a.Host != "" {
+		a.ReplyPartition != -1 || !reflect.DeepEqual(a.Brokers, []string{"127.0.0.1:9092"}) || a.Host != "" ||
+		a.CreateBatchInFlight != 1 || a.LookupBatchInFlight != 2 || a.BatchStallAfter != 10*time.Millisecond {
 		t.Errorf("API defaults: %+v", a)
 	}
 	w := DefaultWorker()
-	if w.DBMaxConns != 16 || w.BatchSize != 256 || w.MaxAttempts != 5 || w.Group != "orderstream-worker" || w.DLQTopic != "orders-dlq" || w.MergeLoops != 2 {
+	if w.DBMaxConns != 16 || w.BatchSize != 256 || w.MaxAttempts != 5 || w.Group != "orderstream-worker" || w.DLQTopic != "orders-dlq" || w.MergeLoops != 1 ||
+		w.MergeStall != 10*time.Millisecond {
 		t.Errorf("worker defaults: %+v", w)
 	}
 	in, err := LoadInfra(Lines())

@@ -1,5 +1,11 @@
 package config
 
+import "time"
+
+// DefaultMergeStall: a merged batch processed this long lets another loop
+// take the batches waiting meanwhile.
+const DefaultMergeStall = 10 * time.Millisecond
+
 // Worker is the worker's configuration (worker/main.go).
 type Worker struct {
 	Common
@@ -10,7 +16,14 @@ type Worker struct {
 	// dead-lettered (MAX_ATTEMPTS).
 	MaxAttempts int
 	BatchSize   int // WORKER_BATCH_SIZE: most messages applied in one transaction
-	MergeLoops  int // WORKER_MERGE_LOOPS (0 = each partition's batch alone)
+	// MergeLoops is how many merged batches are taken and processed at a
+	// time while none is stalled (WORKER_MERGE_LOOPS; 0 = each partition's
+	// batch alone).
+	MergeLoops int
+	// MergeStall is how long a merged batch may be processed before
+	// another loop may take the batches waiting meanwhile
+	// (WORKER_MERGE_STALL; 0 = never).
+	MergeStall time.Duration
 	// CreatesFromMessages lets the worker plan a create from the items its
 	// message carries and apply it in one round trip when the stored order
 	// matches (WORKER_CREATES_FROM_MESSAGES; off: every event is read first).
@@ -26,7 +39,8 @@ func (c *Worker) bind(b *binder) {
 	b.str(&c.DLQTopic, "KAFKA_DLQ_TOPIC", DefaultDLQTopic)
 	b.integer(&c.MaxAttempts, "MAX_ATTEMPTS", DefaultMaxAttempts)
 	b.integer(&c.BatchSize, "WORKER_BATCH_SIZE", DefaultWorkerBatchSize)
-	b.integer(&c.MergeLoops, "WORKER_MERGE_LOOPS", 2)
+	b.integer(&c.MergeLoops, "WORKER_MERGE_LOOPS", 1)
+	b.duration(&c.MergeStall, "WORKER_MERGE_STALL", DefaultMergeStall, zeroOK)
 	b.boolean(&c.CreatesFromMessages, "WORKER_CREATES_FROM_MESSAGES", true)
 	b.str(&c.HealthPort, "HEALTH_PORT", "")
 	b.boolean(&c.Pprof, "PPROF", false)

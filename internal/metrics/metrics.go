@@ -141,6 +141,29 @@ func (m *Metrics) WatchLookupBatches(batches func() (statements, lookups int64))
 		"orderstream_db_batched_lookups_total", "Lookups answered by those statements; divided by orderstream_db_lookup_batches_total, the mean batch.", batches)
 }
 
+// WatchBatchStalls exports the API's stalled batches: statements of
+// gathered creates or lookups that ran for DB_BATCH_STALL, each of which let
+// another statement start beside it (stalls returns the count, as
+// postgres.Store.BatchStalls does).
+func (m *Metrics) WatchBatchStalls(stalls func() int64) {
+	m.watchCount("orderstream_db_batch_stalls_total", "Statements of gathered creates or lookups that ran for DB_BATCH_STALL, each letting another statement start beside it.", stalls)
+}
+
+// WatchMergeStalls exports the worker's stalled merged batches: batches
+// processed for WORKER_MERGE_STALL, each of which let another loop take
+// the batches waiting meanwhile.
+func (m *Metrics) WatchMergeStalls(stalls func() int64) {
+	m.watchCount("orderstream_worker_merge_stalls_total", "Merged batches processed for WORKER_MERGE_STALL, each letting another loop take the batches waiting meanwhile.", stalls)
+}
+
+func (m *Metrics) watchCount(name, help string, count func() int64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(count()) }))
+}
+
 // watchBatches exports the two counters of a combiner: its statements of
 // several requests, and the requests they held.
 func (m *Metrics) watchBatches(statements, statementsHelp, requests, requestsHelp string, batches func() (int64, int64)) {

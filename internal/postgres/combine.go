@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -65,9 +66,12 @@ type createJob = job[*createReq, createRes]
 
 // BatchCreates makes CreateOrder gather concurrent creates into one
 // statement of up to max orders, with up to inFlight such statements
-// running at a time. max ≤ 1 or inFlight < 1 turns it off (every create
-// alone, the default of NewStore). Call it before the store is used.
-func (s *Store) BatchCreates(max, inFlight int) { s.creates = newGather(max, inFlight, s.runCreates) }
+// running at a time, and one more beside each that has run for stallAfter
+// (0: never; see gather). max ≤ 1 or inFlight < 1 turns it off (every
+// create alone, the default of NewStore). Call it before the store is used.
+func (s *Store) BatchCreates(max, inFlight int, stallAfter time.Duration) {
+	s.creates = newGather(max, inFlight, stallAfter, s.runCreates)
+}
 
 // CreateBatches returns how many batches of more than one create the store
 // has committed, and how many creates they held.

@@ -110,7 +110,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 func newBatchingStore(t *testing.T, max int) (roleStore, *pgxpool.Pool) {
 	t.Helper()
 	s, owner, _ := newStore(t)
-	s.BatchCreates(max, 1)
+	s.BatchCreates(max, 1, 0)
 	return s, owner
 }
 

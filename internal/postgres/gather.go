@@ -3,6 +3,7 @@ package postgres
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // gather is the queue behind the API's two combiners: creates gathered
@@ -15,30 +16,50 @@ import (
 // only while the database is busy with another one, no request waits
 // longer than the batch ahead of it, and no goroutine hands work to
 // another at low load.
+//
+// Fewer batches in flight make bigger batches (less work per request for
+// the database), but let one slow batch hold every request queued behind
+// it. So a batch that has run for stallAfter counts as stalled: each
+// stalled batch lets one more batch run beside the others (up to
+// maxRunning + maxStalled), which takes the queue at once, and later
+// requests run as if the stalled batch were not there. Once the stalled
+// batch ends, the extra batches end too as they finish rather than take
+// the queue.
 type gather[R, A any] struct {
 	max        int // requests per batch
-	maxRunning int // batches in flight
+	maxRunning int // batches in flight while none is stalled
+	stallAfter time.Duration
 	// run runs batch and answers each of its jobs (job.answer).
 	run func(batch []*job[R, A])
 
 	mu      sync.Mutex
 	pending []*job[R, A]
 	running int
+	stalled int // running batches older than stallAfter
 
 	// batches and batched count the batches of more than one request that
-	// run reported done (counted), and their requests.
-	batches, batched atomic.Int64
+	// run reported done (counted), and their requests; stalls the batches
+	// that ran for stallAfter.
+	batches, batched, stalls atomic.Int64
 }
 
+// maxStalled is how many stalled batches let another batch run beside
+// them: beyond it, requests wait (each running batch holds a database
+// connection).
+const maxStalled = 3
+
 // newGather returns a gather of up to max requests per batch and inFlight
-// batches at a time, or nil (no batching: each request alone) when max ≤ 1
-// or inFlight < 1.
-func newGather[R, A any](max, inFlight int, run func(batch []*job[R, A])) *gather[R, A] {
+// batches at a time, each batch stalled after stallAfter (0: never), or
+// nil (no batching: each request alone) when max ≤ 1 or inFlight < 1.
+func newGather[R, A any](max, inFlight int, stallAfter time.Duration, run func(batch []*job[R, A])) *gather[R, A] {
 	if max <= 1 || inFlight < 1 {
 		return nil
 	}
-	return &gather[R, A]{max: max, maxRunning: inFlight, run: run}
+	return &gather[R, A]{max: max, maxRunning: inFlight, stallAfter: stallAfter, run: run}
 }
+
+// limit is how many batches may run now. Called with g.mu held.
+func (g *gather[R, A]) limit() int { return g.maxRunning + min(g.stalled, maxStalled) }
 
 // job is one request in the queue.
 type job[R, A any] struct {
@@ -63,7 +84,7 @@ func (g *gather[R, A]) do(req R) A {
 	j := &job[R, A]{req: req, done: make(chan jobMsg[R, A], 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, j)
-	if g.running < g.maxRunning {
+	if g.running < g.limit() {
 		// Nothing else is queued then: a batch that ends with requests
 		// waiting hands its slot on to them instead of freeing it.
 		g.running++
@@ -94,15 +115,57 @@ func (g *gather[R, A]) take() []*job[R, A] {
 }
 
 // lead runs batch on the calling goroutine, then hands the slot to the
-// next batch, run by the goroutine of its first job, or frees it.
+// next batch, run by the goroutine of its first job, or frees it: when
+// nothing is queued, or more batches run than the limit allows now (a
+// stalled batch has ended).
 func (g *gather[R, A]) lead(batch []*job[R, A]) {
+	var w *stallWatch
+	if g.stallAfter > 0 {
+		w = &stallWatch{}
+		w.timer = time.AfterFunc(g.stallAfter, func() { g.stall(w) })
+	}
 	g.run(batch)
 	g.mu.Lock()
-	if len(g.pending) == 0 {
+	if w != nil {
+		w.timer.Stop()
+		w.ended = true
+		if w.stalled {
+			g.stalled--
+		}
+	}
+	if len(g.pending) == 0 || g.running > g.limit() {
 		g.running--
 		g.mu.Unlock()
 		return
 	}
+	next := g.take()
+	g.mu.Unlock()
+	next[0].done <- jobMsg[R, A]{lead: next}
+}
+
+// stallWatch is the state of one running batch's stall timer, guarded by
+// the gather's mu.
+type stallWatch struct {
+	timer          *time.Timer
+	ended, stalled bool
+}
+
+// stall marks the batch of w stalled (unless it has ended), and starts the
+// queue as another batch when the limit now allows one.
+func (g *gather[R, A]) stall(w *stallWatch) {
+	g.mu.Lock()
+	if w.ended {
+		g.mu.Unlock()
+		return
+	}
+	w.stalled = true
+	g.stalled++
+	g.stalls.Add(1)
+	if len(g.pending) == 0 || g.running >= g.limit() {
+		g.mu.Unlock()
+		return
+	}
+	g.running++
 	next := g.take()
 	g.mu.Unlock()
 	next[0].done <- jobMsg[R, A]{lead: next}
@@ -121,6 +184,14 @@ func (g *gather[R, A]) stats() (batches, requests int64) {
 		return 0, 0
 	}
 	return g.batches.Load(), g.batched.Load()
+}
+
+// stallCount is how many batches ran for stallAfter; 0 for no gather.
+func (g *gather[R, A]) stallCount() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.stalls.Load()
 }
 
 // queued is how many jobs wait for a batch (tests).

@@ -74,13 +74,21 @@ type lookupJob = job[*lookupReq, lookupRes]
 
 // BatchLookups makes OrderByExternalID gather concurrent lookups into one
 // statement of up to max keys, with up to inFlight such statements running
-// at a time. max ≤ 1 or inFlight < 1 turns it off (every lookup alone, the
-// default of NewStore). Call it before the store is used.
-func (s *Store) BatchLookups(max, inFlight int) { s.lookups = newGather(max, inFlight, s.runLookups) }
+// at a time, and one more beside each that has run for stallAfter (0:
+// never; see gather). max ≤ 1 or inFlight < 1 turns it off (every lookup
+// alone, the default of NewStore). Call it before the store is used.
+func (s *Store) BatchLookups(max, inFlight int, stallAfter time.Duration) {
+	s.lookups = newGather(max, inFlight, stallAfter, s.runLookups)
+}
 
 // LookupBatches returns how many batches of more than one lookup the store
 // has run, and how many lookups they held.
 func (s *Store) LookupBatches() (batches, lookups int64) { return s.lookups.stats() }
+
+// BatchStalls returns how many statements of gathered creates or lookups
+// ran for their stall limit (BatchCreates, BatchLookups), each letting
+// another start beside it.
+func (s *Store) BatchStalls() int64 { return s.creates.stallCount() + s.lookups.stallCount() }
 
 // runLookups looks up the keys of batch in one statement and answers each
 // lookup.

@@ -50,7 +50,7 @@ func queuedLookups(t *testing.T, s roleStore, owner *pgxpool.Pool, calls []*look
 // and finds nothing).
 func TestLookupBatch(t *testing.T) {
 	s, owner, _ := newStore(t)
-	s.BatchLookups(64, 1)
+	s.BatchLookups(64, 1, 0)
 	alice, bob, carol := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	orders := map[string]order.Order{}
 	for _, k := range []struct{ ext, user string }{{"shared", alice}, {"shared", bob}, {"only-alice", alice}, {"a-2", alice}} {
@@ -135,7 +135,7 @@ func TestLookupBatchPlanIsKeyLookups(t *testing.T) {
 // waited in the queue does not fail the other lookups of its batch.
 func TestLookupBatchLeaderGone(t *testing.T) {
 	s, owner, _ := newStore(t)
-	s.BatchLookups(64, 1)
+	s.BatchLookups(64, 1, 0)
 	var calls []*lookupCall
 	gone, cancel := context.WithCancel(context.Background())
 	want := map[string]order.Order{}
