@@ -164,13 +164,12 @@ func (c *combiner) runBatch(items []item) error {
 func (c *combiner) loop(ctx context.Context) {
 	var next *combineReq // taken from the channel but too big for the last batch
 	for {
-		// A batch once taken is finished: with one in hand, wait for a
-		// turn whatever ctx says (the active loops' batches end).
-		turnCtx := ctx
-		if next != nil {
-			turnCtx = context.WithoutCancel(ctx)
-		}
-		if !c.enter(turnCtx) {
+		// A loop that holds a batch taken but too big for its last merged
+		// batch keeps its turn for it: it must not wait for a turn that an
+		// idle loop, waiting for batches, may hold while nothing else
+		// arrives (the holder's partition waits for this very batch). A
+		// batch once taken is finished whatever ctx says.
+		if next == nil && !c.enter(ctx) {
 			return
 		}
 		var first combineReq
@@ -210,9 +209,11 @@ func (c *combiner) loop(ctx context.Context) {
 			}
 		}
 		err := c.runBatch(items)
-		c.mu.Lock()
-		c.leaveLocked()
-		c.mu.Unlock()
+		if next == nil {
+			c.mu.Lock()
+			c.leaveLocked()
+			c.mu.Unlock()
+		}
 		for _, r := range reqs {
 			r.done <- err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -220,5 +221,39 @@ func TestCombinerStalledBatchLetsAnotherRun(t *testing.T) {
 				t.Errorf("stalls counted: %d", got)
 			}
 		})
+	}
+}
+
+// TestCombinerNoDeadlockWithLeftovers: two batches that do not fit
+// together wait while a merged batch is processed; the loop that takes the
+// first keeps the second for its next merged batch. Both must be processed
+// though nothing else arrives: a loop that waited for a turn while holding
+// the second, behind an idle loop holding the only turn, would wedge the
+// worker (seen in the fault suite's DuplicateStorm). Repeated, because the
+// loops race for the turn, on more threads than the machine may have (it
+// failed within a few hundred iterations at 4 and 8 before the fix).
+func TestCombinerNoDeadlockWithLeftovers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for i := range 1500 {
+		runtime.GOMAXPROCS(2 << (i % 3)) // 2, 4, 8
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &recorder{started: make(chan struct{}), gate: make(chan struct{})}
+		// One turn at a time; the stall limit (never reached) starts the
+		// extra loops that wait for a turn.
+		c := newCombiner(ctx, r.process, 8, 1, time.Hour)
+		done := make(chan []error, 1)
+		go func() { done <- submitWhileBusy(t, c, r, batchOf(5, 1), batchOf(5, 2)) }()
+		select {
+		case errs := <-done:
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("iteration %d wedged: %d batches processed", i, len(r.batches))
+		}
+		cancel()
+		c.wait()
 	}
 }
