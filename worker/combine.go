@@ -51,7 +51,7 @@ type combiner struct {
 	mu      sync.Mutex
 	active  int           // loops taking or processing a batch
 	stalled int           // batches processed for stallAfter, not ended
-	changed chan struct{} // closed (and replaced) when active or stalled falls or rises
+	changed chan struct{} // closed (and replaced) when a turn may have come free: a loop left, or a batch stalled
 }
 
 // maxStalled is how many stalled batches let another loop run beside them.
@@ -122,7 +122,7 @@ func (c *combiner) enter(ctx context.Context) bool {
 	}
 }
 
-// leave ends an active loop's turn. Called with c.mu held.
+// leaveLocked ends an active loop's turn. Called with c.mu held.
 func (c *combiner) leaveLocked() {
 	c.active--
 	c.signalLocked()
