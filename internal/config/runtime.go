@@ -3,6 +3,8 @@ package config
 import (
 	"math"
 	"runtime/debug"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 // DefaultGOGC is the garbage collector's target of both services when
@@ -34,8 +36,10 @@ type Runtime struct {
 // limit of MemoryLimitRatio of the container's memory unless GOMEMLIMIT is
 // set (get: the environment; containerMemory: the memory limit of the
 // process's container, as memlimit.FromCgroup reads it from the cgroup; an
-// error means none, and nil skips it). It returns what is in effect.
-func RuntimeDefaults(get Lookup, containerMemory func() (uint64, error)) Runtime {
+// error means none, and nil skips it). automemlimit's memlimit.Set applies
+// the ratio (and honours AUTOMEMLIMIT=off or a ratio of its own). It
+// returns what is in effect.
+func RuntimeDefaults(get Lookup, containerMemory memlimit.Provider) Runtime {
 	if get == nil {
 		get = OSEnv
 	}
@@ -52,9 +56,10 @@ func RuntimeDefaults(get Lookup, containerMemory func() (uint64, error)) Runtime
 	case get("GOMEMLIMIT") != "":
 		rt.MemoryLimitFrom = "GOMEMLIMIT" // the runtime read it at start
 	case containerMemory != nil:
-		if n, err := containerMemory(); err == nil && n > 0 && n < math.MaxInt64 {
-			rt.MemoryLimit, rt.MemoryLimitFrom = int64(float64(n)*MemoryLimitRatio), "container"
-			debug.SetMemoryLimit(rt.MemoryLimit)
+		// An error (no cgroup, or none with a limit) leaves the runtime's
+		// limit as it was.
+		if n, err := memlimit.Set(memlimit.WithProvider(containerMemory), memlimit.WithRatio(MemoryLimitRatio)); err == nil && n > 0 && n < math.MaxInt64 {
+			rt.MemoryLimit, rt.MemoryLimitFrom = n, "container"
 		}
 	}
 	return rt
