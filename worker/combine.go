@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/stall"
 )
 
 // errCombinerStopped means the combiner did not take the batch: the session
@@ -30,7 +32,7 @@ var errCombinerStopped = errors.New("combiner stopped")
 // batch (a lock wait, a slow produce) hold every partition. So a batch
 // that has been processed for stallAfter counts as stalled, and each
 // stalled batch lets one more loop take the batches waiting meanwhile (up
-// to maxStalled more), as the API's gather does (internal/postgres).
+// to stall.MaxExtra more), as the API's gather does (internal/postgres).
 //
 // A batch once taken by a loop is finished, whatever happens to the session
 // or the worker meanwhile: its partition's goroutine waits for it, so that
@@ -54,9 +56,6 @@ type combiner struct {
 	changed chan struct{} // closed (and replaced) when a turn may have come free: a loop left, or a batch stalled
 }
 
-// maxStalled is how many stalled batches let another loop run beside them.
-const maxStalled = 3
-
 type combineReq struct {
 	items []item
 	done  chan error
@@ -69,7 +68,7 @@ func newCombiner(ctx context.Context, process func(items []item) error, max, lan
 	c := &combiner{process: process, max: max, lanes: lanes, stallAfter: stallAfter, reqs: make(chan combineReq), changed: make(chan struct{})}
 	loops := lanes
 	if stallAfter > 0 {
-		loops += maxStalled
+		loops += stall.MaxExtra
 	}
 	for range loops {
 		c.loops.Add(1)
@@ -107,7 +106,7 @@ func (c *combiner) submit(ctx context.Context, items []item) error {
 func (c *combiner) enter(ctx context.Context) bool {
 	for {
 		c.mu.Lock()
-		if c.active < c.lanes+min(c.stalled, maxStalled) {
+		if c.active < c.lanes+min(c.stalled, stall.MaxExtra) {
 			c.active++
 			c.mu.Unlock()
 			return true
@@ -136,28 +135,19 @@ func (c *combiner) signalLocked() {
 // runBatch processes items, counting the batch stalled while it runs past
 // stallAfter.
 func (c *combiner) runBatch(items []item) error {
-	if c.stallAfter <= 0 {
-		return c.process(items)
-	}
-	var ended, stalled bool // guarded by c.mu
-	t := time.AfterFunc(c.stallAfter, func() {
+	w := stall.Start(c.stallAfter, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if !ended {
-			stalled = true
-			c.stalled++
-			c.stalls.Add(1)
-			c.signalLocked()
-		}
+		c.stalled++
+		c.stalls.Add(1)
+		c.signalLocked()
 	})
 	err := c.process(items)
-	t.Stop()
-	c.mu.Lock()
-	ended = true
-	if stalled {
+	if w.End() {
+		c.mu.Lock()
 		c.stalled--
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	return err
 }
 

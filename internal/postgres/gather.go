@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/orderstream/orderstream/internal/stall"
 )
 
 // gather is the queue behind the API's two combiners: creates gathered
@@ -21,7 +23,7 @@ import (
 // the database), but let one slow batch hold every request queued behind
 // it. So a batch that has run for stallAfter counts as stalled: each
 // stalled batch lets one more batch run beside the others (up to
-// maxRunning + maxStalled), which takes the queue at once, and later
+// maxRunning + stall.MaxExtra), which takes the queue at once, and later
 // requests run as if the stalled batch were not there. Once the stalled
 // batch ends, the extra batches end too as they finish rather than take
 // the queue.
@@ -43,11 +45,6 @@ type gather[R, A any] struct {
 	batches, batched, stalls atomic.Int64
 }
 
-// maxStalled is how many stalled batches let another batch run beside
-// them: beyond it, requests wait (each running batch holds a database
-// connection).
-const maxStalled = 3
-
 // newGather returns a gather of up to max requests per batch and inFlight
 // batches at a time, each batch stalled after stallAfter (0: never), or
 // nil (no batching: each request alone) when max ≤ 1 or inFlight < 1.
@@ -59,7 +56,7 @@ func newGather[R, A any](max, inFlight int, stallAfter time.Duration, run func(b
 }
 
 // limit is how many batches may run now. Called with g.mu held.
-func (g *gather[R, A]) limit() int { return g.maxRunning + min(g.stalled, maxStalled) }
+func (g *gather[R, A]) limit() int { return g.maxRunning + min(g.stalled, stall.MaxExtra) }
 
 // job is one request in the queue.
 type job[R, A any] struct {
@@ -119,19 +116,12 @@ func (g *gather[R, A]) take() []*job[R, A] {
 // nothing is queued, or more batches run than the limit allows now (a
 // stalled batch has ended).
 func (g *gather[R, A]) lead(batch []*job[R, A]) {
-	var w *stallWatch
-	if g.stallAfter > 0 {
-		w = &stallWatch{}
-		w.timer = time.AfterFunc(g.stallAfter, func() { g.stall(w) })
-	}
+	w := stall.Start(g.stallAfter, g.stall)
 	g.run(batch)
+	stalled := w.End()
 	g.mu.Lock()
-	if w != nil {
-		w.timer.Stop()
-		w.ended = true
-		if w.stalled {
-			g.stalled--
-		}
+	if stalled {
+		g.stalled--
 	}
 	if len(g.pending) == 0 || g.running > g.limit() {
 		g.running--
@@ -143,22 +133,10 @@ func (g *gather[R, A]) lead(batch []*job[R, A]) {
 	next[0].done <- jobMsg[R, A]{lead: next}
 }
 
-// stallWatch is the state of one running batch's stall timer, guarded by
-// the gather's mu.
-type stallWatch struct {
-	timer          *time.Timer
-	ended, stalled bool
-}
-
-// stall marks the batch of w stalled (unless it has ended), and starts the
-// queue as another batch when the limit now allows one.
-func (g *gather[R, A]) stall(w *stallWatch) {
+// stall counts a running batch stalled (its stall.Watch calls it), and
+// starts the queue as another batch when the limit now allows one.
+func (g *gather[R, A]) stall() {
 	g.mu.Lock()
-	if w.ended {
-		g.mu.Unlock()
-		return
-	}
-	w.stalled = true
 	g.stalled++
 	g.stalls.Add(1)
 	if len(g.pending) == 0 || g.running >= g.limit() {
